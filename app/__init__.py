@@ -1,0 +1,1 @@
+"""Mercato Scheduler: database-managed scheduled jobs with an admin web UI."""

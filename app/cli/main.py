@@ -1,0 +1,51 @@
+"""Entry point of the ``mercato`` command."""
+
+from __future__ import annotations
+
+import click
+
+from app.cli.common import fail
+from app.settings import SettingsError, get_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Mercato Scheduler: database-managed scheduled jobs with an admin web UI."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to DATABASE_URL."""
+    from app.persistence.migrate import upgrade
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # alembic and drivers raise many kinds; the message is what matters
+        fail(f"migration failed: {exc}")
+    click.echo("database is up to date")
+
+
+def _register_subcommands() -> None:
+    from app.cli.scheduler import scheduler
+    from app.cli.serve import serve
+    from app.cli.users import users
+
+    cli.add_command(scheduler)
+    cli.add_command(serve)
+    cli.add_command(users)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    cli(prog_name="mercato")

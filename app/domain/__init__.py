@@ -1,0 +1,1 @@
+"""The domain: schedules, runs, scopes, the targets registry, permissions and services."""

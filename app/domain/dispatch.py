@@ -1,0 +1,45 @@
+"""Taking queued runs whose time has come (``not_before`` passed) for execution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.execution import LEASE
+from app.persistence.models import ScheduledJob, ScheduledJobRun
+
+
+async def take_runnable(session: AsyncSession, now: datetime, *, limit: int, on_sqlite: bool, worker: str) -> list[str]:
+    """queued -> running for up to ``limit`` runs, atomically; returns their ids."""
+    pick = (
+        sa.select(ScheduledJobRun.id)
+        .where(ScheduledJobRun.status == "queued", ScheduledJobRun.not_before <= now)
+        .order_by(ScheduledJobRun.not_before)
+        .limit(limit)
+    )
+    if not on_sqlite:
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        sa.update(ScheduledJobRun)
+        .where(ScheduledJobRun.id.in_(pick.scalar_subquery()), ScheduledJobRun.status == "queued")
+        .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
+        .returning(ScheduledJobRun.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def next_wakeup(session: AsyncSession) -> datetime | None:
+    """The earliest instant something becomes due: a schedule's next slot or a queued run."""
+    slot = await session.scalar(
+        sa.select(sa.func.min(ScheduledJob.next_run_at)).where(
+            ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None)
+        )
+    )
+    queued = await session.scalar(
+        sa.select(sa.func.min(ScheduledJobRun.not_before)).where(ScheduledJobRun.status == "queued")
+    )
+    candidates = [t for t in (slot, queued) if t is not None]
+    return min(candidates) if candidates else None

@@ -1,0 +1,220 @@
+"""The execution path shared by both strategies: one run, from claimed to finished.
+
+The local poller calls ``start_run`` + ``execute_run`` in-process; a taskiq worker calls the
+same functions from its task (async strategy). The run row follows the real life of the job:
+``queued -> running -> succeeded | failed | timed_out`` or ``skipped`` with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.domain.ids import new_id
+from app.domain import events
+from app.domain.registry import TargetContext
+from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
+
+log = logging.getLogger("mercato.execution")
+
+#: A running run's lease; the executor renews it while the target runs.
+LEASE = timedelta(seconds=60)
+MAX_RESULT_BYTES = 64 * 1024
+MAX_STACK_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    status: str
+    error: str | None = None
+
+
+async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
+    """queued -> running, atomically. False if someone else started (or finished) it."""
+    now = runtime.clock()
+    async with runtime.sessions.begin() as session:
+        result = await session.execute(
+            sa.update(ScheduledJobRun)
+            .where(ScheduledJobRun.id == run_id, ScheduledJobRun.status == "queued")
+            .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+async def execute_run(runtime, run_id: str) -> Outcome:
+    """Run a started run's target and record its outcome. Never raises for a target's failure."""
+    async with runtime.sessions() as session:
+        run = await session.get(ScheduledJobRun, run_id)
+        job = await session.get(ScheduledJob, run.job_id) if run else None
+        tenant = await session.get(Tenant, job.tenant_id) if job and job.tenant_id else None
+    if run is None or run.status != "running":
+        return Outcome(run_id, run.status if run else "missing")
+    reason = _skip_reason(run, job, tenant)
+    if reason:
+        return await _finish(runtime, run, job, "skipped", reason=reason)
+    target = runtime.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
+    if target is None or not target.schedulable:
+        name = job.target_queue or job.target_command
+        return await _finish(runtime, run, job, "failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
+    await _touch_job(runtime, job.id, run.started_at, "running")
+    await runtime.events.emit(_event(events.STARTED, run, job, "running", runtime.clock()))
+    ctx = TargetContext(
+        job_id=job.id,
+        run_id=run.id,
+        slot=run.scheduled_for,
+        trigger=run.trigger,
+        attempt=run.attempt,
+        tenant_id=job.tenant_id,
+        organization_id=job.organization_id,
+        acting_user=run.triggered_by or job.created_by or "system",
+        idempotency_key=f"{job.id}:{run.scheduled_for.isoformat()}:{run.attempt}" if run.trigger != "manual" else run.id,
+        runtime=runtime,
+    )
+    started = time.monotonic()
+    try:
+        call = target.handler(dict(job.target_payload or {}), ctx)
+        result = await asyncio.wait_for(call, job.timeout_seconds) if job.timeout_seconds else await call
+    except asyncio.TimeoutError:
+        return await _finish(runtime, run, job, "timed_out", error=f"timed out after {job.timeout_seconds}s",
+                             elapsed=time.monotonic() - started)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return await _finish(runtime, run, job, "failed", error=f"{type(exc).__name__}: {exc}",
+                             stack=traceback.format_exc()[-MAX_STACK_CHARS:], elapsed=time.monotonic() - started)
+    return await _finish(runtime, run, job, "succeeded", result=result, elapsed=time.monotonic() - started)
+
+
+def _skip_reason(run: ScheduledJobRun, job: ScheduledJob | None, tenant: Tenant | None) -> str | None:
+    if job is None or job.deleted_at is not None:
+        return "the schedule was deleted"
+    if not job.is_enabled and run.trigger != "manual":
+        return "the schedule is disabled"
+    # System schedules have no tenant, so no tenant feature can switch them off.
+    if job.require_feature and job.scope_type != "system":
+        if tenant is None or job.require_feature not in (tenant.features or []):
+            return f"feature '{job.require_feature}' is not enabled for tenant '{job.tenant_id}'"
+    return None
+
+
+async def _finish(runtime, run, job, status, *, reason=None, error=None, stack=None, result=None, elapsed=None) -> Outcome:
+    now = runtime.clock()
+    started = run.started_at or now
+    duration = int(elapsed * 1000) if elapsed is not None else int((now - started).total_seconds() * 1000)
+    retry_id = None
+    async with runtime.sessions.begin() as session:
+        updated = await session.execute(
+            sa.update(ScheduledJobRun)
+            .where(ScheduledJobRun.id == run.id, ScheduledJobRun.status == "running")
+            .values(
+                status=status, reason=reason, finished_at=now, duration_ms=max(0, duration),
+                error_message=error[:10_000] if error else None, error_stack=stack,
+                result=_json_safe(result), lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if updated.rowcount != 1:
+            # The lease expired and the run was already settled elsewhere: don't write twice.
+            return Outcome(run.id, "lost")
+        if job is not None:
+            await _set_last(session, job.id, started, status)
+            if status in ("failed", "timed_out") and run.attempt <= job.max_retries:
+                retry_id = new_id()
+                backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
+                session.add(
+                    ScheduledJobRun(
+                        id=retry_id, job_id=job.id, tenant_id=job.tenant_id, organization_id=job.organization_id,
+                        scheduled_for=run.scheduled_for, trigger="retry", triggered_by=run.triggered_by,
+                        status="queued", attempt=run.attempt + 1, not_before=now + backoff, enqueued_at=now,
+                        reason=f"retry {run.attempt} of {job.max_retries} after {status.replace('_', ' ')}",
+                        created_at=now,
+                    )
+                )
+    name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(status, events.FAILED)
+    if job is not None:
+        await runtime.events.emit(
+            _event(name, run, job, status, now, finished_at=now, duration_ms=duration, reason=reason, error=error)
+        )
+    log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": status,
+                                     "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
+    if retry_id:
+        await runtime.hooks.runs_queued([retry_id])
+    return Outcome(run.id, status, error)
+
+
+async def _touch_job(runtime, job_id: str, started: datetime, status: str) -> None:
+    async with runtime.sessions.begin() as session:
+        await _set_last(session, job_id, started, status)
+
+
+async def _set_last(session, job_id: str, started: datetime, status: str) -> None:
+    # Only the newest run speaks for the schedule's "last run".
+    await session.execute(
+        sa.update(ScheduledJob)
+        .where(ScheduledJob.id == job_id, sa.or_(ScheduledJob.last_run_at.is_(None), ScheduledJob.last_run_at <= started))
+        .values(last_run_at=started, last_status=status)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value, default=str, allow_nan=False)
+    except (TypeError, ValueError):
+        text = json.dumps(repr(value))
+    if len(text) > MAX_RESULT_BYTES:
+        return {"truncated": True, "preview": text[:1000]}
+    return json.loads(text)
+
+
+def _event(name, run, job, status, at, *, finished_at=None, duration_ms=None, reason=None, error=None) -> events.RunEvent:
+    return events.RunEvent(
+        name=name, job_id=job.id, run_id=run.id, slot=run.scheduled_for, trigger=run.trigger, attempt=run.attempt,
+        tenant_id=job.tenant_id, organization_id=job.organization_id, status=status, at=at,
+        started_at=run.started_at, finished_at=finished_at, duration_ms=duration_ms, reason=reason, error=error,
+    )
+
+
+async def settle_lost_runs(runtime) -> list[str]:
+    """Runs whose lease expired lost their process: mark them failed and retry per policy."""
+    now = runtime.clock()
+    async with runtime.sessions() as session:
+        lost = list(
+            await session.scalars(
+                sa.select(ScheduledJobRun).where(
+                    ScheduledJobRun.status == "running", ScheduledJobRun.lease_expires_at < now
+                ).limit(500)
+            )
+        )
+        jobs = {j.id: j for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in lost})))}
+    settled = []
+    for run in lost:
+        outcome = await _finish(runtime, run, jobs.get(run.job_id), "failed",
+                                error="the process running this job stopped (killed or crashed) before it finished")
+        if outcome.status != "lost":
+            settled.append(run.id)
+    return settled
+
+
+async def renew_leases(runtime, run_ids: list[str]) -> None:
+    if not run_ids:
+        return
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            sa.update(ScheduledJobRun)
+            .where(ScheduledJobRun.id.in_(run_ids), ScheduledJobRun.status == "running")
+            .values(lease_expires_at=runtime.clock() + LEASE)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,194 @@
+"""Claiming due slots: the heart of exactly-once.
+
+One transaction takes a batch of due schedules, decides what each due slot becomes (a run, a
+catch-up run, a missed or skipped record), inserts those run rows and advances ``next_run_at``
+from the slot, not from now. On PostgreSQL the batch is locked with ``FOR UPDATE SKIP LOCKED``
+so concurrent pollers take disjoint batches; on SQLite (one writer at a time) each schedule is
+advanced by a conditional ``UPDATE ... WHERE next_run_at = :seen`` and skipped if someone else
+moved it first. The unique (schedule, slot) index backs both: a duplicate insert is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.ids import new_id
+from app.domain.schedules import to_schedule
+from app.persistence.models import ScheduledJob, ScheduledJobRun
+
+log = logging.getLogger("mercato.firing")
+
+#: Missed slots are recorded one row each up to this many per claim; the rest in one summary row.
+MAX_MISSED_ROWS = 100
+#: At most this many catch-up runs for one schedule in one claim (policy ``all``).
+MAX_CATCH_UP_RUNS = 1000
+ACTIVE = ("queued", "running")
+
+
+@dataclass
+class SlotPlan:
+    fire: list[tuple[datetime, str]] = field(default_factory=list)  # (slot, trigger)
+    missed: list[datetime] = field(default_factory=list)
+    missed_overflow: int = 0
+    next_run_at: datetime | None = None
+
+
+@dataclass
+class ClaimResult:
+    queued: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missed: int = 0
+    jobs: int = 0
+    #: The batch was full: more may be due right now.
+    full: bool = False
+
+
+def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
+    """What happens to each slot from ``job.next_run_at`` up to ``now``.
+
+    A slot at most ``grace`` old is on time and fires. Older slots were missed while nothing ran
+    (downtime): the catch-up policy decides which of them still run.
+    """
+    schedule = to_schedule(job)
+    first = job.next_run_at
+    assert first is not None
+    later = schedule.slots_between(first, now, limit=MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS)
+    due = [first, *later]
+    overflow = 0
+    if len(later) >= MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS:
+        # A very long outage of a frequent schedule: don't enumerate every slot.
+        overflow = 1
+    plan = SlotPlan(next_run_at=schedule.next_after(max(now, due[-1])))
+    on_time = [s for s in due if now - s <= grace]
+    late = [s for s in due if now - s > grace]
+    if overflow:
+        on_time = [s for s in (schedule.slots_between(now - grace, now) or []) if s >= first]
+    policy = job.catch_up_policy
+    catch_up: list[datetime] = []
+    if policy == "latest" and late and not on_time:
+        catch_up = [late[-1]]
+    elif policy == "all":
+        window = timedelta(seconds=job.catch_up_window_seconds)
+        catch_up = [s for s in late if now - s <= window][-MAX_CATCH_UP_RUNS:]
+    plan.fire = [(s, "catch_up") for s in catch_up] + [(s, "scheduled") for s in on_time]
+    fired = set(catch_up)
+    missed = [s for s in late if s not in fired]
+    plan.missed = missed[:MAX_MISSED_ROWS]
+    plan.missed_overflow = max(0, len(missed) - MAX_MISSED_ROWS) + overflow
+    return plan
+
+
+async def claim_due_slots(
+    session: AsyncSession, now: datetime, *, limit: int, grace: timedelta, on_sqlite: bool
+) -> ClaimResult:
+    """Claim up to ``limit`` due schedules in the caller's transaction."""
+    query = (
+        sa.select(ScheduledJob)
+        .where(ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None), ScheduledJob.next_run_at <= now)
+        .order_by(ScheduledJob.next_run_at)
+        .limit(limit)
+    )
+    if not on_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    jobs = list((await session.scalars(query)).all())
+    result = ClaimResult(jobs=0, full=len(jobs) >= limit)
+    if not jobs:
+        return result
+    busy = await _busy_jobs(session, [j.id for j in jobs if j.overlap_policy == "skip"])
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        plan = plan_slots(job, now, grace)
+        runs, fired, status = _runs_for(job, plan, now, busy=job.id in busy)
+        values: dict[str, Any] = {"next_run_at": plan.next_run_at, "run_count": ScheduledJob.run_count + fired}
+        if fired == 0 and status:
+            values["last_status"] = status
+        if job.max_runs is not None and job.run_count + fired >= job.max_runs:
+            values["next_run_at"] = None
+        update = sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(values)
+        if on_sqlite:
+            update = update.where(ScheduledJob.next_run_at == job.next_run_at)
+        if (await session.execute(update.execution_options(synchronize_session=False))).rowcount != 1:
+            continue  # another poller advanced it first
+        result.jobs += 1
+        rows.extend(runs)
+        result.queued.extend(r["id"] for r in runs if r["status"] == "queued")
+        result.skipped.extend(r["id"] for r in runs if r["status"] == "skipped")
+        result.missed += sum(1 for r in runs if r["status"] == "missed")
+    if rows:
+        insert = (sqlite.insert if on_sqlite else postgresql.insert)(ScheduledJobRun).on_conflict_do_nothing(
+            index_elements=["job_id", "scheduled_for"],
+            index_where=ScheduledJobRun.trigger.in_(("scheduled", "catch_up")),
+        )
+        await session.execute(insert, rows)
+    session.expunge_all()
+    return result
+
+
+async def _busy_jobs(session: AsyncSession, job_ids: list[str]) -> set[str]:
+    if not job_ids:
+        return set()
+    rows = await session.scalars(
+        sa.select(ScheduledJobRun.job_id)
+        .where(ScheduledJobRun.job_id.in_(job_ids), ScheduledJobRun.status.in_(ACTIVE))
+        .distinct()
+    )
+    return set(rows)
+
+
+def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -> tuple[list[dict], int, str | None]:
+    """Run rows for a plan: (rows, how many will really run, status to show when none will)."""
+    rows: list[dict[str, Any]] = []
+    fired = 0
+    status = None
+    remaining = None if job.max_runs is None else max(0, job.max_runs - job.run_count)
+    for slot in plan.missed:
+        rows.append(_row(job, slot, "scheduled", "missed", now, reason=_missed_reason(job)))
+        status = "missed"
+    if plan.missed_overflow:
+        rows.append(
+            _row(job, plan.missed[-1] + timedelta(microseconds=1) if plan.missed else now, "scheduled", "missed", now,
+                 reason=f"{plan.missed_overflow}+ more slots missed while the scheduler was not running")
+        )
+    for slot, trigger in plan.fire:
+        if remaining is not None and fired >= remaining:
+            break
+        if busy or (job.overlap_policy == "skip" and fired > 0):
+            rows.append(_row(job, slot, trigger, "skipped", now, reason="previous run is still queued or running (overlap: skip)"))
+            status = "skipped"
+            continue
+        jitter = random.randint(0, job.jitter_seconds) if job.jitter_seconds else 0
+        rows.append(_row(job, slot, trigger, "queued", now, not_before=slot + timedelta(seconds=jitter)))
+        fired += 1
+    return rows, fired, status
+
+
+def _missed_reason(job: ScheduledJob) -> str:
+    return f"missed while the scheduler was not running (catch-up: {job.catch_up_policy})"
+
+
+def _row(job, slot, trigger, status, now, *, reason=None, not_before=None) -> dict[str, Any]:
+    finished = status in ("missed", "skipped")
+    return {
+        "id": new_id(),
+        "job_id": job.id,
+        "tenant_id": job.tenant_id,
+        "organization_id": job.organization_id,
+        "scheduled_for": slot,
+        "trigger": trigger,
+        "triggered_by": None,
+        "status": status,
+        "reason": reason,
+        "attempt": 1,
+        "not_before": not_before,
+        "enqueued_at": None if finished else now,
+        "finished_at": now if finished else None,
+        "created_at": now,
+    }

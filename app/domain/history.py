@@ -1,0 +1,58 @@
+"""Run history retention: delete expired runs in small batches so firing is never blocked."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.persistence.models import ScheduledJobRun
+
+CLEANUP_JOB_ID = "scheduler:history-cleanup"
+BATCH = 5_000
+
+
+async def delete_expired_runs(runtime, *, days: int | None = None, batch: int = BATCH) -> int:
+    """Delete finished runs created more than ``days`` ago (the retention setting by default)."""
+    days = days or runtime.settings.scheduler_history_retention_days
+    cutoff = runtime.clock() - timedelta(days=days)
+    total = 0
+    while True:
+        async with runtime.sessions.begin() as session:
+            ids = (
+                sa.select(ScheduledJobRun.id)
+                .where(ScheduledJobRun.created_at < cutoff, ScheduledJobRun.status.not_in(("queued", "running")))
+                .limit(batch)
+                .scalar_subquery()
+            )
+            result = await session.execute(
+                sa.delete(ScheduledJobRun).where(ScheduledJobRun.id.in_(ids)).execution_options(synchronize_session=False)
+            )
+        total += result.rowcount
+        if result.rowcount < batch:
+            return total
+        await asyncio.sleep(0)  # let the poller in between batches
+
+
+async def ensure_cleanup_schedule(runtime) -> None:
+    """The built-in daily cleanup: system scope, registered like any module's schedule."""
+    from app.targets.builtin import CLEANUP_COMMAND
+
+    await runtime.scheduler.register(
+        {
+            "id": CLEANUP_JOB_ID,
+            "name": "Clean up run history",
+            "description": "Deletes run history older than SCHEDULER_HISTORY_RETENTION_DAYS.",
+            "scope_type": "system",
+            "schedule_type": "cron",
+            "schedule_value": "17 3 * * *",
+            "timezone": "UTC",
+            "target_type": "command",
+            "target_command": CLEANUP_COMMAND,
+            "target_payload": {},
+            "catch_up_policy": "latest",
+            "overlap_policy": "skip",
+            "source_module": "scheduler",
+        }
+    )

@@ -1,0 +1,120 @@
+"""Listing schedules: filters, search, sort and a bounded count, always within the caller's scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.domain.actors import Actor
+from app.persistence.models import ScheduledJob
+
+SORTS = {
+    "name": ScheduledJob.name,
+    "nextRunAt": ScheduledJob.next_run_at,
+    "lastRunAt": ScheduledJob.last_run_at,
+    "createdAt": ScheduledJob.created_at,
+    "updatedAt": ScheduledJob.updated_at,
+}
+#: Counting past this many rows costs more than it tells; the UI shows "10,000+".
+COUNT_CAP = 10_000
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class JobQuery:
+    search: str | None = None
+    scope_type: str | None = None
+    tenant_id: str | None = None
+    is_enabled: bool | None = None
+    schedule_type: str | None = None
+    target_type: str | None = None
+    source_type: str | None = None
+    source_module: str | None = None
+    last_status: str | None = None
+    sort: str = "name"
+    order: str = "asc"
+    page: int = 1
+    page_size: int = 25
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    page_size: int
+    #: False when the count stopped at COUNT_CAP.
+    total_exact: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def visible_to(actor: Actor) -> sa.ColumnElement[bool]:
+    """SQL form of ``Actor.can_see``."""
+    if actor.is_superadmin:
+        return sa.true()
+    if actor.tenant_id is None:
+        return sa.false()
+    in_tenant = sa.and_(ScheduledJob.tenant_id == actor.tenant_id, ScheduledJob.scope_type != "system")
+    if actor.organization_id is None:
+        return in_tenant
+    return sa.and_(
+        in_tenant,
+        sa.or_(ScheduledJob.scope_type == "tenant", ScheduledJob.organization_id == actor.organization_id),
+    )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]]:
+    conditions = [ScheduledJob.deleted_at.is_(None), visible_to(actor)]
+    if query.search:
+        pattern = _like_pattern(query.search.strip())
+        conditions.append(
+            sa.or_(
+                ScheduledJob.name.ilike(pattern, escape="\\"),
+                ScheduledJob.description.ilike(pattern, escape="\\"),
+                ScheduledJob.id.ilike(pattern, escape="\\"),
+            )
+        )
+    for column, value in (
+        (ScheduledJob.scope_type, query.scope_type),
+        (ScheduledJob.tenant_id, query.tenant_id),
+        (ScheduledJob.schedule_type, query.schedule_type),
+        (ScheduledJob.target_type, query.target_type),
+        (ScheduledJob.source_type, query.source_type),
+        (ScheduledJob.source_module, query.source_module),
+        (ScheduledJob.last_status, query.last_status),
+    ):
+        if value:
+            conditions.append(column == value)
+    if query.is_enabled is not None:
+        conditions.append(ScheduledJob.is_enabled.is_(query.is_enabled))
+    return conditions
+
+
+def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
+    conditions = job_conditions(query, actor)
+    column = SORTS.get(query.sort, ScheduledJob.name)
+    direction = column.desc() if query.order == "desc" else column.asc()
+    nulls_last = direction.nulls_last()
+    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    page = max(1, query.page)
+    rows = (
+        sa.select(ScheduledJob)
+        .where(*conditions)
+        .order_by(nulls_last, ScheduledJob.id)
+        .limit(size)
+        .offset((page - 1) * size)
+    )
+    capped = sa.select(sa.literal(1)).select_from(ScheduledJob).where(*conditions).limit(COUNT_CAP + 1).subquery()
+    count = sa.select(sa.func.count()).select_from(capped)
+    return rows, count

@@ -1,0 +1,82 @@
+"""The targets registry: modules declare queue workers and commands here.
+
+Only targets declared with ``schedulable=True`` can be scheduled or triggered, by any path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
+Handler = Callable[[dict[str, Any], "TargetContext"], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What a target receives beside its payload."""
+
+    job_id: str
+    run_id: str
+    slot: datetime
+    trigger: str
+    attempt: int
+    tenant_id: str | None
+    organization_id: str | None
+    #: The acting user: the schedule's creator, the user of a manual run, or "system".
+    acting_user: str
+    #: Stable per run: a queue worker can use it to ignore a message it has already handled.
+    idempotency_key: str
+    #: The running application's services (database, settings); for built-in targets.
+    runtime: Any = None
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # "queue" | "command"
+    name: str
+    handler: Handler
+    label: str
+    description: str = ""
+    payload_hint: dict[str, Any] = field(default_factory=dict)
+    schedulable: bool = False
+
+
+class TargetRegistry:
+    def __init__(self) -> None:
+        self._targets: dict[tuple[str, str], Target] = {}
+
+    def queue(self, name: str, *, label: str, description: str = "", payload_hint=None, schedulable=False):
+        """Decorator: declare ``handler(payload, ctx)`` as the worker of queue ``name``."""
+        return self._declare("queue", name, label, description, payload_hint, schedulable)
+
+    def command(self, name: str, *, label: str, description: str = "", payload_hint=None, schedulable=False):
+        """Decorator: declare ``handler(payload, ctx)`` as command ``name``."""
+        return self._declare("command", name, label, description, payload_hint, schedulable)
+
+    def _declare(self, kind, name, label, description, payload_hint, schedulable):
+        def decorator(handler: Handler) -> Handler:
+            if not inspect.iscoroutinefunction(handler):
+                raise TypeError(f"{kind} {name!r}: handler must be an async function")
+            if (kind, name) in self._targets:
+                raise ValueError(f"{kind} {name!r} is already registered")
+            self._targets[(kind, name)] = Target(
+                kind, name, handler, label, description, dict(payload_hint or {}), schedulable
+            )
+            return handler
+
+        return decorator
+
+    def get(self, kind: str, name: str | None) -> Target | None:
+        return self._targets.get((kind, name or ""))
+
+    def schedulable(self, kind: str | None = None) -> list[Target]:
+        return sorted(
+            (t for t in self._targets.values() if t.schedulable and (kind is None or t.kind == kind)),
+            key=lambda t: (t.kind, t.label.lower()),
+        )
+
+
+#: The process-wide registry; modules declare their targets on import.
+registry = TargetRegistry()

@@ -1,0 +1,39 @@
+"""Schedules as stored rows: snapshots for audit and the next slot after an instant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app import engine
+from app.domain.validation import FIELDS
+from app.persistence.models import ScheduledJob
+
+
+def to_schedule(job: ScheduledJob) -> engine.Schedule:
+    # Validated on the way in; min_interval=1 so a later, stricter setting never strands a row.
+    return engine.parse_schedule(
+        job.schedule_type,
+        job.schedule_value,
+        job.timezone,
+        anchor=job.anchor_at,
+        start_at=job.start_at,
+        end_at=job.end_at,
+        min_interval_seconds=1,
+    )
+
+
+def next_run_after(job: ScheduledJob, after: datetime) -> datetime | None:
+    """The first slot strictly after ``after``, or None once the schedule is exhausted."""
+    if job.max_runs is not None and job.run_count >= job.max_runs:
+        return None
+    return to_schedule(job).next_after(after)
+
+
+def snapshot(job: ScheduledJob) -> dict[str, Any]:
+    """The editable configuration as JSON-friendly values (audit log, undo, export)."""
+    data: dict[str, Any] = {}
+    for field in FIELDS:
+        value = getattr(job, field)
+        data[field] = value.isoformat() if isinstance(value, datetime) else value
+    return data

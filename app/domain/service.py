@@ -1,0 +1,382 @@
+"""SchedulerService: the one place where schedules change.
+
+The UI, the JSON API, the CLI, imports and modules all call these functions. Every change is
+validated the same way, writes an audit entry, and tells the running strategy (hooks).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.domain.ids import new_id
+from app.domain.actors import MANAGE, SYSTEM, TRIGGER, VIEW, Actor
+from app.domain.clock import Clock, utcnow
+from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from app.domain.hooks import NoHooks, SchedulerHooks
+from app.domain.listing import COUNT_CAP, JobQuery, Page, list_statement
+from app.domain.registry import TargetRegistry
+from app.domain.schedules import next_run_after, snapshot
+from app.domain.validation import DEFAULTS, FIELDS, clean_job, validate_job_id
+from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
+from app.settings import Settings
+
+#: Fields a module registration may not overwrite on an existing schedule: ops own them.
+OPS_OWNED = ("is_enabled",)
+
+
+class SchedulerService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: TargetRegistry,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        hooks: SchedulerHooks | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+        self.hooks: SchedulerHooks = hooks or NoHooks()
+
+    # ----- reading -------------------------------------------------------------------------
+
+    async def get(self, job_id: str, actor: Actor = SYSTEM) -> ScheduledJob:
+        async with self.sessions() as session:
+            return await self._load_visible(session, job_id, actor, VIEW)
+
+    async def exists(self, job_id: str) -> bool:
+        async with self.sessions() as session:
+            found = await session.scalar(
+                sa.select(ScheduledJob.id).where(ScheduledJob.id == job_id, ScheduledJob.deleted_at.is_(None))
+            )
+            return found is not None
+
+    async def find_by_module(self, module: str) -> list[ScheduledJob]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                sa.select(ScheduledJob)
+                .where(ScheduledJob.source_module == module, ScheduledJob.deleted_at.is_(None))
+                .order_by(ScheduledJob.id)
+            )
+            return list(rows)
+
+    async def list(self, query: JobQuery | None = None, actor: Actor = SYSTEM) -> Page:
+        query = query or JobQuery()
+        self._require(actor, VIEW)
+        rows, count = list_statement(query, actor)
+        async with self.sessions() as session:
+            items = list(await session.scalars(rows))
+            total = await session.scalar(count) or 0
+        size = max(1, min(query.page_size, 100))
+        return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
+
+    async def audit_trail(self, job_id: str, actor: Actor = SYSTEM, limit: int = 100) -> list[AuditEntry]:
+        async with self.sessions() as session:
+            await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
+            rows = await session.scalars(
+                sa.select(AuditEntry)
+                .where(AuditEntry.job_id == job_id)
+                .order_by(AuditEntry.id.desc())
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def counts(self) -> dict[str, int]:
+        """Totals for status displays: live schedules, enabled ones, and those due now."""
+        live = ScheduledJob.deleted_at.is_(None)
+        enabled = sa.and_(live, ScheduledJob.is_enabled)
+        due = sa.and_(enabled, ScheduledJob.next_run_at <= self.clock())
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    sa.select(
+                        sa.func.count().filter(live),
+                        sa.func.count().filter(enabled),
+                        sa.func.count().filter(due),
+                    ).select_from(ScheduledJob)
+                )
+            ).one()
+        return {"total": row[0], "enabled": row[1], "due_now": row[2]}
+
+    # ----- changing ------------------------------------------------------------------------
+
+    async def register(self, registration: dict[str, Any]) -> ScheduledJob:
+        """Upsert a module's schedule by its stable id (e.g. ``currencies:fetch-rates:<org>``).
+
+        Re-registering an existing schedule updates its definition but keeps whether ops
+        enabled or disabled it.
+        """
+        data = dict(registration)
+        job_id = validate_job_id(data.pop("id", None))
+        data.setdefault("source_type", "module")
+        async with self.sessions.begin() as session:
+            job = await session.get(ScheduledJob, job_id, with_for_update=True)
+            if job is None or job.deleted_at is not None:
+                job = await self._insert(session, job_id, data, SYSTEM, existing=job)
+            else:
+                for field in OPS_OWNED:
+                    data.pop(field, None)
+                before = snapshot(job)
+                clean = clean_job(data, base=before_values(job), registry=self.registry, settings=self.settings)
+                if clean == before_values(job):
+                    return job
+                await self._apply(session, job, clean, SYSTEM, expected_version=None)
+                self._audit(session, job, "update", SYSTEM, before, snapshot(job))
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    async def create(self, data: dict[str, Any], actor: Actor = SYSTEM) -> ScheduledJob:
+        data = dict(data)
+        given = data.pop("id", None)
+        job_id = validate_job_id(given) if given else new_id()
+        self._require(actor, MANAGE)
+        async with self.sessions.begin() as session:
+            existing = await session.get(ScheduledJob, job_id)
+            if existing is not None and existing.deleted_at is None:
+                raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
+            job = await self._insert(session, job_id, data, actor, existing=existing)
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    async def update(
+        self, job_id: str, changes: dict[str, Any], actor: Actor = SYSTEM, *, expected_version: int | None = None
+    ) -> ScheduledJob:
+        changes = dict(changes)
+        async with self.sessions.begin() as session:
+            job = await self._load_visible(session, job_id, actor, MANAGE)
+            if "scope_type" in changes and changes["scope_type"] != job.scope_type:
+                raise ValidationError({"scope_type": "the scope of a schedule cannot change; create a new one"})
+            for locked in ("tenant_id", "organization_id"):
+                if locked in changes and (changes[locked] or None) != getattr(job, locked):
+                    raise ValidationError({locked: "the scope of a schedule cannot change; create a new one"})
+            before = snapshot(job)
+            clean = clean_job(changes, base=before_values(job), registry=self.registry, settings=self.settings)
+            self._check_actor_scope(actor, clean)
+            await self._apply(session, job, clean, actor, expected_version=expected_version)
+            self._audit(session, job, "update", actor, before, snapshot(job))
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    async def enable(self, job_id: str, actor: Actor = SYSTEM, *, expected_version: int | None = None) -> ScheduledJob:
+        return await self._set_enabled(job_id, True, actor, None, expected_version)
+
+    async def disable(
+        self, job_id: str, actor: Actor = SYSTEM, note: str | None = None, *, expected_version: int | None = None
+    ) -> ScheduledJob:
+        if note is not None and (not isinstance(note, str) or len(note) > 500):
+            raise ValidationError({"note": "note must be text of at most 500 characters"})
+        return await self._set_enabled(job_id, False, actor, (note or "").strip() or None, expected_version)
+
+    async def delete(self, job_id: str, actor: Actor = SYSTEM, *, expected_version: int | None = None) -> ScheduledJob:
+        """Soft delete: the row stays for history and undo; it never fires again."""
+        async with self.sessions.begin() as session:
+            job = await self._load_visible(session, job_id, actor, MANAGE)
+            before = snapshot(job)
+            now = self.clock()
+            await self._write(
+                session, job, {"deleted_at": now, "next_run_at": None}, actor, expected_version=expected_version
+            )
+            self._audit(session, job, "delete", actor, before, None)
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    async def unregister(self, job_id: str) -> bool:
+        """Remove a module's schedule; False when there was none."""
+        try:
+            await self.delete(job_id, SYSTEM)
+        except NotFound:
+            return False
+        return True
+
+    async def undo(self, job_id: str, actor: Actor = SYSTEM) -> ScheduledJob:
+        """Revert the schedule to the state before its last change (which may be a delete)."""
+        async with self.sessions.begin() as session:
+            job = await self._load_visible(session, job_id, actor, MANAGE, include_deleted=True)
+            last = await session.scalar(
+                sa.select(AuditEntry)
+                .where(AuditEntry.job_id == job_id, AuditEntry.action != "trigger")
+                .order_by(AuditEntry.id.desc())
+                .limit(1)
+            )
+            if last is None or last.before is None:
+                raise ValidationError({"undo": "there is no earlier version to go back to"})
+            before = snapshot(job) if job.deleted_at is None else None
+            clean = clean_job(last.before, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+            values = dict(clean)
+            values["deleted_at"] = None
+            await self._write(session, job, values, actor, expected_version=None)
+            self._audit(session, job, "undo", actor, before, snapshot(job))
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    async def trigger(self, job_id: str, actor: Actor = SYSTEM) -> ScheduledJobRun:
+        """Queue a manual run now, in either strategy; the run is recorded with the user."""
+        async with self.sessions.begin() as session:
+            job = await self._load_visible(session, job_id, actor, TRIGGER)
+            now = self.clock().replace(microsecond=0)
+            run = ScheduledJobRun(
+                id=new_id(),
+                job_id=job.id,
+                tenant_id=job.tenant_id,
+                organization_id=job.organization_id,
+                scheduled_for=now,
+                trigger="manual",
+                triggered_by=actor.label,
+                status="queued",
+                attempt=1,
+                not_before=now,
+                enqueued_at=now,
+                created_at=self.clock(),
+            )
+            session.add(run)
+        await self.hooks.runs_queued([run.id])
+        return run
+
+    # ----- internals -----------------------------------------------------------------------
+
+    def _require(self, actor: Actor, feature: str) -> None:
+        if not actor.can(feature):
+            raise Forbidden(f"you need the '{feature}' permission")
+
+    def _check_actor_scope(self, actor: Actor, clean: dict[str, Any]) -> None:
+        if actor.is_superadmin:
+            return
+        scope = clean["scope_type"]
+        if scope == "system":
+            raise ValidationError({"scope_type": "only superadmins can manage system schedules"})
+        if clean.get("tenant_id") != actor.tenant_id:
+            raise ValidationError({"tenant_id": "you can only manage schedules of your own tenant"})
+        if scope == "organization" and actor.organization_id and clean.get("organization_id") != actor.organization_id:
+            raise ValidationError({"organization_id": "you can only manage schedules of your own organization"})
+
+    async def _load_visible(
+        self, session: AsyncSession, job_id: str, actor: Actor, feature: str, *, include_deleted: bool = False
+    ) -> ScheduledJob:
+        job = await session.get(ScheduledJob, job_id) if isinstance(job_id, str) and len(job_id) <= 200 else None
+        if job is None or (job.deleted_at is not None and not include_deleted):
+            raise NotFound(f"no schedule with id '{job_id}'")
+        if not actor.can_see(job.scope_type, job.tenant_id, job.organization_id) or not actor.can(VIEW):
+            raise NotFound(f"no schedule with id '{job_id}'")
+        self._require(actor, feature)
+        return job
+
+    async def _insert(
+        self, session: AsyncSession, job_id: str, data: dict[str, Any], actor: Actor, existing: ScheduledJob | None
+    ) -> ScheduledJob:
+        clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+        self._check_actor_scope(actor, clean)
+        now = self.clock()
+        job = existing or ScheduledJob(id=job_id)
+        for field, value in clean.items():
+            setattr(job, field, value)
+        job.anchor_at = clean.get("start_at") or now.replace(microsecond=0)
+        job.run_count = 0
+        job.version = (existing.version + 1) if existing else 1
+        job.created_by = actor.label
+        job.updated_by = actor.label
+        job.created_at = now if existing is None else existing.created_at
+        job.updated_at = now
+        job.deleted_at = None
+        job.paused_at = job.paused_by = job.pause_note = None
+        job.next_run_at = next_run_after(job, now) if job.is_enabled else None
+        if existing is None:
+            session.add(job)
+        await session.flush()
+        self._audit(session, job, "create", actor, None, snapshot(job))
+        return job
+
+    async def _apply(
+        self, session: AsyncSession, job: ScheduledJob, clean: dict[str, Any], actor: Actor, expected_version: int | None
+    ) -> None:
+        values = {k: v for k, v in clean.items() if getattr(job, k) != v}
+        await self._write(session, job, values, actor, expected_version=expected_version)
+
+    async def _write(
+        self, session: AsyncSession, job: ScheduledJob, values: dict[str, Any], actor: Actor, expected_version: int | None
+    ) -> None:
+        """One conditional UPDATE: refuses to overwrite a newer version (optimistic locking)."""
+        seen = job.version
+        # Detach first: the conditional UPDATE below is the only write, not an ORM flush.
+        session.expunge(job)
+        if expected_version is not None and expected_version != seen:
+            raise Conflict(_conflict_message(job))
+        now = self.clock()
+        values = dict(values)
+        if values.get("is_enabled") is True or (
+            "deleted_at" in values and values["deleted_at"] is None and job.deleted_at is not None
+        ):
+            values.setdefault("paused_at", None)
+            values.setdefault("paused_by", None)
+            values.setdefault("pause_note", None)
+        schedule_fields = {"schedule_type", "schedule_value", "timezone", "start_at", "end_at", "max_runs", "is_enabled"}
+        for field, value in values.items():
+            setattr(job, field, value)
+        if schedule_fields & set(values) or "deleted_at" in values:
+            if "start_at" in values:
+                job.anchor_at = job.start_at or job.anchor_at
+            live = job.is_enabled and job.deleted_at is None
+            job.next_run_at = next_run_after(job, now) if live else None
+        job.version = seen + 1
+        job.updated_by = actor.label
+        job.updated_at = now
+        stmt = (
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.id == job.id, ScheduledJob.version == seen)
+            .values({**{f: getattr(job, f) for f in (*values, "next_run_at", "anchor_at")}, "version": seen + 1,
+                     "updated_by": actor.label, "updated_at": now})
+            .execution_options(synchronize_session=False)
+        )
+        result = await session.execute(stmt)
+        if result.rowcount != 1:
+            raise Conflict(_conflict_message(job))
+
+    async def _set_enabled(
+        self, job_id: str, enabled: bool, actor: Actor, note: str | None, expected_version: int | None
+    ) -> ScheduledJob:
+        async with self.sessions.begin() as session:
+            job = await self._load_visible(session, job_id, actor, MANAGE)
+            if job.is_enabled == enabled and (enabled or job.pause_note == note):
+                return job
+            before = snapshot(job)
+            values: dict[str, Any] = {"is_enabled": enabled}
+            if not enabled:
+                values.update(paused_at=self.clock(), paused_by=actor.label, pause_note=note)
+            await self._write(session, job, values, actor, expected_version=expected_version)
+            self._audit(session, job, "enable" if enabled else "disable", actor, before, snapshot(job))
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    def _audit(
+        self, session: AsyncSession, job: ScheduledJob, action: str, actor: Actor, before: dict | None, after: dict | None
+    ) -> None:
+        session.add(
+            AuditEntry(
+                id=new_id(),
+                job_id=job.id,
+                tenant_id=job.tenant_id,
+                organization_id=job.organization_id,
+                action=action,
+                actor=actor.label,
+                before=before,
+                after=after,
+                created_at=self.clock(),
+            )
+        )
+
+
+def before_values(job: ScheduledJob) -> dict[str, Any]:
+    return {field: getattr(job, field) for field in FIELDS}
+
+
+def _conflict_message(job: ScheduledJob) -> str:
+    return (
+        f"'{job.name}' was changed by someone else since you opened it. "
+        "Reload to see the latest version, then make your change again."
+    )
+

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, the database engine, and the queries the domain needs."""

@@ -1,0 +1,213 @@
+"""The schema, as SQLAlchemy models. Alembic migrations in ``migrations/`` create it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.persistence.types import JSONType, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: Feature flags enabled for the tenant; a schedule's ``require_feature`` is checked against them.
+    features: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    features: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.ForeignKey("roles.name"))
+    tenant_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[str | None] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    is_superadmin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    #: First characters of the token, shown in lists so people can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ScheduledJob(Base):
+    __tablename__ = "scheduled_jobs"
+
+    id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    scope_type: Mapped[str] = mapped_column(sa.String(16))
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    organization_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+    schedule_type: Mapped[str] = mapped_column(sa.String(16))
+    schedule_value: Mapped[str] = mapped_column(sa.String(200))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    #: Interval schedules fire on the grid anchor + k * interval.
+    anchor_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    target_type: Mapped[str] = mapped_column(sa.String(16))
+    target_queue: Mapped[str | None] = mapped_column(sa.String(200))
+    target_command: Mapped[str | None] = mapped_column(sa.String(200))
+    target_payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    require_feature: Mapped[str | None] = mapped_column(sa.String(200))
+
+    is_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_by: Mapped[str | None] = mapped_column(sa.String(254))
+    pause_note: Mapped[str | None] = mapped_column(sa.String(500))
+
+    catch_up_policy: Mapped[str] = mapped_column(sa.String(16), default="latest")
+    catch_up_window_seconds: Mapped[int] = mapped_column(sa.Integer, default=86_400)
+    overlap_policy: Mapped[str] = mapped_column(sa.String(16), default="allow")
+    jitter_seconds: Mapped[int] = mapped_column(sa.Integer, default=0)
+    timeout_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    max_retries: Mapped[int] = mapped_column(sa.Integer, default=0)
+    retry_backoff_seconds: Mapped[int] = mapped_column(sa.Integer, default=30)
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    max_runs: Mapped[int | None] = mapped_column(sa.Integer)
+    run_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[str | None] = mapped_column(sa.String(16))
+
+    source_type: Mapped[str] = mapped_column(sa.String(16), default="user")
+    source_module: Mapped[str | None] = mapped_column(sa.String(100))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(sa.String(254))
+    updated_by: Mapped[str | None] = mapped_column(sa.String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # The due-slot query: enabled, live schedules ordered by their next slot.
+        sa.Index(
+            "ix_scheduled_jobs_due",
+            "next_run_at",
+            postgresql_where=sa.text("is_enabled AND deleted_at IS NULL"),
+            sqlite_where=sa.text("is_enabled AND deleted_at IS NULL"),
+        ),
+        # The admin list is always scoped by tenant (and usually organization).
+        sa.Index("ix_scheduled_jobs_scope", "tenant_id", "organization_id", "name"),
+        sa.Index("ix_scheduled_jobs_name", "name"),
+        sa.Index("ix_scheduled_jobs_source", "source_module"),
+        sa.Index("ix_scheduled_jobs_updated", "updated_at"),
+    )
+
+
+class ScheduledJobRun(Base):
+    __tablename__ = "scheduled_job_runs"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(sa.String(200))
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    organization_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The slot this run belongs to (for manual runs: the instant of the trigger).
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    trigger: Mapped[str] = mapped_column(sa.String(16))
+    triggered_by: Mapped[str | None] = mapped_column(sa.String(254))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=1)
+    #: When the run may start at the earliest (slot + jitter, or retry backoff).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(sa.Integer)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    error_stack: Mapped[str | None] = mapped_column(sa.Text)
+    result: Mapped[Any | None] = mapped_column(JSONType)
+    queue_job_id: Mapped[str | None] = mapped_column(sa.String(100))
+    #: A running run whose lease expires was lost with its process (killed, crashed).
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # Exactly once: one scheduled run per (schedule, slot), whoever tries to claim it.
+        sa.Index(
+            "uq_scheduled_job_runs_slot",
+            "job_id",
+            "scheduled_for",
+            unique=True,
+            postgresql_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
+            sqlite_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
+        ),
+        sa.Index("ix_scheduled_job_runs_history", "job_id", "created_at"),
+        sa.Index("ix_scheduled_job_runs_created", "created_at"),
+        # Runs still in flight (overlap checks, dispatch of queued runs).
+        sa.Index(
+            "ix_scheduled_job_runs_active",
+            "status",
+            "not_before",
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+        ),
+    )
+
+
+class AuditEntry(Base):
+    __tablename__ = "scheduler_audit_log"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(sa.String(200))
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    organization_id: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    actor: Mapped[str] = mapped_column(sa.String(254))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (sa.Index("ix_scheduler_audit_log_job", "job_id", "created_at"),)

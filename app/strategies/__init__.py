@@ -1,0 +1,1 @@
+"""How slots get fired: the local poller, or taskiq + Redis (async)."""

@@ -1,0 +1,157 @@
+"""The local strategy: a poller that fires slots on time and runs targets in-process.
+
+It sleeps until the earliest due slot (or the poll interval, whichever is sooner) and wakes at
+once when a schedule changes: through an in-process signal, and on PostgreSQL through
+``LISTEN/NOTIFY`` so a change made by another process wakes it too. Any number of pollers may
+share one database; claiming (see ``app.domain.firing``) makes each slot fire exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import Sequence
+
+from app.domain.dispatch import next_wakeup, take_runnable
+from app.domain.execution import LEASE, execute_run, renew_leases, settle_lost_runs
+from app.domain.firing import claim_due_slots
+from app.runtime import Runtime
+from app.strategies.notify import PgNotifications
+
+log = logging.getLogger("mercato.poller")
+
+#: A slot at most this late is on time; older ones follow the catch-up policy.
+MISFIRE_GRACE = timedelta(seconds=60)
+
+
+class LocalScheduler:
+    def __init__(self, runtime: Runtime, *, concurrency: int = 50) -> None:
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running: dict[str, asyncio.Task] = {}
+        self._notifications: PgNotifications | None = None
+        self._settled_at = None
+
+    # SchedulerHooks: the service calls these after a change commits.
+    async def schedules_changed(self, job_ids: Sequence[str]) -> None:
+        self._wake.set()
+
+    async def runs_queued(self, run_ids: Sequence[str]) -> None:
+        self._wake.set()
+
+    async def tick(self) -> int:
+        """One round: claim due slots, start runnable runs. Returns how many runs started."""
+        settings = self.runtime.settings
+        now = self.runtime.clock()
+        while True:
+            async with self.runtime.sessions.begin() as session:
+                claimed = await claim_due_slots(
+                    session, now, limit=settings.scheduler_claim_batch_size, grace=MISFIRE_GRACE,
+                    on_sqlite=settings.is_sqlite,
+                )
+            if claimed.jobs:
+                log.info("claimed slots", extra={"jobs": claimed.jobs, "queued": len(claimed.queued),
+                                                 "skipped": len(claimed.skipped), "missed": claimed.missed})
+            if not claimed.full:
+                break
+        if self._settled_at is None or now - self._settled_at > LEASE / 3:
+            self._settled_at = now
+            await settle_lost_runs(self.runtime)
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        async with self.runtime.sessions.begin() as session:
+            run_ids = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
+        for run_id in run_ids:
+            task = asyncio.create_task(self._execute(run_id), name=f"run:{run_id}")
+            self._running[run_id] = task
+        return len(run_ids)
+
+    async def _execute(self, run_id: str) -> None:
+        try:
+            await execute_run(self.runtime, run_id)
+        except Exception:
+            log.exception("run crashed the executor", extra={"run_id": run_id})
+        finally:
+            self._running.pop(run_id, None)
+            self._wake.set()
+
+    async def drain(self) -> None:
+        """Wait for every run this poller started."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def run(self) -> None:
+        """Poll until ``stop()``; then finish what was claimed."""
+        self.runtime.hooks.add(self)
+        if not self.runtime.settings.is_sqlite:
+            self._notifications = PgNotifications(self.runtime.settings.database_url, self._wake.set)
+            await self._notifications.start()
+        renewer = asyncio.create_task(self._renew_leases())
+        log.info("poller started", extra={"worker": self.worker})
+        try:
+            while not self._stopping:
+                try:
+                    await self.tick()
+                    delay = await self._sleep_for()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("poller round failed; retrying")
+                    delay = 1.0
+                self._wake.clear()
+                if self._stopping:
+                    break
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            renewer.cancel()
+            self.runtime.hooks.remove(self)
+            if self._notifications:
+                await self._notifications.stop()
+            await self.drain()
+            log.info("poller stopped", extra={"worker": self.worker})
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _sleep_for(self) -> float:
+        poll = self.runtime.settings.scheduler_poll_interval_ms / 1000
+        async with self.runtime.sessions() as session:
+            wake_at = await next_wakeup(session)
+        if wake_at is None:
+            return poll
+        return max(0.0, min(poll, (wake_at - self.runtime.clock()).total_seconds()))
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            try:
+                await renew_leases(self.runtime, list(self._running))
+            except Exception:
+                log.exception("renewing leases failed")
+
+
+async def run_until_signalled(runtime: Runtime) -> None:
+    """``mercato scheduler start``: poll until SIGINT/SIGTERM, then finish the claimed runs."""
+    import signal
+
+    from app.domain.history import ensure_cleanup_schedule
+
+    await ensure_cleanup_schedule(runtime)
+    poller = LocalScheduler(runtime)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, poller.stop)
+    print(f"scheduler started (local strategy, {runtime.settings.database_url.split('://')[0]}); Ctrl+C to stop", flush=True)
+    await poller.run()
+    print("scheduler stopped", flush=True)

@@ -1,0 +1,81 @@
+"""Targets that ship with the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from app.domain.registry import TargetContext, registry
+
+CLEANUP_COMMAND = "scheduler.history.cleanup"
+
+
+@registry.command(
+    "demo.echo",
+    label="Echo",
+    description="Returns its payload. Optional 'sleep' (seconds) and 'fail' (error text) help try out timeouts and failures.",
+    payload_hint={"message": "hello", "sleep": 0, "fail": None},
+    schedulable=True,
+)
+async def echo(payload: dict, ctx: TargetContext) -> dict:
+    delay = payload.get("sleep") or 0
+    if isinstance(delay, (int, float)) and delay > 0:
+        await asyncio.sleep(min(float(delay), 3600))
+    if payload.get("fail"):
+        raise RuntimeError(str(payload["fail"]))
+    return {"echo": payload, "job": ctx.job_id, "slot": ctx.slot.isoformat(), "attempt": ctx.attempt}
+
+
+@registry.command(
+    "reports.sales-summary",
+    label="Sales summary report",
+    description="Builds a sales summary for the scope's organization (demo data, no I/O).",
+    payload_hint={"period": "day", "currency": "EUR"},
+    schedulable=True,
+)
+async def sales_summary(payload: dict, ctx: TargetContext) -> dict:
+    period = str(payload.get("period", "day"))
+    if period not in ("day", "week", "month"):
+        raise ValueError(f"period must be day, week or month, not {period!r}")
+    orders = sum(ord(c) for c in (ctx.organization_id or "all")) % 97 + 3
+    return {"period": period, "currency": payload.get("currency", "EUR"), "orders": orders, "organization": ctx.organization_id}
+
+
+# Fixed demo rates: the worker does no network I/O.
+_RATES = {"USD": Decimal("1.08"), "GBP": Decimal("0.85"), "PLN": Decimal("4.31"), "JPY": Decimal("162.4")}
+
+
+@registry.queue(
+    "currency-rates",
+    label="Fetch currency rates",
+    description="Refreshes exchange rates for the organization (demo provider, no network).",
+    payload_hint={"base": "EUR", "symbols": ["USD", "GBP"]},
+    schedulable=True,
+)
+async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
+    symbols = payload.get("symbols") or list(_RATES)
+    unknown = [s for s in symbols if s not in _RATES]
+    if unknown:
+        raise ValueError(f"unknown currency symbols: {', '.join(map(str, unknown))}")
+    return {
+        "base": payload.get("base", "EUR"),
+        "rates": {s: str(_RATES[s]) for s in symbols},
+        "fetched_at": datetime.now(timezone.utc).isoformat(),
+        "idempotency_key": ctx.idempotency_key,
+    }
+
+
+@registry.command(
+    CLEANUP_COMMAND,
+    label="Clean up run history",
+    description="Deletes run history older than the retention period, in small batches.",
+    payload_hint={"days": 7},
+    schedulable=True,
+)
+async def cleanup_history(payload: dict, ctx: TargetContext) -> dict:
+    from app.domain.history import delete_expired_runs
+
+    days = payload.get("days")
+    deleted = await delete_expired_runs(ctx.runtime, days=days if isinstance(days, int) and days > 0 else None)
+    return {"deleted": deleted}

@@ -1,0 +1,1 @@
+"""The web edge: admin pages, JSON API and auth, on Litestar."""

@@ -1,0 +1,107 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases built by the migrations, a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from app.persistence.migrate import upgrade
+from app.runtime import Runtime
+from app.settings import load_settings
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_TEST_DB = os.environ.get("TEST_PG_DATABASE", "mercato_test")
+PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_TEST_DB}"
+TABLES = ("scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens", "users", "organizations", "tenants")
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, now: datetime) -> datetime:
+        self.now = now
+        return now
+
+
+async def _recreate_pg_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            PG_TEST_DB,
+        )
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}"')
+        await conn.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    """A PostgreSQL database made by the migrations, once per test session."""
+    asyncio.run(_recreate_pg_database())
+    upgrade(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template, tmp_path) -> str:
+    path = tmp_path / "mercato.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def pg_url(pg_database) -> str:
+    """The PostgreSQL test database, emptied (all but the seeded roles) before the test."""
+    engine = Runtime.create(load_settings({"DATABASE_URL": pg_database})).engine
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)}"))
+    await engine.dispose()
+    return pg_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request) -> str:
+    """Run the test on both backends: SQLite (the embedded default) and PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+async def runtime(db_url, clock):
+    settings = replace(load_settings({"DATABASE_URL": db_url}), scheduler_poll_interval_ms=200)
+    rt = Runtime.create(settings, clock=clock)
+    yield rt
+    await rt.close()

@@ -1,0 +1,52 @@
+"""Settings: defaults, and a bad value names its variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app.settings import SettingsError, load_settings
+
+
+def test_defaults_are_the_embedded_setup():
+    settings = load_settings({})
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.queue_strategy == "local"
+    assert settings.scheduler_poll_interval_ms == 30_000
+    assert settings.scheduler_history_retention_days == 7
+
+
+def test_plain_postgres_urls_get_the_async_driver():
+    assert load_settings({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+asyncpg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"QUEUE_STRATEGY": "sometimes"}, "QUEUE_STRATEGY must be one of local, async"),
+        ({"SCHEDULER_POLL_INTERVAL_MS": "fast"}, "SCHEDULER_POLL_INTERVAL_MS must be a whole number"),
+        ({"SCHEDULER_POLL_INTERVAL_MS": "0"}, "SCHEDULER_POLL_INTERVAL_MS must be between 50 and 3600000"),
+        ({"SCHEDULER_HISTORY_RETENTION_DAYS": "-3"}, "SCHEDULER_HISTORY_RETENTION_DAYS must be between"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must start with one of"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL must start with one of"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
+        ({"MERCATO_ENV": "production"}, "SECRET_KEY is required when MERCATO_ENV=production"),
+    ],
+)
+def test_bad_values_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_a_bad_value_stops_the_cli_at_start_with_the_message():
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "scheduler", "status"],
+        env={"QUEUE_STRATEGY": "redis", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "QUEUE_STRATEGY must be one of local, async" in result.stderr
+    assert "Traceback" not in result.stderr
