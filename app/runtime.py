@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.domain.clock import Clock, utcnow
+from app.domain.credentials import CredentialService
 from app.domain.events import EventBus
 from app.domain.hooks import HookList
 from app.domain.registry import TargetRegistry, registry as default_registry
@@ -24,6 +25,7 @@ class Runtime:
     registry: TargetRegistry
     scheduler: SchedulerService
     users: UserService
+    credentials: CredentialService
     clock: Clock
     hooks: HookList = field(default_factory=HookList)
     events: EventBus = field(default_factory=EventBus)
@@ -45,7 +47,8 @@ class Runtime:
             from app.strategies.notify import PgNotifier
 
             hooks.add(PgNotifier(engine))
-        return cls(settings, engine, sessions, registry, scheduler, users, clock, hooks)
+        credentials = CredentialService(sessions, clock=clock)
+        return cls(settings, engine, sessions, registry, scheduler, users, credentials, clock, hooks)
 
     async def close(self) -> None:
         await self.engine.dispose()

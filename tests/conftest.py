@@ -20,7 +20,7 @@ from app.settings import load_settings
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_TEST_DB = os.environ.get("TEST_PG_DATABASE", "mercato_test")
 PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_TEST_DB}"
-TABLES = ("scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens", "users", "organizations", "tenants")
+TABLES = ("web_sessions", "scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens", "users", "organizations", "tenants")
 
 
 class FakeClock:

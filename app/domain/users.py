@@ -41,12 +41,18 @@ class UserService:
         tenant_id: str | None = None,
         organization_id: str | None = None,
         is_superadmin: bool = False,
+        password_hash: str | None = None,
     ) -> User:
+        """Create a user; ``password_hash`` (an Argon2 hash) may replace ``password`` when
+        moving accounts from elsewhere."""
         errors: dict[str, str] = {}
         email = (email or "").strip().lower()
         if not EMAIL.match(email):
             errors["email"] = "enter an email address like ops@example.com"
-        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        if password_hash is not None:
+            if not password_hash.startswith("$argon2"):
+                errors["password"] = "password hash must be an Argon2 hash"
+        elif not isinstance(password, str) or len(password) < MIN_PASSWORD:
             errors["password"] = f"password must be at least {MIN_PASSWORD} characters"
         elif len(password) > 1024:
             errors["password"] = "password must be at most 1024 characters"
@@ -67,7 +73,7 @@ class UserService:
             user = User(
                 id=new_id(),
                 email=email,
-                password_hash=hash_password(password),
+                password_hash=password_hash or hash_password(password),
                 role=role,
                 tenant_id=tenant_id,
                 organization_id=organization_id,

@@ -211,3 +211,14 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (sa.Index("ix_scheduler_audit_log_job", "job_id", "created_at"),)
+
+
+class WebSession(Base):
+    """A browser login. The cookie holds only a random key; its hash is stored here."""
+
+    __tablename__ = "web_sessions"
+
+    key_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -2,54 +2,77 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator
 
-from litestar import Litestar, Request, get
+from litestar import Litestar, get
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
-from litestar.response import Response
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from app.runtime import Runtime
-from app.settings import Settings, get_settings
+from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.web import login, pages
+from app.web.auth import LoginThrottle, identify, security_middleware
+from app.web.errors import EXCEPTION_HANDLERS
 
 log = logging.getLogger("mercato.web")
-
 
 def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, runtime: Runtime | None = None) -> Litestar:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from app.domain.history import ensure_cleanup_schedule
+
         rt = runtime or Runtime.create(settings)
         app.state.runtime = rt
         first = await rt.users.ensure_first_admin()
         if first is not None:
             print(
-                "\n  First admin account created (shown once, change it after logging in):\n"
+                "\n  First admin account created (shown once; keep it somewhere safe):\n"
                 f"    email:    {first.user.email}\n    password: {first.password}\n",
                 flush=True,
             )
+        poller_task = None
+        if run_scheduler and settings.queue_strategy == "local":
+            from app.strategies.local import LocalScheduler
+
+            await ensure_cleanup_schedule(rt)
+            poller = LocalScheduler(rt)
+            poller_task = asyncio.create_task(poller.run(), name="poller")
+            app.state.poller = poller
         try:
             yield
         finally:
+            if poller_task is not None:
+                app.state.poller.stop()
+                await asyncio.gather(poller_task, return_exceptions=True)
             if runtime is None:
                 await rt.close()
 
-    return Litestar(route_handlers=[home, healthz], lifespan=[lifespan], state=State({"settings": settings}))
-
-
-@get("/", sync_to_thread=False)
-async def home(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    counts = await runtime.scheduler.counts()
-    body = (
-        "<!doctype html><title>Mercato Scheduler</title><h1>Mercato Scheduler</h1>"
-        f"<p>{counts['total']} schedules, {counts['enabled']} enabled, {counts['due_now']} due now.</p>"
+    return Litestar(
+        route_handlers=[
+            *login.routes,
+            *pages.routes,
+            healthz,
+            create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], name="static"),
+        ],
+        lifespan=[lifespan],
+        before_request=identify,
+        middleware=[security_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(directory=Path(PROJECT_ROOT / "templates"), engine=JinjaTemplateEngine),
+        state=State({"settings": settings, "login_throttle": LoginThrottle()}),
+        request_max_body_size=1024 * 1024,
+        openapi_config=None,
     )
-    return Response(body, media_type="text/html")
 
 
-@get("/healthz", sync_to_thread=False)
+@get("/healthz", include_in_schema=False)
 async def healthz() -> dict:
     return {"status": "ok"}

@@ -1,0 +1,167 @@
+"""Who is calling: a browser session (with CSRF) or an API bearer token.
+
+``identify`` runs before every handler. It sets ``request.state.actor`` (an ``Actor`` or None),
+``request.state.auth`` ("session", "bearer" or None) and ``request.state.csrf_token``, and
+refuses unsafe requests made with browser credentials but without the CSRF token (a form field
+``_csrf`` or an ``X-CSRF-Token`` header, as htmx sends it). Bearer requests carry no ambient
+credentials, so CSRF does not apply to them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+
+from litestar import Request
+from litestar.datastructures import Cookie
+
+from app.domain.actors import Actor
+from app.domain.errors import DomainError
+from app.runtime import Runtime
+
+SESSION_COOKIE = "mercato_session"
+CSRF_COOKIE = "mercato_csrf"
+CSRF_FIELD = "_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class NotAuthenticated(DomainError):
+    """No valid session or token: pages redirect to the login, the API answers 401."""
+
+
+class CsrfRejected(DomainError):
+    """An unsafe request with browser credentials lacked a valid CSRF token."""
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def identify(request: Request) -> None:
+    runtime = runtime_of(request)
+    state = request.state
+    state.actor, state.user, state.auth = None, None, None
+    cookie_token = request.cookies.get(CSRF_COOKIE, "")
+    state.csrf_token = cookie_token if 20 <= len(cookie_token) <= 100 else secrets.token_urlsafe(32)
+    state.new_csrf_cookie = state.csrf_token != cookie_token
+
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            raise NotAuthenticated("use 'Authorization: Bearer <token>'")
+        user = await runtime.credentials.token_user(secret.strip())
+        if user is None:
+            raise NotAuthenticated("the API token is invalid or revoked")
+        state.user, state.auth = user, "bearer"
+    else:
+        key = request.cookies.get(SESSION_COOKIE)
+        user = await runtime.credentials.session_user(key) if key else None
+        if user is not None:
+            state.user, state.auth = user, "session"
+    if state.user is not None:
+        state.actor = await runtime.users.actor_for(state.user)
+    if request.method not in SAFE_METHODS and state.auth != "bearer":
+        await _check_csrf(request, cookie_token)
+
+
+async def _check_csrf(request: Request, cookie_token: str) -> None:
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        value = form.get(CSRF_FIELD, "")
+        sent = value if isinstance(value, str) else ""
+    if not cookie_token or not sent or not hmac.compare_digest(sent.encode(), cookie_token.encode()):
+        raise CsrfRejected("the form expired or came from another site; reload the page and try again")
+
+
+def require(request: Request, feature: str | None = None) -> Actor:
+    """The calling actor, who must be signed in and (optionally) hold ``feature``."""
+    from app.domain.errors import Forbidden
+
+    actor: Actor | None = request.state.actor
+    if actor is None:
+        raise NotAuthenticated("sign in to continue")
+    if feature and not actor.can(feature):
+        raise Forbidden(f"you need the '{feature}' permission")
+    return actor
+
+
+def session_cookie(request: Request, key: str | None) -> Cookie:
+    secure = request.url.scheme == "https"
+    if key is None:
+        return Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, samesite="lax", secure=secure, path="/")
+    return Cookie(key=SESSION_COOKIE, value=key, httponly=True, samesite="lax", secure=secure, path="/")
+
+
+class LoginThrottle:
+    """After ``limit`` failures for one email or one address within ``window`` seconds, refuse
+    further attempts until the oldest failure leaves the window. Per process (kept in memory)."""
+
+    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures[key]
+        while failures and now - failures[0] > self.window:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, *keys: str) -> int:
+        """Seconds until another attempt is allowed (0: allowed now)."""
+        now = time.monotonic()
+        waits = [
+            int(self.window - (now - f[0])) + 1
+            for key in keys
+            if len(f := self._recent(key, now)) >= self.limit
+        ]
+        return max(waits, default=0)
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self._recent(key, now).append(now)
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+
+def security_middleware(app):
+    """ASGI middleware: security headers on every response, and the CSRF cookie when minted."""
+    from http.cookies import SimpleCookie
+
+    from app.web.headers import SECURITY_HEADERS
+
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in SECURITY_HEADERS.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                state = scope.get("state", {})
+                if state.get("new_csrf_cookie"):
+                    cookie = SimpleCookie()
+                    cookie[CSRF_COOKIE] = state["csrf_token"]
+                    morsel = cookie[CSRF_COOKIE]
+                    morsel["path"], morsel["httponly"], morsel["samesite"] = "/", True, "Lax"
+                    if scope.get("scheme") == "https":
+                        morsel["secure"] = True
+                    headers.append((b"set-cookie", morsel.OutputString().encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware

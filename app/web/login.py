@@ -1,0 +1,76 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from litestar import Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from app.web.auth import SESSION_COOKIE, runtime_of, session_cookie
+
+HOME = "/backend/config/scheduled-jobs"
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect would let a phishing link borrow our login page."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return HOME
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else HOME
+
+
+def _form_page(request: Request, *, email: str = "", error: str | None = None, status: int = 200, next_: str = "") -> Template:
+    return Template(
+        "login.html",
+        context={"email": email, "error": error, "next": safe_next(next_ or request.query_params.get("next"))},
+        status_code=status,
+    )
+
+
+@get("/login", name="login")
+async def login_page(request: Request) -> Response:
+    if request.state.actor is not None:
+        return Redirect(safe_next(request.query_params.get("next")))
+    return _form_page(request)
+
+
+@post("/login", name="login.submit")
+async def login_submit(request: Request) -> Response:
+    runtime = runtime_of(request)
+    form = await request.form()
+    email = str(form.get("email", ""))[:254].strip()
+    password = str(form.get("password", ""))[:1024]
+    next_ = str(form.get("next", ""))[:2000]
+    throttle = request.app.state.login_throttle
+    keys = (f"email:{email.lower()}", f"ip:{request.client.host if request.client else '-'}")
+    wait = throttle.retry_after(*keys)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        return _form_page(
+            request, email=email, status=429, next_=next_,
+            error=f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        )
+    if not email or not password:
+        return _form_page(request, email=email, status=422, next_=next_, error="Enter your email and password.")
+    user = await runtime.users.authenticate(email, password)
+    if user is None:
+        throttle.failed(*keys)
+        return _form_page(request, email=email, status=401, next_=next_, error="That email and password do not match.")
+    throttle.succeeded(keys[0])
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        await runtime.credentials.close_session(previous)
+    key = await runtime.credentials.open_session(user.id)
+    return Redirect(safe_next(next_), cookies=[session_cookie(request, key)])
+
+
+@post("/logout", name="logout")
+async def logout(request: Request) -> Response:
+    key = request.cookies.get(SESSION_COOKIE)
+    if key:
+        await runtime_of(request).credentials.close_session(key)
+    return Redirect("/login", cookies=[session_cookie(request, None)])
+
+
+routes = [login_page, login_submit, logout]

@@ -1,0 +1,91 @@
+"""Signing in and out, sessions, CSRF, throttling and security headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import PASSWORD, csrf_from, login
+
+LIST = "/backend/config/scheduled-jobs"
+
+
+async def test_anonymous_is_sent_to_the_login_page(client):
+    response = await client.get(LIST, follow_redirects=False)
+    assert response.status_code in (302, 303)
+    assert response.headers["location"] == f"/login?next={LIST}"
+    assert (await client.get("/", follow_redirects=False)).headers["location"] == LIST
+
+
+async def test_sign_in_sets_a_safe_session_cookie_and_lands_on_the_list(client):
+    response = await login(client, "owner@acme.test")
+    assert response.headers["location"] == LIST
+    cookie = response.headers["set-cookie"]
+    assert "mercato_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    page = await client.get(LIST)
+    assert page.status_code == 200 and "owner@acme.test" in page.text
+
+
+async def test_wrong_password_shows_a_message_and_keeps_the_email(client):
+    response = await login(client, "owner@acme.test", "wrong password!")
+    assert response.status_code == 401
+    assert "That email and password do not match." in response.text
+    assert 'value="owner@acme.test"' in response.text
+
+
+async def test_login_is_throttled_after_repeated_failures(client):
+    for _ in range(5):
+        assert (await login(client, "owner@acme.test", "wrong password!")).status_code == 401
+    blocked = await login(client, "owner@acme.test", PASSWORD)
+    assert blocked.status_code == 429
+    assert "Too many failed sign-in attempts" in blocked.text
+
+
+async def test_each_login_gets_a_new_session_and_logout_ends_it(client):
+    token = csrf_from((await client.get("/login")).text)
+    form = {"email": "owner@acme.test", "password": PASSWORD, "_csrf": token}
+    first = (await client.post("/login", data=form, follow_redirects=False)).cookies.get("mercato_session")
+    second = (await client.post("/login", data=form, follow_redirects=False)).cookies.get("mercato_session")
+    assert first and second and first != second
+    # The old session no longer works (no fixation), the new one does.
+    client.cookies.set("mercato_session", first)
+    assert (await client.get(LIST, follow_redirects=False)).status_code in (302, 303)
+    client.cookies.set("mercato_session", second)
+    page = await client.get(LIST)
+    await client.post("/logout", data={"_csrf": csrf_from(page.text)})
+    client.cookies.set("mercato_session", second)
+    assert (await client.get(LIST, follow_redirects=False)).status_code in (302, 303)
+
+
+async def test_unsafe_requests_without_the_csrf_token_are_refused(client):
+    await login(client, "owner@acme.test")
+    response = await client.post("/logout", data={})
+    assert response.status_code == 403
+    assert "reload the page" in response.text
+    forged = await client.post("/login", data={"email": "owner@acme.test", "password": PASSWORD, "_csrf": "x" * 40})
+    assert forged.status_code == 403
+
+
+async def test_open_redirects_are_not_followed(client):
+    page = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={"email": "owner@acme.test", "password": PASSWORD, "_csrf": csrf_from(page.text), "next": "//evil.example/x"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == LIST
+
+
+@pytest.mark.parametrize("path", ["/login", LIST, "/nope", "/static/app.css"])
+async def test_security_headers_everywhere(client, path):
+    await login(client, "owner@acme.test")
+    response = await client.get(path)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+async def test_unknown_pages_are_a_friendly_404(client):
+    response = await client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "Not found" in response.text
