@@ -14,7 +14,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Collection
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -60,17 +60,19 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
     schedule = to_schedule(job)
     first = job.next_run_at
     assert first is not None
-    later = schedule.slots_between(first, now, limit=MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS)
-    due = [first, *later]
-    overflow = 0
-    if len(later) >= MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS:
-        # A very long outage of a frequent schedule: don't enumerate every slot.
-        overflow = 1
-    plan = SlotPlan(next_run_at=schedule.next_after(max(now, due[-1])))
+    cap = MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS
+    due = [first, *schedule.slots_between(first, now, limit=cap)]
+    unlisted = 0
+    if len(due) > cap:
+        # A very long outage of a frequent schedule: list the oldest slots (recorded missed) and
+        # the newest ones (which may still run), not every slot in between.
+        newest = _newest_slots(schedule, due[-1], now, MAX_CATCH_UP_RUNS)
+        if newest and schedule.next_after(due[-1]) < newest[0]:
+            unlisted = 1
+        due = sorted({*due, *newest})
+    plan = SlotPlan(next_run_at=schedule.next_after(now))
     on_time = [s for s in due if now - s <= grace]
     late = [s for s in due if now - s > grace]
-    if overflow:
-        on_time = [s for s in (schedule.slots_between(now - grace, now) or []) if s >= first]
     policy = job.catch_up_policy
     catch_up: list[datetime] = []
     if policy == "latest" and late and not on_time:
@@ -82,20 +84,40 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
     fired = set(catch_up)
     missed = [s for s in late if s not in fired]
     plan.missed = missed[:MAX_MISSED_ROWS]
-    plan.missed_overflow = max(0, len(missed) - MAX_MISSED_ROWS) + overflow
+    plan.missed_overflow = len(missed) - len(plan.missed) + unlisted
     return plan
 
 
+def _newest_slots(schedule, after: datetime, now: datetime, count: int) -> list[datetime]:
+    """Up to ``count`` of the newest slots in (after, now]: widen a window back from ``now``."""
+    width = timedelta(minutes=1)
+    while True:
+        start = max(after, now - width)
+        slots = schedule.slots_between(start, now, limit=count * 16)
+        if len(slots) >= count or start == after:
+            return slots[-count:]
+        width *= 4
+
+
 async def claim_due_slots(
-    session: AsyncSession, now: datetime, *, limit: int, grace: timedelta, on_sqlite: bool
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int,
+    grace: timedelta,
+    on_sqlite: bool,
+    job_ids: Collection[str] | None = None,
 ) -> ClaimResult:
-    """Claim up to ``limit`` due schedules in the caller's transaction."""
+    """Claim up to ``limit`` due schedules in the caller's transaction (only ``job_ids`` if given)."""
     query = (
         sa.select(ScheduledJob)
         .where(ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None), ScheduledJob.next_run_at <= now)
         .order_by(ScheduledJob.next_run_at)
         .limit(limit)
     )
+    if job_ids is not None:
+        # The async strategy claims exactly the schedules its Redis source says are due.
+        query = query.where(ScheduledJob.id.in_(list(job_ids)))
     if not on_sqlite:
         query = query.with_for_update(skip_locked=True)
     jobs = list((await session.scalars(query)).all())
@@ -125,7 +147,8 @@ async def claim_due_slots(
     if rows:
         insert = (sqlite.insert if on_sqlite else postgresql.insert)(ScheduledJobRun).on_conflict_do_nothing(
             index_elements=["job_id", "scheduled_for"],
-            index_where=ScheduledJobRun.trigger.in_(("scheduled", "catch_up")),
+            # Literal SQL: a bound IN list cannot be used with a multi-row (executemany) insert.
+            index_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
         )
         await session.execute(insert, rows)
     session.expunge_all()
