@@ -187,6 +187,24 @@ def _event(name, run, job, status, at, *, finished_at=None, duration_ms=None, re
     )
 
 
+async def announce_skipped(runtime, run_ids: list[str]) -> None:
+    """``scheduler.job.skipped`` for runs skipped as their slot was claimed (overlap: skip).
+
+    The claim commits first; the events follow, as for every other outcome.
+    """
+    if not run_ids:
+        return
+    async with runtime.sessions() as session:
+        runs = list(await session.scalars(sa.select(ScheduledJobRun).where(ScheduledJobRun.id.in_(run_ids))))
+        jobs = {j.id: j for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in runs})))}
+    for run in sorted(runs, key=lambda r: (r.scheduled_for, r.id)):
+        job = jobs.get(run.job_id)
+        if job is not None:
+            await runtime.events.emit(
+                _event(events.SKIPPED, run, job, "skipped", run.finished_at, finished_at=run.finished_at, reason=run.reason)
+            )
+
+
 async def settle_lost_runs(runtime) -> list[str]:
     """Runs whose lease expired lost their process: mark them failed and retry per policy."""
     now = runtime.clock()

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Sequence
 
 from app.domain.dispatch import next_wakeup, take_runnable
-from app.domain.execution import LEASE, execute_run, renew_leases, settle_lost_runs
+from app.domain.execution import LEASE, announce_skipped, execute_run, renew_leases, settle_lost_runs
 from app.domain.firing import claim_due_slots
 from app.runtime import Runtime
 from app.strategies.notify import PgNotifications
@@ -58,6 +58,7 @@ class LocalScheduler:
             if claimed.jobs:
                 log.info("claimed slots", extra={"jobs": claimed.jobs, "queued": len(claimed.queued),
                                                  "skipped": len(claimed.skipped), "missed": claimed.missed})
+            await announce_skipped(self.runtime, claimed.skipped)
             if not claimed.full:
                 break
         if self._settled_at is None or now - self._settled_at > LEASE / 3:
