@@ -11,7 +11,7 @@ from app.settings import SettingsError, get_settings
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--no-scheduler", is_flag=True, help="Do not run the local poller in this process.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the local poller in this process (also: SCHEDULER_EMBEDDED=false).")
 def serve(host: str, port: int, no_scheduler: bool) -> None:
     """Run the web app."""
     import uvicorn
@@ -22,5 +22,5 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
         settings = get_settings()
     except SettingsError as exc:
         fail(str(exc))
-    app = create_app(settings, run_scheduler=not no_scheduler)
+    app = create_app(settings, run_scheduler=settings.embedded_scheduler and not no_scheduler)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
