@@ -16,14 +16,20 @@ async def take_runnable(session: AsyncSession, now: datetime, *, limit: int, on_
     pick = (
         sa.select(ScheduledJobRun.id)
         .where(ScheduledJobRun.status == "queued", ScheduledJobRun.not_before <= now)
-        .order_by(ScheduledJobRun.not_before)
+        .order_by(ScheduledJobRun.not_before, ScheduledJobRun.id)
         .limit(limit)
     )
-    if not on_sqlite:
-        pick = pick.with_for_update(skip_locked=True)
+    if on_sqlite:
+        chosen = pick.scalar_subquery()
+    else:
+        # Lock first, in a statement of its own: inside ``UPDATE ... WHERE id IN (subquery)``
+        # PostgreSQL may re-run a LIMIT ... SKIP LOCKED subquery and take more than ``limit``.
+        chosen = list(await session.scalars(pick.with_for_update(skip_locked=True)))
+        if not chosen:
+            return []
     stmt = (
         sa.update(ScheduledJobRun)
-        .where(ScheduledJobRun.id.in_(pick.scalar_subquery()), ScheduledJobRun.status == "queued")
+        .where(ScheduledJobRun.id.in_(chosen), ScheduledJobRun.status == "queued")
         .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
         .returning(ScheduledJobRun.id)
         .execution_options(synchronize_session=False)
@@ -31,15 +37,17 @@ async def take_runnable(session: AsyncSession, now: datetime, *, limit: int, on_
     return list(await session.scalars(stmt))
 
 
-async def next_wakeup(session: AsyncSession) -> datetime | None:
+async def next_wakeup(session: AsyncSession, *, include_queued: bool = True) -> datetime | None:
     """The earliest instant something becomes due: a schedule's next slot or a queued run."""
     slot = await session.scalar(
         sa.select(sa.func.min(ScheduledJob.next_run_at)).where(
             ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None)
         )
     )
-    queued = await session.scalar(
-        sa.select(sa.func.min(ScheduledJobRun.not_before)).where(ScheduledJobRun.status == "queued")
-    )
+    queued = None
+    if include_queued:
+        queued = await session.scalar(
+            sa.select(sa.func.min(ScheduledJobRun.not_before)).where(ScheduledJobRun.status == "queued")
+        )
     candidates = [t for t in (slot, queued) if t is not None]
     return min(candidates) if candidates else None

@@ -36,6 +36,7 @@ class Outcome:
     run_id: str
     status: str
     error: str | None = None
+    reason: str | None = None
 
 
 async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
@@ -149,7 +150,7 @@ async def _finish(runtime, run, job, status, *, reason=None, error=None, stack=N
                                      "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
     if retry_id:
         await runtime.hooks.runs_queued([retry_id])
-    return Outcome(run.id, status, error)
+    return Outcome(run.id, status, error, reason)
 
 
 async def _touch_job(runtime, job_id: str, started: datetime, status: str) -> None:

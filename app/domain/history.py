@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from app.persistence.models import ScheduledJobRun
+
+log = logging.getLogger("mercato.history")
 
 CLEANUP_JOB_ID = "scheduler:history-cleanup"
 BATCH = 5_000
@@ -35,24 +39,28 @@ async def delete_expired_runs(runtime, *, days: int | None = None, batch: int = 
         await asyncio.sleep(0)  # let the poller in between batches
 
 
+CLEANUP_SCHEDULE = {
+    "id": CLEANUP_JOB_ID,
+    "name": "Clean up run history",
+    "description": "Deletes run history older than SCHEDULER_HISTORY_RETENTION_DAYS.",
+    "scope_type": "system",
+    "schedule_type": "cron",
+    "schedule_value": "17 3 * * *",
+    "timezone": "UTC",
+    "target_type": "command",
+    "target_payload": {},
+    "catch_up_policy": "latest",
+    "overlap_policy": "skip",
+    "source_module": "scheduler",
+}
+
+
 async def ensure_cleanup_schedule(runtime) -> None:
     """The built-in daily cleanup: system scope, registered like any module's schedule."""
     from app.targets.builtin import CLEANUP_COMMAND
 
-    await runtime.scheduler.register(
-        {
-            "id": CLEANUP_JOB_ID,
-            "name": "Clean up run history",
-            "description": "Deletes run history older than SCHEDULER_HISTORY_RETENTION_DAYS.",
-            "scope_type": "system",
-            "schedule_type": "cron",
-            "schedule_value": "17 3 * * *",
-            "timezone": "UTC",
-            "target_type": "command",
-            "target_command": CLEANUP_COMMAND,
-            "target_payload": {},
-            "catch_up_policy": "latest",
-            "overlap_policy": "skip",
-            "source_module": "scheduler",
-        }
-    )
+    try:
+        await runtime.scheduler.register({**CLEANUP_SCHEDULE, "target_command": CLEANUP_COMMAND})
+    except IntegrityError:
+        # Several pollers started at the same moment and another one inserted it first.
+        log.info("cleanup schedule registered by another process")

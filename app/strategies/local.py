@@ -98,6 +98,8 @@ class LocalScheduler:
         log.info("poller started", extra={"worker": self.worker})
         try:
             while not self._stopping:
+                # Cleared before the round, so a wake-up that arrives during it is not lost.
+                self._wake.clear()
                 try:
                     await self.tick()
                     delay = await self._sleep_for()
@@ -106,7 +108,6 @@ class LocalScheduler:
                 except Exception:
                     log.exception("poller round failed; retrying")
                     delay = 1.0
-                self._wake.clear()
                 if self._stopping:
                     break
                 try:
@@ -127,8 +128,10 @@ class LocalScheduler:
 
     async def _sleep_for(self) -> float:
         poll = self.runtime.settings.scheduler_poll_interval_ms / 1000
+        # With every execution slot busy, a queued run cannot start before one finishes (which
+        # wakes us anyway): don't spin on it.
         async with self.runtime.sessions() as session:
-            wake_at = await next_wakeup(session)
+            wake_at = await next_wakeup(session, include_queued=len(self._running) < self.concurrency)
         if wake_at is None:
             return poll
         return max(0.0, min(poll, (wake_at - self.runtime.clock()).total_seconds()))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from dataclasses import dataclass
 
 from app.domain.actors import ALL_FEATURES, Actor
 from app.domain.execution import execute_run, start_run
+from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 
 
@@ -30,8 +32,20 @@ async def run_manually(runtime: Runtime, job_id: str, *, wait: bool = True) -> M
     run = await runtime.scheduler.trigger(job_id, cli_actor())
     if not wait or runtime.settings.queue_strategy == "async":
         return ManualOutcome(run.id, "queued", f"queued run {run.id} of {job_id}")
-    if not await start_run(runtime, run.id, worker="cli"):
-        return ManualOutcome(run.id, "queued", f"queued run {run.id} of {job_id} (a running scheduler took it)")
-    outcome = await execute_run(runtime, run.id)
-    detail = f": {outcome.error}" if outcome.error else ""
-    return ManualOutcome(run.id, outcome.status, f"run {run.id} of {job_id} {outcome.status.replace('_', ' ')}{detail}")
+    if await start_run(runtime, run.id, worker="cli"):
+        outcome = await execute_run(runtime, run.id)
+        status, error = outcome.status, outcome.error or outcome.reason
+    else:
+        # A running poller took the run first: report its outcome all the same.
+        status, error = await _wait_for_outcome(runtime, run.id)
+    detail = f": {error}" if error else ""
+    return ManualOutcome(run.id, status, f"run {run.id} of {job_id} {status.replace('_', ' ')}{detail}")
+
+
+async def _wait_for_outcome(runtime: Runtime, run_id: str, every: float = 0.2) -> tuple[str, str | None]:
+    while True:
+        async with runtime.sessions() as session:
+            run = await session.get(ScheduledJobRun, run_id)
+        if run.status not in ("queued", "running"):
+            return run.status, run.error_message or run.reason
+        await asyncio.sleep(every)

@@ -1,0 +1,108 @@
+"""``mercato scheduler run`` and ``mercato scheduler cleanup``, run as real processes (local strategy)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from app.domain.history import delete_expired_runs
+from app.domain.ids import new_id
+from app.persistence.models import ScheduledJobRun
+from tests.local_support import definition, reload, runs_of
+
+
+def mercato(*args: str, db_url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": db_url, "QUEUE_STRATEGY": "local"}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_run_now_runs_the_schedule_inline_and_reports_the_outcome(runtime, db_url):
+    job = await runtime.scheduler.create(definition(target_payload={"message": "from the shell"}))
+    result = mercato("scheduler", "run", job.id, db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    [run] = await runs_of(runtime, job.id)
+    assert result.stdout == f"run {run.id} of {job.id} succeeded\n"
+    assert (run.trigger, run.status, run.triggered_by) == ("manual", "succeeded", f"cli:{getpass.getuser()}")
+    assert run.result["echo"] == {"message": "from the shell"}
+    job = await reload(runtime, job.id)
+    assert (job.last_status, job.last_run_at) == ("succeeded", run.started_at)
+
+
+async def test_run_now_exits_1_when_the_run_fails(runtime, db_url):
+    job = await runtime.scheduler.create(definition(target_payload={"fail": "no route to the ERP"}))
+    result = mercato("scheduler", "run", job.id, db_url=db_url)
+    assert result.returncode == 1
+    [run] = await runs_of(runtime, job.id)
+    assert result.stdout == f"run {run.id} of {job.id} failed: RuntimeError: no route to the ERP\n"
+    assert run.status == "failed" and "Traceback" not in result.stderr
+
+
+def test_run_now_of_an_unknown_schedule_is_a_one_line_error(sqlite_url):
+    result = mercato("scheduler", "run", "no-such-job", db_url=sqlite_url)
+    assert result.returncode == 1
+    assert result.stderr == "Error: no schedule with id 'no-such-job'\n"
+    assert result.stdout == ""
+
+
+# ----- history cleanup -------------------------------------------------------------------------
+
+async def _history(runtime, now: datetime, job_id: str) -> dict[str, list[str]]:
+    """Runs of several ages and states; returns their ids by what cleanup should do with them."""
+    ages = {
+        "old_finished": [(10, s) for s in ("succeeded", "failed", "skipped", "missed", "timed_out")] * 2,
+        "old_active": [(10, "queued"), (10, "running")],
+        "recent": [(1, "succeeded"), (6, "failed")],
+    }
+    ids: dict[str, list[str]] = {}
+    minute = 0
+    async with runtime.sessions.begin() as session:
+        for kind, rows in ages.items():
+            for days, status in rows:
+                minute += 1
+                at = now - timedelta(days=days, minutes=minute)
+                run = ScheduledJobRun(
+                    id=new_id(), job_id=job_id, scheduled_for=at, trigger="scheduled", status=status, attempt=1,
+                    created_at=at, finished_at=None if status in ("queued", "running") else at,
+                )
+                session.add(run)
+                ids.setdefault(kind, []).append(run.id)
+    return ids
+
+
+async def test_cleanup_deletes_only_old_finished_runs_in_batches(runtime, clock):
+    job = await runtime.scheduler.create(definition())
+    ids = await _history(runtime, clock(), job.id)
+    assert await delete_expired_runs(runtime, days=7, batch=3) == 10
+    left = {r.id for r in await runs_of(runtime, job.id)}
+    assert left == set(ids["old_active"] + ids["recent"])
+    assert await delete_expired_runs(runtime, days=7, batch=3) == 0
+
+
+async def test_cleanup_uses_the_retention_setting_by_default(runtime, clock):
+    job = await runtime.scheduler.create(definition())
+    await _history(runtime, clock(), job.id)
+    assert runtime.settings.scheduler_history_retention_days == 7
+    assert await delete_expired_runs(runtime) == 10
+
+
+async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
+    job = await runtime.scheduler.create(definition())
+    await _history(runtime, datetime.now(timezone.utc), job.id)
+    result = mercato("scheduler", "cleanup", "--days", "5", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "deleted 11 runs older than 5 days\n"  # the ten 10-day-old ones and the 6-day-old one
+    again = mercato("scheduler", "cleanup", db_url=db_url)
+    assert again.stdout == "deleted 0 runs older than 7 days\n"
+
+
+@pytest.mark.parametrize("days", ["0", "x"])
+def test_cleanup_command_refuses_a_bad_days_value(sqlite_url, days):
+    result = mercato("scheduler", "cleanup", "--days", days, db_url=sqlite_url)
+    assert result.returncode == 2 and "Invalid value for '--days'" in result.stderr

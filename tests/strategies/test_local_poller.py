@@ -1,0 +1,141 @@
+"""The running poller on a real clock: on time, woken by changes, never spinning, stopping gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from app.runtime import Runtime
+from app.settings import load_settings
+from app.strategies.local import LocalScheduler
+from tests.local_support import definition, runs_of
+
+#: Long on purpose: a poller that only woke up on its poll interval would be 30 s late.
+POLL_MS = "30000"
+
+
+@pytest.fixture
+async def live_runtime(db_url):
+    runtime = Runtime.create(load_settings({"DATABASE_URL": db_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
+    yield runtime
+    await runtime.close()
+
+
+def _two_seconds_ahead() -> datetime:
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=0) + timedelta(seconds=3 if now.microsecond > 500_000 else 2)
+
+
+async def _wait_for_status(runtime, job_id, statuses, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = await runs_of(runtime, job_id)
+        if runs and runs[-1].status in statuses:
+            return runs
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no run of {job_id} reached {statuses} within {timeout}s: {[r.status for r in runs]}")
+
+
+async def _poller(runtime, **kwargs):
+    poller = LocalScheduler(runtime, **kwargs)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.3)  # asleep, with nothing due
+    return poller, task
+
+
+async def _stop(poller, task):
+    poller.stop()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_schedule_saved_two_seconds_ahead_fires_within_a_second_of_its_slot(live_runtime):
+    poller, task = await _poller(live_runtime)
+    try:
+        slot = _two_seconds_ahead()
+        job = await live_runtime.scheduler.create(
+            definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
+        )
+        assert job.next_run_at == slot
+        [run] = await _wait_for_status(live_runtime, job.id, {"succeeded"})
+    finally:
+        await _stop(poller, task)
+    assert run.scheduled_for == slot
+    assert timedelta(0) <= run.started_at - slot < timedelta(seconds=1)
+
+
+async def test_a_change_made_by_another_process_wakes_the_poller_through_notify(pg_url):
+    live_runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
+    other_process = Runtime.create(load_settings({"DATABASE_URL": pg_url}))
+    poller, task = await _poller(live_runtime)
+    try:
+        slot = _two_seconds_ahead()
+        job = await other_process.scheduler.create(
+            definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
+        )
+        [run] = await _wait_for_status(live_runtime, job.id, {"succeeded"})
+    finally:
+        await _stop(poller, task)
+        await other_process.close()
+        await live_runtime.close()
+    assert run.started_at - slot < timedelta(seconds=1)
+
+
+async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
+    rounds = 0
+
+    class Counting(LocalScheduler):
+        async def tick(self):
+            nonlocal rounds
+            rounds += 1
+            return await super().tick()
+
+    job = await live_runtime.scheduler.create(definition(target_payload={"sleep": 0.4}))
+    for _ in range(3):
+        await live_runtime.scheduler.trigger(job.id)
+    poller = Counting(live_runtime, concurrency=1)
+    task = asyncio.create_task(poller.run())
+    try:
+        await _wait_for_status(live_runtime, job.id, {"succeeded"}, timeout=5)
+        while any(r.status != "succeeded" for r in await runs_of(live_runtime, job.id)):
+            await asyncio.sleep(0.05)
+    finally:
+        await _stop(poller, task)
+    # One round to start each run and one after each finishes, give or take: not hundreds.
+    runs = await runs_of(live_runtime, job.id)
+    assert all(later.started_at >= earlier.finished_at for earlier, later in zip(runs, runs[1:]))  # one at a time
+    assert rounds < 15
+
+
+# ----- graceful stop of ``mercato scheduler start`` --------------------------------------------
+
+async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live_runtime, db_url):
+    env = {**os.environ, "DATABASE_URL": db_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "scheduler", "start"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        job = await live_runtime.scheduler.create(
+            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
+                       target_payload={"sleep": 2})
+        )
+        await _wait_for_status(live_runtime, job.id, {"running"}, timeout=10)
+        process.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    [run] = await runs_of(live_runtime, job.id)
+    assert process.returncode == 0, err
+    assert (run.status, run.error_message) == ("succeeded", None)
+    assert 1500 <= run.duration_ms < 3000
+    assert time.monotonic() - stopped_at < 5
+    assert "scheduler started (local strategy" in out and out.endswith("scheduler stopped\n")
