@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.domain.actors import Actor
-from app.persistence.models import ScheduledJob
+from app.persistence.models import ScheduledJob, ScheduledJobRun
 
 SORTS = {
     "name": ScheduledJob.name,
@@ -37,6 +37,21 @@ class JobQuery:
     order: str = "asc"
     page: int = 1
     page_size: int = 25
+
+
+#: Every status a run can have, in the order of its life.
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "skipped", "missed")
+RUN_TRIGGERS = ("scheduled", "manual", "catch_up", "retry")
+
+
+@dataclass
+class RunQuery:
+    """One schedule's run history: newest first, optionally one status and/or one trigger."""
+
+    status: str | None = None
+    trigger: str | None = None
+    page: int = 1
+    page_size: int = 20
 
 
 @dataclass
@@ -118,3 +133,22 @@ def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]
     capped = sa.select(sa.literal(1)).select_from(ScheduledJob).where(*conditions).limit(COUNT_CAP + 1).subquery()
     count = sa.select(sa.func.count()).select_from(capped)
     return rows, count
+
+
+def runs_statement(job_id: str, query: RunQuery) -> tuple[sa.Select, sa.Select]:
+    """Rows and bounded count of a schedule's runs (served by ``ix_scheduled_job_runs_history``)."""
+    conditions = [ScheduledJobRun.job_id == job_id]
+    if query.status:
+        conditions.append(ScheduledJobRun.status == query.status)
+    if query.trigger:
+        conditions.append(ScheduledJobRun.trigger == query.trigger)
+    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    rows = (
+        sa.select(ScheduledJobRun)
+        .where(*conditions)
+        .order_by(ScheduledJobRun.created_at.desc(), ScheduledJobRun.id.desc())
+        .limit(size)
+        .offset((max(1, query.page) - 1) * size)
+    )
+    capped = sa.select(sa.literal(1)).select_from(ScheduledJobRun).where(*conditions).limit(COUNT_CAP + 1).subquery()
+    return rows, sa.select(sa.func.count()).select_from(capped)

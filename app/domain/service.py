@@ -17,7 +17,7 @@ from app.domain.actors import MANAGE, SYSTEM, TRIGGER, VIEW, Actor
 from app.domain.clock import Clock, utcnow
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.domain.hooks import NoHooks, SchedulerHooks
-from app.domain.listing import COUNT_CAP, JobQuery, Page, list_statement
+from app.domain.listing import COUNT_CAP, JobQuery, Page, RunQuery, list_statement, runs_statement, visible_to
 from app.domain.registry import TargetRegistry
 from app.domain.schedules import next_run_after, snapshot
 from app.domain.validation import DEFAULTS, FIELDS, clean_job, validate_job_id
@@ -84,6 +84,37 @@ class SchedulerService:
                 .where(AuditEntry.job_id == job_id)
                 .order_by(AuditEntry.id.desc())
                 .limit(limit)
+            )
+            return list(rows)
+
+    async def runs(self, job_id: str, query: RunQuery | None = None, actor: Actor = SYSTEM) -> Page:
+        """A schedule's run history, newest first (the schedule may be deleted: history stays)."""
+        query = query or RunQuery()
+        rows, count = runs_statement(job_id, query)
+        async with self.sessions() as session:
+            await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
+            items = list(await session.scalars(rows))
+            total = await session.scalar(count) or 0
+        size = max(1, min(query.page_size, 100))
+        return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
+
+    async def get_run(self, job_id: str, run_id: str, actor: Actor = SYSTEM) -> ScheduledJobRun:
+        async with self.sessions() as session:
+            await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
+            run = await session.get(ScheduledJobRun, run_id) if len(run_id) <= 36 else None
+        if run is None or run.job_id != job_id:
+            raise NotFound(f"no run with id '{run_id}'")
+        return run
+
+    async def source_modules(self, actor: Actor = SYSTEM) -> list[str]:
+        """The modules that registered schedules the actor can see (for a filter's choices)."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                sa.select(ScheduledJob.source_module)
+                .where(ScheduledJob.deleted_at.is_(None), ScheduledJob.source_module.is_not(None), visible_to(actor))
+                .distinct()
+                .order_by(ScheduledJob.source_module)
+                .limit(200)
             )
             return list(rows)
 

@@ -1,0 +1,103 @@
+"""What every page handler shares: rendering a page or one of its blocks, redirects with a flash."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar import Request, Response
+from litestar.response import Redirect
+
+from app.domain.actors import MANAGE, TRIGGER
+from app.web.auth import runtime_of
+from app.web.login import HOME, safe_next
+from app.web.pages import flash
+from app.web.pages.flash import Flash
+from app.web.views import TimeFormat
+
+#: A URL that can answer a fragment says so, so no cache serves a fragment for a page.
+VARY = {"Vary": "HX-Request, HX-Target"}
+
+
+def job_url(job_id: str, suffix: str = "") -> str:
+    return f"{HOME}/{job_id}{suffix}"
+
+
+def wants_block(request: Request, target_id: str) -> bool:
+    """True for an htmx request that will swap the element ``#target_id``.
+
+    A history restore (back button after the cache was evicted) wants the whole page.
+    """
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-history-restore-request") != "true"
+        and headers.get("hx-target") == target_id
+    )
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    block: str | None = None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    partial: bool = False,
+) -> HTMXBlockTemplate:
+    """Render a page, or only ``block`` of it (or a ``partial`` template that is no page).
+    Full pages show (and clear) pending flash messages."""
+    actor = request.state.actor
+    runtime = runtime_of(request)
+    ctx = {
+        "actor": actor,
+        "can_manage": bool(actor and actor.can(MANAGE)),
+        "can_trigger": bool(actor and actor.can(TRIGGER)),
+        "fmt": TimeFormat(runtime.clock()),
+        "home": HOME,
+        "job_url": job_url,
+        **context,
+    }
+    cookies = []
+    if block is None and not partial:
+        ctx["flashes"], clear = flash.take(request)
+        if clear is not None:
+            cookies.append(clear)
+    return HTMXBlockTemplate(
+        template_name=template,
+        context=ctx,
+        block_name=block,
+        status_code=status,
+        headers={**VARY, **(headers or {})},
+        cookies=cookies,
+    )
+
+
+def redirect(request: Request, to: str, *messages: Flash) -> Response:
+    """POST → redirect → GET, carrying ``messages`` to the next page."""
+    cookies = [flash.cookie_with(request, *messages)] if messages else []
+    return Redirect(to, status_code=303, cookies=cookies)
+
+
+def return_to(value: Any, default: str = HOME) -> str:
+    """Where a form asked to go back to: same-site paths only (see ``safe_next``)."""
+    return safe_next(value) if isinstance(value, str) and value else default
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"?{urlencode(kept)}" if kept else ""
+
+
+def int_param(value: Any, default: int, *, minimum: int = 1, maximum: int = 1_000_000) -> int:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return default
+    return min(max(number, minimum), maximum)

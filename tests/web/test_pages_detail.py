@@ -1,0 +1,215 @@
+"""A schedule's page: status, configuration, run history (live), chart, audit trail, and its actions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.web.pages_support import HTMX, LIST, as_user, make_job, post_form, run_queued, url
+
+
+@pytest.fixture
+def db_url(pg_url):
+    """PostgreSQL, as in production (see test_pages_list.py)."""
+    return pg_url
+
+
+async def test_it_shows_configuration_status_and_next_run_in_the_schedules_zone(client, app_runtime):
+    job = await make_job(app_runtime, timezone="Europe/Warsaw", max_retries=2, timeout_seconds=60,
+                         target_payload={"message": "hi <there>"})
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id))).text
+    assert "<h1>Nightly export</h1>" in page and "Exports yesterday&#39;s orders" in page
+    # The clock says 2026-06-01 12:00 UTC; 09:00 in Warsaw (CEST, UTC+2) next happens tomorrow.
+    assert "2026-06-02 09:00:00 CEST" in page and "in 19 hours" in page
+    assert "At 09:00" in page and "Europe/Warsaw" in page and "Echo" in page
+    assert "2, first after 30 s (doubling)" in page and "60 s" in page
+    assert "&#34;message&#34;: &#34;hi &lt;there&gt;&#34;" in page  # payload, pretty and escaped
+    assert "No runs yet." in page and "Created" in page  # history and audit trail
+
+
+async def test_actions_are_shown_only_to_those_who_may_use_them(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "owner@acme.test")
+    owner = (await client.get(url(job.id))).text
+    for marker in (url(job.id, "/edit"), url(job.id, "/run"), url(job.id, "/disable"), url(job.id, "/delete")):
+        assert marker in owner
+    await as_user(client, app_runtime, "operator@acme.test")
+    operator = (await client.get(url(job.id))).text
+    assert url(job.id, "/run") in operator and url(job.id, "/edit") not in operator
+    assert url(job.id, "/disable") not in operator and url(job.id, "/delete") not in operator
+    await as_user(client, app_runtime, "viewer@acme.test")
+    viewer = (await client.get(url(job.id))).text
+    assert 'aria-label="Schedule actions"' not in viewer and url(job.id, "/run") not in viewer
+
+
+async def test_outsiders_get_404_and_anonymous_visitors_the_login(client, app_runtime):
+    job = await make_job(app_runtime)
+    system = await make_job(app_runtime, scope_type="system", tenant_id=None, organization_id=None)
+    response = await client.get(url(job.id), follow_redirects=False)
+    assert response.status_code in (302, 303) and response.headers["location"].startswith("/login")
+    await as_user(client, app_runtime, "owner@globex.test")
+    assert (await client.get(url(job.id))).status_code == 404
+    assert "Nightly export" not in (await client.get(url(job.id))).text
+    await as_user(client, app_runtime, "owner@acme.test")
+    assert (await client.get(url(system.id))).status_code == 404
+    assert (await client.get(url("no-such-schedule"))).status_code == 404
+
+
+async def test_run_now_queues_a_run_and_the_history_shows_it(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "operator@acme.test")
+    response = await post_form(client, url(job.id, "/run"), {}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == url(job.id)
+    page = (await client.get(url(job.id))).text
+    assert "Queued a run of “Nightly export”." in page
+    run = (await app_runtime.scheduler.runs(job.id)).items[0]
+    assert run.trigger == "manual" and run.triggered_by == "operator@acme.test"
+    # Still queued: the row polls itself.
+    assert f'hx-get="{url(job.id, "/runs/" + run.id)}" hx-trigger="every 1s"' in page
+
+
+async def test_run_now_through_htmx_swaps_in_the_history_and_the_flash(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "owner@acme.test")
+    response = await post_form(client, url(job.id, "/run"), {"status": "", "trigger": ""}, page=url(job.id),
+                               headers={**HTMX, "HX-Target": "run-history"})
+    assert response.status_code == 200 and "<html" not in response.text
+    assert 'id="run-history"' in response.text and "Queued" in response.text
+    assert 'id="flash" class="flashes" role="status" hx-swap-oob="true"' in response.text
+    assert response.headers["hx-replace-url"] == url(job.id)
+
+
+async def test_a_running_run_polls_until_it_has_finished(client, app_runtime):
+    job = await make_job(app_runtime)
+    run = await app_runtime.scheduler.trigger(job.id)
+    await as_user(client, app_runtime, "viewer@acme.test")
+    path = url(job.id, f"/runs/{run.id}")
+    queued = await client.get(path, headers=HTMX)
+    assert queued.status_code == 200 and 'hx-trigger="every 1s"' in queued.text
+    assert "hx-trigger" not in queued.headers
+
+    await run_queued(app_runtime)
+    done = await client.get(path, headers=HTMX)
+    assert done.status_code == 286  # htmx: stop polling
+    assert done.headers["hx-trigger"] == "runFinished"  # the status panel and chart refresh
+    assert "every 1s" not in done.text and "Succeeded" in done.text and "&#34;echo&#34;" in done.text
+    overview = await client.get(url(job.id), headers={**HTMX, "HX-Target": "overview"})
+    assert "<html" not in overview.text and 'id="overview"' in overview.text and "Succeeded" in overview.text
+    assert 'class="bar status-succeeded"' in overview.text
+
+
+async def test_failed_runs_expand_to_their_error_and_stack(client, app_runtime):
+    job = await make_job(app_runtime, target_payload={"fail": "supplier <API> down"})
+    await app_runtime.scheduler.trigger(job.id)
+    await run_queued(app_runtime)
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id))).text
+    assert "<details>" in page and "RuntimeError: supplier &lt;API&gt; down" in page
+    assert "Stack trace" in page and "Traceback" in page
+    assert 'class="bar status-failed"' in page and "Durations of the last 1 runs: 1 failed." in page
+
+
+async def test_history_filters_and_pages(client, app_runtime):
+    job = await make_job(app_runtime)
+    for _ in range(22):
+        await app_runtime.scheduler.trigger(job.id)
+        app_runtime.clock.advance(minutes=1)
+    await run_queued(app_runtime)
+    failing = await make_job(app_runtime, name="Failing", target_payload={"fail": "no"})
+    await app_runtime.scheduler.trigger(failing.id)
+    await run_queued(app_runtime)
+    await as_user(client, app_runtime, "viewer@acme.test")
+
+    page = (await client.get(url(job.id))).text
+    assert page.count('<li id="run-') == 20 and "Page 1 of 2" in page and "22 runs" in page
+    older = await client.get(url(job.id) + "?runs_page=2", headers={**HTMX, "HX-Target": "run-history"})
+    assert "<html" not in older.text and older.text.count('<li id="run-') == 2
+    assert "Vary" in older.headers or "vary" in older.headers
+
+    none = (await client.get(url(job.id) + "?status=failed")).text
+    assert "No runs match these filters." in none and '<option value="failed" selected>' in none
+    manual = (await client.get(url(job.id) + "?trigger=manual&status=succeeded")).text
+    assert manual.count('<li id="run-') == 20
+    assert (await client.get(url(failing.id) + "?status=failed")).text.count('<li id="run-') == 1
+
+
+async def test_disable_with_a_note_then_enable(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "owner@acme.test")
+    response = await post_form(client, url(job.id, "/disable"), {"note": "supplier API down"}, follow_redirects=False)
+    assert response.status_code == 303
+    page = (await client.get(url(job.id))).text
+    assert "Disabled “Nightly export”." in page
+    assert "Paused by owner@acme.test" in page and "“supplier API down”" in page
+    assert f'action="{url(job.id, "/enable")}"' in page and "None while disabled" in page
+    await post_form(client, url(job.id, "/enable"), {})
+    page = (await client.get(url(job.id))).text
+    assert "Enabled “Nightly export”. Next run: 2026-06-02 09:00:00 CEST." in page
+    assert "Paused by" not in page
+    trail = re.findall(r"<strong>(Enabled|Disabled|Created)</strong>", page)
+    assert trail == ["Enabled", "Disabled", "Created"]
+
+
+async def test_delete_asks_first_then_offers_undo(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "owner@acme.test")
+    confirm = await client.get(url(job.id, "/delete"))
+    assert confirm.status_code == 200 and "Delete 1 schedule?" in confirm.text
+    response = await post_form(client, url(job.id, "/delete"), {"return_to": url(job.id)}, page=url(job.id, "/delete"),
+                               follow_redirects=False)
+    assert response.headers["location"] == LIST  # its own page is gone
+    page = (await client.get(LIST)).text
+    assert "Deleted “Nightly export”." in page and f'action="{url(job.id, "/undo")}"' in page
+    assert (await client.get(url(job.id))).status_code == 404
+    # The flash is shown once.
+    assert "Deleted “Nightly export”." not in (await client.get(LIST)).text
+
+    undone = await post_form(client, url(job.id, "/undo"), {}, follow_redirects=False)
+    assert undone.headers["location"] == url(job.id)
+    page = (await client.get(url(job.id))).text
+    assert "back to its previous version" in page and "Undid the last change" in page
+
+
+async def test_the_audit_trail_shows_what_changed(client, app_runtime):
+    job = await make_job(app_runtime)
+    await app_runtime.scheduler.update(job.id, {"schedule_value": "0 10 * * *", "name": "Renamed"})
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id))).text
+    assert "<strong>Edited</strong> by system" in page
+    assert "<del>0 9 * * *</del>" in page and "<ins>0 10 * * *</ins>" in page
+    assert "<del>Nightly export</del>" in page and "<ins>Renamed</ins>" in page
+
+
+@pytest.mark.parametrize("action", ["run", "enable", "disable", "delete", "undo"])
+async def test_actions_are_refused_to_those_who_may_not(client, app_runtime, action):
+    job = await make_job(app_runtime)
+    path = url(job.id, f"/{action}")
+    assert (await client.post(path, data={}, follow_redirects=False)).status_code == 403  # no CSRF token, no session
+    await as_user(client, app_runtime, "viewer@acme.test")
+    assert (await post_form(client, path, {})).status_code == 403
+    await as_user(client, app_runtime, "owner@globex.test")
+    assert (await post_form(client, path, {})).status_code == 404
+    if action != "run":
+        await as_user(client, app_runtime, "operator@acme.test")
+        assert (await post_form(client, path, {})).status_code == 403
+    current = await app_runtime.scheduler.get(job.id)
+    assert current.version == 1 and (await app_runtime.scheduler.runs(job.id)).total == 0
+
+
+async def test_confirm_delete_page_needs_the_manage_permission(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "viewer@acme.test")
+    assert (await client.get(url(job.id, "/delete"))).status_code == 403
+    await as_user(client, app_runtime, "owner@globex.test")
+    assert (await client.get(url(job.id, "/delete"))).status_code == 404
+
+
+async def test_the_name_is_escaped_everywhere_on_the_page(client, app_runtime):
+    job = await make_job(app_runtime, name="<img src=x onerror=alert(1)>", description="<script>x()</script>")
+    await as_user(client, app_runtime, "owner@acme.test")
+    for path in (url(job.id), url(job.id, "/edit"), url(job.id, "/delete")):
+        page = (await client.get(path)).text
+        assert "<img src=x" not in page and "<script>x()" not in page, path
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page
