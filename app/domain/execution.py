@@ -54,20 +54,28 @@ async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
 
 async def execute_run(runtime, run_id: str) -> Outcome:
     """Run a started run's target and record its outcome. Never raises for a target's failure."""
-    async with runtime.sessions() as session:
-        run = await session.get(ScheduledJobRun, run_id)
-        job = await session.get(ScheduledJob, run.job_id) if run else None
-        tenant = await session.get(Tenant, job.tenant_id) if job and job.tenant_id else None
-    if run is None or run.status != "running":
-        return Outcome(run_id, run.status if run else "missing")
-    reason = _skip_reason(run, job, tenant)
+    # One transaction reads the run, its schedule and tenant, and marks the schedule running.
+    async with runtime.sessions.begin() as session:
+        row = (
+            await session.execute(
+                sa.select(ScheduledJobRun, ScheduledJob, Tenant)
+                .outerjoin(ScheduledJob, ScheduledJob.id == ScheduledJobRun.job_id)
+                .outerjoin(Tenant, Tenant.id == ScheduledJob.tenant_id)
+                .where(ScheduledJobRun.id == run_id)
+            )
+        ).first()
+        if row is None or row[0].status != "running":
+            return Outcome(run_id, row[0].status if row else "missing")
+        run, job, tenant = row
+        reason = _skip_reason(run, job, tenant)
+        target = None if reason else _target(runtime, job)
+        if target is not None:
+            await _set_last(session, job.id, run.started_at, "running")
     if reason:
         return await _finish(runtime, run, job, "skipped", reason=reason)
-    target = runtime.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
-    if target is None or not target.schedulable:
+    if target is None:
         name = job.target_queue or job.target_command
         return await _finish(runtime, run, job, "failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
-    await _touch_job(runtime, job.id, run.started_at, "running")
     await runtime.events.emit(_event(events.STARTED, run, job, "running", runtime.clock()))
     ctx = TargetContext(
         job_id=job.id,
@@ -94,6 +102,11 @@ async def execute_run(runtime, run_id: str) -> Outcome:
         return await _finish(runtime, run, job, "failed", error=f"{type(exc).__name__}: {exc}",
                              stack=traceback.format_exc()[-MAX_STACK_CHARS:], elapsed=time.monotonic() - started)
     return await _finish(runtime, run, job, "succeeded", result=result, elapsed=time.monotonic() - started)
+
+
+def _target(runtime, job: ScheduledJob):
+    target = runtime.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
+    return target if target is not None and target.schedulable else None
 
 
 def _skip_reason(run: ScheduledJobRun, job: ScheduledJob | None, tenant: Tenant | None) -> str | None:
@@ -151,11 +164,6 @@ async def _finish(runtime, run, job, status, *, reason=None, error=None, stack=N
     if retry_id:
         await runtime.hooks.runs_queued([retry_id])
     return Outcome(run.id, status, error, reason)
-
-
-async def _touch_job(runtime, job_id: str, started: datetime, status: str) -> None:
-    async with runtime.sessions.begin() as session:
-        await _set_last(session, job_id, started, status)
 
 
 async def _set_last(session, job_id: str, started: datetime, status: str) -> None:

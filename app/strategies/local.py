@@ -48,8 +48,8 @@ class LocalScheduler:
     async def tick(self) -> int:
         """One round: claim due slots, start runnable runs. Returns how many runs started."""
         settings = self.runtime.settings
-        now = self.runtime.clock()
         while True:
+            now = self.runtime.clock()
             async with self.runtime.sessions.begin() as session:
                 claimed = await claim_due_slots(
                     session, now, limit=settings.scheduler_claim_batch_size, grace=MISFIRE_GRACE,
