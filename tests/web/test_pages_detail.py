@@ -100,6 +100,15 @@ async def test_a_running_run_polls_until_it_has_finished(client, app_runtime):
     assert 'class="bar status-succeeded"' in overview.text
 
 
+async def test_a_polled_run_of_a_schedule_deleted_meanwhile_stops_polling(client, app_runtime):
+    job = await make_job(app_runtime)
+    run = await app_runtime.scheduler.trigger(job.id)
+    await app_runtime.scheduler.delete(job.id)
+    await as_user(client, app_runtime, "viewer@acme.test")
+    response = await client.get(url(job.id, f"/runs/{run.id}"), headers=HTMX)
+    assert response.status_code == 286 and response.text == ""
+
+
 async def test_failed_runs_expand_to_their_error_and_stack(client, app_runtime):
     job = await make_job(app_runtime, target_payload={"fail": "supplier <API> down"})
     await app_runtime.scheduler.trigger(job.id)

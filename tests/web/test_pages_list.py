@@ -31,7 +31,7 @@ async def test_it_lists_schedules_with_every_column(client, app_runtime):
     page = (await client.get(LIST)).text
     assert f'href="{url(job.id)}"' in page and "Nightly export" in page
     assert "<code>0 9 * * *</code>" in page and "At 09:00" in page  # raw and described
-    assert "Europe/Warsaw" in page and "Echo" in page and "Organization acme-eu (acme)" in page
+    assert "Europe/Warsaw" in page and "Echo" in page and "acme / acme-eu" in page
     assert "Never" in page  # no last run yet
     assert '<span class="badge on">Enabled</span>' in page
     for column in ("Name", "Schedule", "Timezone", "Target", "Scope", "Next run", "Last run", "Enabled", "Source"):

@@ -13,10 +13,11 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from app.domain.actors import VIEW, Actor
+from app.domain.errors import NotFound
 from app.domain.listing import RUN_STATUSES, RUN_TRIGGERS, RunQuery
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
-from app.web.pages.common import int_param, job_url, query_string, render, wants_block
+from app.web.pages.common import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
 from app.web.views import (
     AUDIT_LABELS, CATCH_UP_LABELS, FINISHED, OVERLAP_LABELS, STATUS_LABELS, TRIGGER_LABELS, TimeFormat,
     audit_changes, describe_schedule, duration, pretty_json, runs_chart, scope_label, target_label, target_name,
@@ -66,7 +67,8 @@ async def _overview_context(request: Request, job: Any, actor: Actor) -> dict[st
     runtime = runtime_of(request)
     recent = await runtime.scheduler.runs(job.id, RunQuery(page_size=CHART_RUNS), actor)
     fmt = TimeFormat(runtime.clock())
-    return {"job": job, "chart": runs_chart(recent.items, fmt, job.timezone), "status_labels": STATUS_LABELS}
+    return {"job": job, "chart": runs_chart(recent.items, fmt, job.timezone), "status_labels": STATUS_LABELS,
+            "describe": describe_schedule, "target_label": target_label(job, runtime.registry)}
 
 
 @get(f"{HOME}/{ID}", name="jobs.detail")
@@ -76,16 +78,15 @@ async def detail(request: Request, job_id: FromPath[str]) -> Response:
     job = await runtime.scheduler.get(job_id, actor)
     if wants_block(request, "run-history"):
         context = await history_context(request, job, actor, request.query_params)
-        return render(request, "jobs/detail.html", context, block="run_history")
+        return render(request, "jobs/detail.html", context, block="run_history",
+                      headers={"HX-Push-Url": context["history_url"](runs_page=context["filters"]["runs_page"])})
     if wants_block(request, "overview"):
         return render(request, "jobs/detail.html", await _overview_context(request, job, actor), block="overview")
     trail = await runtime.scheduler.audit_trail(job_id, actor, limit=50)
     context = {
         **await history_context(request, job, actor, request.query_params),
         **await _overview_context(request, job, actor),
-        "describe": describe_schedule,
         "scope_label": scope_label,
-        "target_label": target_label(job, runtime.registry),
         "target_name": target_name(job),
         "catch_up_labels": CATCH_UP_LABELS,
         "overlap_labels": OVERLAP_LABELS,
@@ -102,11 +103,15 @@ async def run_status(request: Request, job_id: FromPath[str], run_id: FromPath[s
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     run = await runtime.scheduler.get_run(job_id, run_id, actor)
-    job = await runtime.scheduler.get(job_id, actor)
+    try:
+        job = await runtime.scheduler.get(job_id, actor)
+    except NotFound:
+        # Deleted while its page was open: the row has nothing more to show; stop polling.
+        return Response("", status_code=286 if is_htmx(request) else 404, headers=VARY)
     done = run.status in FINISHED
     return render(
         request, "jobs/_run.html", {"job": job, "run": run, **_run_context()},
-        status=286 if done and request.headers.get("hx-request") == "true" else 200,
+        status=286 if done and is_htmx(request) else 200,
         headers={"HX-Trigger": "runFinished"} if done else None,
         partial=True,
     )

@@ -17,7 +17,7 @@ from app.web.auth import require, runtime_of
 from app.web.login import HOME
 from app.web.pages.common import int_param, query_string, redirect, render, return_to, wants_block
 from app.web.pages.flash import Flash
-from app.web.views import SCOPE_LABELS, STATUS_LABELS, describe_schedule, scope_label, target_label
+from app.web.views import SCOPE_LABELS, STATUS_LABELS, describe_schedule, target_label
 
 PAGE_SIZES = (10, 25, 50, 100)
 SORT_COLUMNS = {"name": "Name", "nextRunAt": "Next run", "lastRunAt": "Last run"}
@@ -140,15 +140,17 @@ async def jobs_list(request: Request) -> Response:
         "pager": pager(page),
         "sort_columns": SORT_COLUMNS,
         "describe": describe_schedule,
-        "scope_label": scope_label,
         "target_label": lambda job: target_label(job, runtime.registry),
         "status_labels": STATUS_LABELS,
         "page_sizes": PAGE_SIZES,
+        "scope_labels": SCOPE_LABELS,
     }
     if wants_block(request, "jobs-table"):
-        return render(request, "jobs/list.html", {**context, "fragment": True}, block="table")
+        # The filter form sends every field, empty ones too: the address bar gets the tidy URL.
+        return render(request, "jobs/list.html", {**context, "fragment": True}, block="table",
+                      headers={"HX-Push-Url": state.url(page=state.page)})
     modules = await runtime.scheduler.source_modules(actor)
-    return render(request, "jobs/list.html", {**context, "modules": modules, "scope_labels": SCOPE_LABELS})
+    return render(request, "jobs/list.html", {**context, "modules": modules})
 
 
 BULK_ACTIONS = {
