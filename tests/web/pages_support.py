@@ -100,7 +100,8 @@ async def as_user(client, runtime, email: str):
 
 
 async def run_queued(runtime) -> None:
-    """Start and finish every queued run, as the local poller does."""
-    poller = LocalScheduler(runtime)
-    await poller.tick()
-    await poller.drain()
+    """Start and finish every queued run, as the local poller does (a few at a time: the
+    PostgreSQL server is shared with other test sessions and its connections are finite)."""
+    poller = LocalScheduler(runtime, concurrency=4)
+    while await poller.tick():
+        await poller.drain()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.web.conftest import csrf_from
 from tests.web.pages_support import HTMX, LIST, as_user, make_job, post_form, run_queued, url
 
 
@@ -207,6 +208,24 @@ async def test_actions_are_refused_to_those_who_may_not(client, app_runtime, act
     assert current.version == 1 and (await app_runtime.scheduler.runs(job.id)).total == 0
 
 
+async def test_anonymous_visitors_are_sent_to_sign_in_for_every_page_and_action(client, app_runtime):
+    job = await make_job(app_runtime)
+    run = await app_runtime.scheduler.trigger(job.id)
+    for path in (LIST, f"{LIST}/new", url(job.id), url(job.id, "/edit"), url(job.id, "/delete"),
+                 url(job.id, f"/runs/{run.id}"), f"{LIST}/preview?schedule_value=@daily", f"{LIST}/target"):
+        response = await client.get(path, follow_redirects=False)
+        assert response.status_code in (302, 303) and response.headers["location"].startswith("/login"), path
+    token = csrf_from((await client.get("/login")).text)  # a real token, but no session
+    for path in (f"{LIST}/new", url(job.id, "/edit"), url(job.id, "/run"), url(job.id, "/enable"),
+                 url(job.id, "/disable"), url(job.id, "/delete"), url(job.id, "/undo"), f"{LIST}/bulk"):
+        response = await client.post(path, data={"_csrf": token, "action": "enable", "ids": [job.id]},
+                                     follow_redirects=False)
+        assert response.status_code in (302, 303) and response.headers["location"].startswith("/login"), path
+    htmx = await client.get(url(job.id), headers=HTMX)
+    assert htmx.status_code == 401 and htmx.headers["hx-redirect"] == "/login"
+    assert (await app_runtime.scheduler.get(job.id)).version == 1
+
+
 async def test_confirm_delete_page_needs_the_manage_permission(client, app_runtime):
     job = await make_job(app_runtime)
     await as_user(client, app_runtime, "viewer@acme.test")
@@ -222,3 +241,6 @@ async def test_the_name_is_escaped_everywhere_on_the_page(client, app_runtime):
         page = (await client.get(path)).text
         assert "<img src=x" not in page and "<script>x()" not in page, path
         assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    await post_form(client, url(job.id, "/delete"), {})
+    flash = (await client.get(LIST)).text
+    assert "Deleted “&lt;img src=x onerror=alert(1)&gt;”." in flash and "<img src=x" not in flash
