@@ -115,11 +115,11 @@ async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instea
 
 # ----- graceful stop of ``mercato scheduler start`` --------------------------------------------
 
-async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live_runtime, db_url):
+async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live_runtime, db_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": db_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
+    out, err = tmp_path / "out", tmp_path / "err"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "scheduler", "start"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "app.cli", "scheduler", "start"], env=env, stdout=out.open("w"), stderr=err.open("w"),
     )
     try:
         job = await live_runtime.scheduler.create(
@@ -129,13 +129,14 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
         await _wait_for_status(live_runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
-        out, err = process.communicate(timeout=15)
+        process.wait(timeout=15)
     finally:
         if process.poll() is None:
             process.kill()
     [run] = await runs_of(live_runtime, job.id)
-    assert process.returncode == 0, err
+    assert process.returncode == 0, err.read_text()
     assert (run.status, run.error_message) == ("succeeded", None)
     assert 1500 <= run.duration_ms < 3000
     assert time.monotonic() - stopped_at < 5
-    assert "scheduler started (local strategy" in out and out.endswith("scheduler stopped\n")
+    printed = out.read_text()
+    assert "scheduler started (local strategy" in printed and printed.endswith("scheduler stopped\n")

@@ -1,0 +1,148 @@
+"""Several ``mercato scheduler start`` processes on one database: every slot fires exactly once.
+
+Real processes, a real clock, schedules every second. The database decides who fires a slot;
+killing a process (SIGKILL, no goodbye) must neither double nor lose a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.domain.execution import LEASE, settle_lost_runs
+from app.persistence.models import ScheduledJobRun
+from app.runtime import Runtime
+from app.settings import load_settings
+from tests.local_support import definition
+
+pytestmark = pytest.mark.slow
+
+
+def _start_pollers(db_url: str, count: int, logs: Path) -> list[subprocess.Popen]:
+    env = {
+        **os.environ, "DATABASE_URL": db_url, "QUEUE_STRATEGY": "local",
+        "SCHEDULER_POLL_INTERVAL_MS": "200", "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+    }
+    # Output goes to files: a pipe nobody reads fills up and blocks the process writing its logs.
+    return [
+        subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler", "start"], env=env,
+                         stdout=open(logs / f"poller{i}.out", "w"), stderr=open(logs / f"poller{i}.err", "w"))
+        for i in range(count)
+    ]
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _every_second(runtime, count: int) -> dict[str, datetime]:
+    """``count`` no-op schedules every second; returns each one's first slot."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(i):
+        async with gate:
+            return await runtime.scheduler.create(
+                definition(name=f"every second {i}", schedule_type="interval", schedule_value="1s", target_payload={})
+            )
+
+    return {job.id: job.next_run_at for job in await asyncio.gather(*(one(i) for i in range(count)))}
+
+
+async def _runs(runtime, job_ids) -> list[ScheduledJobRun]:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(sa.select(ScheduledJobRun).where(ScheduledJobRun.job_id.in_(list(job_ids)))))
+
+
+def _account(runs, firsts: dict[str, datetime], until: datetime) -> dict:
+    """Duplicates and lost slots among the slots from each schedule's first up to ``until``."""
+    per_slot = Counter((r.job_id, r.scheduled_for) for r in runs if r.trigger != "manual")
+    duplicates = [key for key, n in per_slot.items() if n > 1]
+    lost = []
+    for job_id, first in firsts.items():
+        slot = first
+        while slot <= until:
+            if (job_id, slot) not in per_slot:
+                lost.append((job_id, slot))
+            slot += timedelta(seconds=1)
+    return {"duplicates": duplicates, "lost": lost, "statuses": Counter(r.status for r in runs),
+            "workers": Counter(r.queue_job_id for r in runs if r.queue_job_id)}
+
+
+async def _exercise(db_url: str, logs: Path, *, processes: int, schedules: int, seconds: float,
+                    kill_after: float | None = None):
+    settings = replace(load_settings({"DATABASE_URL": db_url}), scheduler_min_interval_seconds=1)
+    runtime = Runtime.create(settings)
+    firsts = await _every_second(runtime, schedules)
+    pollers = _start_pollers(db_url, processes, logs)
+    try:
+        started = time.monotonic()
+        if kill_after is not None:
+            await asyncio.sleep(kill_after)
+            pollers[0].send_signal(signal.SIGKILL)
+        await asyncio.sleep(seconds - (time.monotonic() - started))
+        # Every slot this far behind the stop must have been claimed by someone.
+        until = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=2)
+        _stop(pollers)
+        report = _account(await _runs(runtime, firsts), firsts, until)
+        report["covered_seconds"] = (until - max(firsts.values())).total_seconds()
+        report["errors"] = [line for f in sorted(logs.glob("*.err")) for line in f.read_text().splitlines()
+                            if '"level": "error"' in line or "Traceback" in line]
+        # Runs left "running" by a killed process are settled once their lease runs out.
+        later = Runtime.create(settings, clock=lambda: datetime.now(timezone.utc) + LEASE + timedelta(seconds=1))
+        try:
+            report["settled"] = len(await settle_lost_runs(later))
+        finally:
+            await later.close()
+        report["after_settling"] = Counter(r.status for r in await _runs(runtime, firsts))
+        return report
+    finally:
+        _stop(pollers)
+        await runtime.close()
+
+
+async def test_three_pollers_fire_200_schedules_every_second_exactly_once(pg_url, tmp_path):
+    report = await _exercise(pg_url, tmp_path, processes=3, schedules=200, seconds=12)
+    assert report["covered_seconds"] >= 8, report
+    assert report["duplicates"] == [] and report["lost"] == [], report
+    assert report["errors"] == []
+    assert report["statuses"]["missed"] == 0 and report["settled"] == 0, report["statuses"]
+    assert len(report["workers"]) == 3, report["workers"]  # all three really took part
+
+
+async def test_a_poller_killed_midway_neither_doubles_nor_loses_a_slot(pg_url, tmp_path):
+    report = await _exercise(pg_url, tmp_path, processes=3, schedules=200, seconds=12, kill_after=5)
+    assert report["covered_seconds"] >= 8, report
+    assert report["duplicates"] == [] and report["lost"] == [], report
+    assert report["errors"] == []
+    # What the killed process had started is settled as failed, once; nothing stays "running".
+    assert report["after_settling"]["running"] == 0
+    assert report["after_settling"]["failed"] == report["settled"]
+
+
+async def test_two_pollers_on_sqlite_fire_every_second_exactly_once(sqlite_url, tmp_path):
+    report = await _exercise(sqlite_url, tmp_path, processes=2, schedules=50, seconds=10)
+    assert report["covered_seconds"] >= 6, report
+    assert report["duplicates"] == [] and report["lost"] == [], report
+    assert report["errors"] == []
+    assert report["statuses"]["missed"] == 0 and report["settled"] == 0, report["statuses"]
+    assert len(report["workers"]) == 2, report["workers"]
