@@ -24,7 +24,6 @@ TEXT_FIELDS = (
     "timeout_seconds", "max_retries", "retry_backoff_seconds", "start_at", "end_at", "max_runs",
     "scope_type", "tenant_id", "organization_id",
 )
-SCOPE_FIELDS = ("scope_type", "tenant_id", "organization_id")
 #: Service fields whose errors belong to another form control.
 ERROR_FIELD = {"target_type": "target", "target_queue": "target", "target_command": "target"}
 #: Service fields sent as typed (the service parses numbers, dates and JSON).

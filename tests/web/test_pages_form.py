@@ -123,7 +123,7 @@ async def test_the_preview_describes_the_schedule_and_lists_the_next_slots_in_it
 
     interval = await client.get(f"{LIST}/preview", params={"schedule_type": "interval", "schedule_value": "1h30m",
                                                          "timezone": "UTC"})
-    assert "Every 1 hour 30 minutes" in interval.text or "1h30m" in interval.text
+    assert "Every 1 hour 30 minutes" in interval.text
 
     bad = await client.get(f"{LIST}/preview", params={"schedule_type": "cron", "schedule_value": "* * *", "timezone": "UTC"})
     assert bad.status_code == 200 and 'class="preview-error"' in bad.text
