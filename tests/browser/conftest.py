@@ -23,6 +23,7 @@ from app.settings import PROJECT_ROOT
 from tests.browser.seed import seed
 
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+ARTIFACTS = PROJECT_ROOT / "test-results" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -149,11 +150,17 @@ def live_server(pg_database, tmp_path_factory):
 
 @pytest.fixture
 def screenshot():
-    """Save a full-page screenshot under docs/screenshots/ (committed, linked from docs/ui.md)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """Save a full-page screenshot as a test artifact (test-results/screenshots/).
+
+    With UPDATE_SCREENSHOTS=1 it goes to docs/screenshots/ instead, the committed copies that
+    docs/ui.md shows. (Times on the pages differ on every run: writing the committed files
+    on every test run would leave every working tree dirty.)
+    """
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
 
     def take(page, name: str, *, full_page: bool = True) -> Path:
-        path = SCREENSHOTS / f"{name}.png"
+        path = folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="initial")
         return path
 
