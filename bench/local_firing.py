@@ -12,7 +12,7 @@ no-op targets:
   claimed and queued, and until every no-op target has finished.
 
 PostgreSQL comes from ``BENCH_PG_URL`` (default: the local test server, database
-``mercato_bench``, recreated); SQLite is a fresh file in a temporary directory.
+``mercato_bench_local_firing``, recreated); SQLite is a fresh file in a temporary directory.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.local import LocalScheduler
 
-SIZES = {"small": {"n": 1000, "spread_seconds": 20}, "full": {"n": 10_000, "spread_seconds": 60}}
+SIZES = {"small": {"n": 1000, "spread_seconds": 15}, "full": {"n": 10_000, "spread_seconds": 60}}
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "mercato_bench"
+PG_DB = "mercato_bench_local_firing"
 
 
 @dataclass

@@ -115,16 +115,34 @@ class LocalScheduler:
                 except asyncio.TimeoutError:
                     pass
         finally:
-            renewer.cancel()
             self.runtime.hooks.remove(self)
             if self._notifications:
                 await self._notifications.stop()
+            # Leases are renewed until the last run is done: a slow run finishing during a
+            # graceful stop must not be taken for lost (and retried) by another poller.
             await self.drain()
+            renewer.cancel()
             log.info("poller stopped", extra={"worker": self.worker})
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
     def stop(self) -> None:
+        """Claim nothing more; ``run()`` returns once the runs already started have finished."""
         self._stopping = True
         self._wake.set()
+
+    def abort(self) -> None:
+        """Stop now: interrupt the runs in flight. Their leases run out and they are settled as
+        failed (and retried per policy) by the next poller, as if the process had died."""
+        self.stop()
+        for task in list(self._running.values()):
+            task.cancel()
 
     async def _sleep_for(self) -> float:
         poll = self.runtime.settings.scheduler_poll_interval_ms / 1000
@@ -153,9 +171,19 @@ async def run_until_signalled(runtime: Runtime) -> None:
 
     await ensure_cleanup_schedule(runtime)
     poller = LocalScheduler(runtime)
+
+    def on_signal() -> None:
+        if poller.stopping:
+            print("stopping now; interrupted runs are settled as failed when their lease runs out", flush=True)
+            poller.abort()
+            return
+        poller.stop()
+        if poller.in_flight:
+            print(f"stopping: finishing {poller.in_flight} run(s) in flight (Ctrl+C again to interrupt them)", flush=True)
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, poller.stop)
+        loop.add_signal_handler(sig, on_signal)
     print(f"scheduler started (local strategy, {runtime.settings.database_url.split('://')[0]}); Ctrl+C to stop", flush=True)
     await poller.run()
     print("scheduler stopped", flush=True)

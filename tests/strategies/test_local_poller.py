@@ -139,4 +139,32 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
     assert 1500 <= run.duration_ms < 3000
     assert time.monotonic() - stopped_at < 5
     printed = out.read_text()
-    assert "scheduler started (local strategy" in printed and printed.endswith("scheduler stopped\n")
+    assert "scheduler started (local strategy" in printed
+    assert printed.endswith("stopping: finishing 1 run(s) in flight (Ctrl+C again to interrupt them)\nscheduler stopped\n")
+
+
+async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_path):
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler", "start"], env=env,
+                               stdout=out.open("w"), stderr=subprocess.DEVNULL)
+    runtime = Runtime.create(load_settings({"DATABASE_URL": sqlite_url}))
+    try:
+        job = await runtime.scheduler.create(
+            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
+                       target_payload={"sleep": 60})
+        )
+        await _wait_for_status(runtime, job.id, {"running"}, timeout=10)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        assert process.poll() is None  # still finishing its run
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=5)
+        [run] = await runs_of(runtime, job.id)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        await runtime.close()
+    assert process.returncode == 0
+    assert run.status == "running" and run.lease_expires_at is not None  # settled when the lease runs out
+    assert "stopping now; interrupted runs are settled as failed" in out.read_text()
