@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +51,9 @@ class RunQuery:
 
     status: str | None = None
     trigger: str | None = None
+    #: Only runs whose slot (``scheduled_for``) is at or after ``since`` and before ``until``.
+    since: datetime | None = None
+    until: datetime | None = None
     page: int = 1
     page_size: int = 20
 
@@ -91,6 +95,11 @@ def _like_pattern(text: str) -> str:
 
 def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]]:
     conditions = [ScheduledJob.deleted_at.is_(None), visible_to(actor)]
+    texts = (query.search, query.scope_type, query.tenant_id, query.schedule_type, query.target_type,
+             query.source_type, query.source_module, query.last_status)
+    if any(text and "\x00" in text for text in texts):
+        # Stored text never holds NUL, and PostgreSQL refuses to even compare with it.
+        return [sa.false()]
     if query.search:
         pattern = _like_pattern(query.search.strip())
         conditions.append(
@@ -142,6 +151,10 @@ def runs_statement(job_id: str, query: RunQuery) -> tuple[sa.Select, sa.Select]:
         conditions.append(ScheduledJobRun.status == query.status)
     if query.trigger:
         conditions.append(ScheduledJobRun.trigger == query.trigger)
+    if query.since is not None:
+        conditions.append(ScheduledJobRun.scheduled_for >= query.since)
+    if query.until is not None:
+        conditions.append(ScheduledJobRun.scheduled_for < query.until)
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     rows = (
         sa.select(ScheduledJobRun)

@@ -101,8 +101,21 @@ class SchedulerService:
     async def get_run(self, job_id: str, run_id: str, actor: Actor = SYSTEM) -> ScheduledJobRun:
         async with self.sessions() as session:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
-            run = await session.get(ScheduledJobRun, run_id) if len(run_id) <= 36 else None
+            run = await session.get(ScheduledJobRun, run_id) if _usable_key(run_id, 36) else None
         if run is None or run.job_id != job_id:
+            raise NotFound(f"no run with id '{run_id}'")
+        return run
+
+    async def find_run(self, run_id: str, actor: Actor = SYSTEM) -> ScheduledJobRun:
+        """A run by its id alone, if the actor can see its schedule."""
+        async with self.sessions() as session:
+            run = await session.get(ScheduledJobRun, run_id) if _usable_key(run_id, 36) else None
+            try:
+                if run is not None:
+                    await self._load_visible(session, run.job_id, actor, VIEW, include_deleted=True)
+            except NotFound:
+                run = None
+        if run is None:
             raise NotFound(f"no run with id '{run_id}'")
         return run
 
@@ -200,8 +213,10 @@ class SchedulerService:
     async def disable(
         self, job_id: str, actor: Actor = SYSTEM, note: str | None = None, *, expected_version: int | None = None
     ) -> ScheduledJob:
-        if note is not None and (not isinstance(note, str) or len(note) > 500):
-            raise ValidationError({"note": "note must be text of at most 500 characters"})
+        if note is not None and (
+            not isinstance(note, str) or len(note) > 500 or any(ord(c) < 32 and c not in "\t\n\r" for c in note)
+        ):
+            raise ValidationError({"note": "note must be text of at most 500 characters, without control characters"})
         return await self._set_enabled(job_id, False, actor, (note or "").strip() or None, expected_version)
 
     async def delete(self, job_id: str, actor: Actor = SYSTEM, *, expected_version: int | None = None) -> ScheduledJob:
@@ -269,6 +284,58 @@ class SchedulerService:
         await self.hooks.runs_queued([run.id])
         return run
 
+    async def import_many(
+        self, items: list[dict[str, Any]], actor: Actor = SYSTEM, *, dry_run: bool = False
+    ) -> list[tuple[str, str]]:
+        """Create or replace schedules by id, all or nothing (import files).
+
+        Each item is a whole definition: absent fields take their defaults. Every item is
+        validated before anything is written, and the writes share one transaction. Returns
+        ``(id, "create" | "update" | "unchanged")`` per item; errors are keyed ``[index].field``.
+        """
+        self._require(actor, MANAGE)
+        plan: list[tuple[str, str, ScheduledJob | None, dict[str, Any], dict[str, Any]]] = []
+        errors: dict[str, str] = {}
+        async with self.sessions.begin() as session:
+            seen: set[str] = set()
+            for index, raw in enumerate(items):
+                try:
+                    step = await self._plan_import(session, dict(raw), actor, seen)
+                except ValidationError as exc:
+                    errors.update({f"[{index}].{field}": message for field, message in exc.errors.items()})
+                else:
+                    plan.append(step)
+            if errors:
+                raise ValidationError(errors)
+            for job_id, action, job, data, clean in [] if dry_run else plan:
+                if action == "create":
+                    await self._insert(session, job_id, data, actor, existing=job)
+                elif action == "update":
+                    before = snapshot(job)
+                    await self._apply(session, job, clean, actor, expected_version=None)
+                    self._audit(session, job, "update", actor, before, snapshot(job))
+        changed = [job_id for job_id, action, *_ in plan if action != "unchanged"]
+        if changed and not dry_run:
+            await self.hooks.schedules_changed(changed)
+        return [(job_id, action) for job_id, action, *_ in plan]
+
+    async def _plan_import(self, session: AsyncSession, data: dict[str, Any], actor: Actor, seen: set[str]):
+        job_id = validate_job_id(data.pop("id", None))
+        if job_id in seen:
+            raise ValidationError({"id": f"'{job_id}' appears more than once"})
+        seen.add(job_id)
+        clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+        self._check_actor_scope(actor, clean)
+        job = await session.get(ScheduledJob, job_id)
+        if job is None or job.deleted_at is not None:
+            return job_id, "create", job, data, clean
+        if not actor.can_see(job.scope_type, job.tenant_id, job.organization_id):
+            raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
+        for locked in ("scope_type", "tenant_id", "organization_id"):
+            if clean[locked] != getattr(job, locked):
+                raise ValidationError({locked: "the scope of a schedule cannot change; use a new id"})
+        return job_id, "unchanged" if clean == before_values(job) else "update", job, data, clean
+
     # ----- internals -----------------------------------------------------------------------
 
     def _require(self, actor: Actor, feature: str) -> None:
@@ -289,7 +356,7 @@ class SchedulerService:
     async def _load_visible(
         self, session: AsyncSession, job_id: str, actor: Actor, feature: str, *, include_deleted: bool = False
     ) -> ScheduledJob:
-        job = await session.get(ScheduledJob, job_id) if isinstance(job_id, str) and len(job_id) <= 200 else None
+        job = await session.get(ScheduledJob, job_id) if _usable_key(job_id, 200) else None
         if job is None or (job.deleted_at is not None and not include_deleted):
             raise NotFound(f"no schedule with id '{job_id}'")
         if not actor.can_see(job.scope_type, job.tenant_id, job.organization_id) or not actor.can(VIEW):
@@ -399,6 +466,11 @@ class SchedulerService:
                 created_at=self.clock(),
             )
         )
+
+
+def _usable_key(key: object, max_length: int) -> bool:
+    """Whether ``key`` can be looked up at all: PostgreSQL refuses text with NUL in a query."""
+    return isinstance(key, str) and len(key) <= max_length and "\x00" not in key
 
 
 def before_values(job: ScheduledJob) -> dict[str, Any]:

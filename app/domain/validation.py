@@ -186,6 +186,8 @@ def _payload(value: Any, max_bytes: int) -> dict[str, Any]:
         raise _FieldError("payload must be a JSON object, like {\"key\": \"value\"}")
     if _depth(value) > MAX_JSON_DEPTH:
         raise _FieldError(f"payload is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    if _has_nul(value):  # JSON allows it; PostgreSQL's jsonb does not
+        raise _FieldError("payload text must not contain NUL characters (\\u0000)")
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError):
@@ -207,6 +209,16 @@ def _depth(value: Any, level: int = 1) -> int:
     if isinstance(value, list):
         return max((_depth(v, level + 1) for v in value), default=level)
     return level
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _zone_or_utc(name: str | None) -> ZoneInfo:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.static_files import create_static_files_router
@@ -16,7 +16,7 @@ from litestar.template.config import TemplateConfig
 
 from app.runtime import Runtime
 from app.settings import PROJECT_ROOT, Settings, get_settings
-from app.web import login, pages
+from app.web import api, login, ops, pages
 from app.web.auth import LoginThrottle, identify, security_middleware
 from app.web.errors import EXCEPTION_HANDLERS
 
@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, 
         route_handlers=[
             *login.routes,
             *pages.routes,
-            healthz,
+            *api.routes,
+            *ops.routes,
             create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], name="static"),
         ],
         lifespan=[lifespan],
@@ -69,10 +70,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, 
         template_config=TemplateConfig(directory=Path(PROJECT_ROOT / "templates"), engine=JinjaTemplateEngine),
         state=State({"settings": settings, "login_throttle": LoginThrottle()}),
         request_max_body_size=1024 * 1024,
-        openapi_config=None,
+        # Only the JSON API is documented: its router opts in, everything else stays out.
+        include_in_schema=False,
+        openapi_config=api.openapi_config(),
     )
-
-
-@get("/healthz", include_in_schema=False)
-async def healthz() -> dict:
-    return {"status": "ok"}

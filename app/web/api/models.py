@@ -1,0 +1,281 @@
+"""The JSON shapes of the API, as msgspec structs: they validate request bodies, encode
+responses and are what ``/schema`` documents. Field names are camelCase on the wire.
+
+Request structs check structure and types only; the domain (``clean_job``) checks meaning
+(ranges, cron syntax, timezones, targets, scope) and reports every bad field at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from msgspec import UNSET, Struct, UnsetType
+
+from app import engine
+from app.domain.actors import SCOPES
+from app.domain.listing import RUN_STATUSES, RUN_TRIGGERS
+from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
+from app.persistence.models import AuditEntry as AuditRow
+from app.persistence.models import ScheduledJob, ScheduledJobRun
+
+# Literal[tuple] is Literal[*tuple]: the allowed values come from the domain, written once.
+Scope = Literal[SCOPES]  # type: ignore[valid-type]
+ScheduleType = Literal[engine.SCHEDULE_TYPES]  # type: ignore[valid-type]
+TargetType = Literal[TARGET_TYPES]  # type: ignore[valid-type]
+CatchUpPolicy = Literal[CATCH_UP_POLICIES]  # type: ignore[valid-type]
+OverlapPolicy = Literal[OVERLAP_POLICIES]  # type: ignore[valid-type]
+SourceType = Literal[SOURCE_TYPES]  # type: ignore[valid-type]
+RunStatus = Literal[RUN_STATUSES]  # type: ignore[valid-type]
+RunTrigger = Literal[RUN_TRIGGERS]  # type: ignore[valid-type]
+
+
+class Problem(Struct, omit_defaults=True):
+    """An error (RFC 9457). ``errors`` maps a field or parameter to what is wrong with it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: dict[str, str] | UnsetType = UNSET
+
+
+# ----- schedules ---------------------------------------------------------------------------
+
+
+class Job(Struct, rename="camel"):
+    id: str
+    name: str
+    description: str
+    scope_type: Scope
+    tenant_id: str | None
+    organization_id: str | None
+    schedule_type: ScheduleType
+    schedule_value: str
+    timezone: str
+    target_type: TargetType
+    target_queue: str | None
+    target_command: str | None
+    target_payload: dict[str, Any]
+    require_feature: str | None
+    is_enabled: bool
+    paused_at: datetime | None
+    paused_by: str | None
+    pause_note: str | None
+    catch_up_policy: CatchUpPolicy
+    catch_up_window_seconds: int
+    overlap_policy: OverlapPolicy
+    jitter_seconds: int
+    timeout_seconds: int | None
+    max_retries: int
+    retry_backoff_seconds: int
+    start_at: datetime | None
+    end_at: datetime | None
+    max_runs: int | None
+    run_count: int
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_status: RunStatus | None
+    source_type: SourceType
+    source_module: str | None
+    version: int
+    created_by: str | None
+    updated_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: ScheduledJob) -> "Job":
+        return cls(**{name: getattr(job, name) for name in cls.__struct_fields__})
+
+
+class JobFields(Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
+    """Every settable field; absent fields keep their default (create) or current value (update)."""
+
+    description: str | None | UnsetType = UNSET
+    scope_type: Scope | UnsetType = UNSET
+    tenant_id: str | None | UnsetType = UNSET
+    organization_id: str | None | UnsetType = UNSET
+    schedule_type: ScheduleType | UnsetType = UNSET
+    timezone: str | None | UnsetType = UNSET
+    target_type: TargetType | UnsetType = UNSET
+    target_queue: str | None | UnsetType = UNSET
+    target_command: str | None | UnsetType = UNSET
+    target_payload: dict[str, Any] | None | UnsetType = UNSET
+    require_feature: str | None | UnsetType = UNSET
+    is_enabled: bool | UnsetType = UNSET
+    catch_up_policy: CatchUpPolicy | UnsetType = UNSET
+    catch_up_window_seconds: int | UnsetType = UNSET
+    overlap_policy: OverlapPolicy | UnsetType = UNSET
+    jitter_seconds: int | UnsetType = UNSET
+    timeout_seconds: int | None | UnsetType = UNSET
+    max_retries: int | UnsetType = UNSET
+    retry_backoff_seconds: int | UnsetType = UNSET
+    start_at: datetime | None | UnsetType = UNSET
+    end_at: datetime | None | UnsetType = UNSET
+    max_runs: int | None | UnsetType = UNSET
+    source_type: SourceType | UnsetType = UNSET
+    source_module: str | None | UnsetType = UNSET
+
+    def given(self) -> dict[str, Any]:
+        """The fields the caller sent, by their domain (snake_case) names."""
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if name != "version" and getattr(self, name) is not UNSET
+        }
+
+
+class JobCreate(JobFields, kw_only=True):
+    """A new schedule. Without ``id`` the server picks one (a UUID)."""
+
+    name: str
+    schedule_value: str
+    id: str | UnsetType = UNSET
+
+
+class JobPatch(JobFields, kw_only=True):
+    """Changed fields only. ``version`` (or the ``If-Match`` header) makes the change conditional."""
+
+    name: str | UnsetType = UNSET
+    schedule_value: str | UnsetType = UNSET
+    version: int | UnsetType = UNSET
+
+
+class DisableInput(Struct, forbid_unknown_fields=True):
+    """Why the schedule is paused; shown beside it in the admin UI."""
+
+    note: str | None = None
+
+
+class JobPage(Struct, rename="camel"):
+    items: list[Job]
+    total: int
+    page: int
+    page_size: int
+    #: False when counting stopped at 10,000 (``total`` is then a lower bound).
+    total_exact: bool
+
+
+class AuditEntry(Struct, rename="camel"):
+    id: str
+    action: str
+    actor: str
+    #: The schedule's settable fields before and after the change (camelCase), or null.
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: AuditRow) -> "AuditEntry":
+        from app.domain.fieldnames import camel
+
+        def fields(snapshot: dict | None) -> dict | None:
+            return None if snapshot is None else {camel(k): v for k, v in snapshot.items()}
+
+        return cls(entry.id, entry.action, entry.actor, fields(entry.before), fields(entry.after), entry.created_at)
+
+
+class AuditTrail(Struct):
+    items: list[AuditEntry]
+
+
+# ----- runs --------------------------------------------------------------------------------
+
+
+class RunSummary(Struct, rename="camel"):
+    id: str
+    job_id: str
+    tenant_id: str | None
+    organization_id: str | None
+    scheduled_for: datetime
+    trigger: RunTrigger
+    triggered_by: str | None
+    status: RunStatus
+    reason: str | None
+    attempt: int
+    not_before: datetime | None
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    error_message: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, run: ScheduledJobRun):
+        return cls(**{name: getattr(run, name) for name in cls.__struct_fields__})
+
+
+class Run(RunSummary, rename="camel"):
+    """One run with everything recorded about it (stack trace, result)."""
+
+    error_stack: str | None
+    result: Any
+    queue_job_id: str | None
+
+
+class RunPage(Struct, rename="camel"):
+    items: list[RunSummary]
+    total: int
+    page: int
+    page_size: int
+    total_exact: bool
+
+
+# ----- catalog -----------------------------------------------------------------------------
+
+
+class Target(Struct, rename="camel"):
+    type: TargetType
+    name: str
+    label: str
+    description: str
+    #: An example payload.
+    payload_hint: dict[str, Any]
+
+
+class TargetList(Struct):
+    items: list[Target]
+
+
+class Preview(Struct, rename="camel"):
+    schedule_type: ScheduleType
+    schedule_value: str
+    timezone: str
+    #: The schedule in words, e.g. "At 09:00, Monday through Friday".
+    description: str
+    #: The next slots, in the schedule's timezone.
+    slots: list[datetime]
+
+
+# ----- import / export ---------------------------------------------------------------------
+
+
+class ImportItem(Struct):
+    id: str
+    action: Literal["create", "update", "unchanged"]
+
+
+class ImportResult(Struct, rename="camel"):
+    #: True when nothing was written (``dryRun=true``).
+    dry_run: bool
+    items: list[ImportItem]
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ExportedSchedule(JobFields, kw_only=True):
+    """One whole schedule definition; a field left out takes its default."""
+
+    id: str
+    name: str
+    schedule_value: str
+
+
+class ScheduleFile(Struct):
+    """The import/export document, exchanged as YAML (``application/yaml``)."""
+
+    schedules: list[ExportedSchedule]
+    version: int = 1

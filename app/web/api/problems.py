@@ -1,0 +1,98 @@
+"""API errors: the API-only mappings on top of ``app.web.errors`` (which maps the rest once).
+
+- domain ``ValidationError`` -> 422 with camelCase field names;
+- a request that does not fit its schema (wrong type, unknown or missing field, bad query
+  parameter) -> 422 with the field or parameter that is wrong; a body that is not a JSON
+  object -> 400;
+- ``PreconditionFailed`` (an ``If-Match`` or ``version`` that is not the current one) -> 412.
+"""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Request, Response
+from litestar.exceptions import ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+from app.domain.errors import DomainError, ValidationError
+from app.domain.fieldnames import camel_keys
+from app.web.api.models import Problem
+from app.web.errors import TITLES, problem
+
+PROBLEM_JSON = "application/problem+json"
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
+_MISSING_PARAM = re.compile(r"Missing required \w+ parameter '([^']+)'")
+
+
+class PreconditionFailed(DomainError):
+    """The caller's version of the schedule is not the current one (HTTP 412)."""
+
+
+def validation_error(request: Request, exc: ValidationError) -> Response:
+    errors = camel_keys(exc.errors)
+    return problem(422, "; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
+
+
+def schema_mismatch(request: Request, exc: ValidationException) -> Response:
+    errors: dict[str, str] = {}
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        key, message = str(item.get("key") or "body"), str(item.get("message") or "is invalid")
+        if item.get("source") == "body" and key == "data":
+            if match := _MISSING.fullmatch(message):
+                key, message = match.group(1), "is required"
+            elif match := _UNKNOWN.fullmatch(message):
+                key, message = match.group(1), "unknown field"
+            else:
+                return problem(400, f"the request body must be a JSON object ({message.replace('`', '')})")
+        elif item.get("source") != "body":
+            key = _wire_name(request, key)
+        errors[key] = message.replace("`", "")
+    if not errors and (match := _MISSING_PARAM.match(str(exc.detail))):
+        errors[match.group(1)] = "is required"
+    if not errors:
+        return problem(400, "the request is malformed")
+    return problem(422, "; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
+
+
+def _wire_name(request: Request, name: str) -> str:
+    """A parameter as the caller wrote it (``pageSize``), not as the handler names it (``page_size``)."""
+    field = request.route_handler.parsed_fn_signature.parameters.get(name)
+    kwarg = getattr(field, "kwarg_definition", None)
+    return getattr(kwarg, "name", None) or name
+
+
+def precondition_failed(request: Request, exc: PreconditionFailed) -> Response:
+    return problem(412, str(exc))
+
+
+EXCEPTION_HANDLERS = {
+    ValidationError: validation_error,
+    ValidationException: schema_mismatch,
+    PreconditionFailed: precondition_failed,
+}
+
+_MEANINGS = {
+    400: "The request is malformed (e.g. the body is not a JSON object, or If-Match is not a version).",
+    401: "No valid session or API token (send `Authorization: Bearer <token>`).",
+    403: "The schedule is visible to you but you lack the permission for this action.",
+    404: "No such schedule or run in your scope.",
+    409: "The schedule changed while this request was being applied; read it again and retry.",
+    412: "The schedule's current version is not the one given in If-Match / version.",
+    413: "The request body is too large.",
+    422: "Some fields or parameters are invalid; `errors` names each one.",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI response entries for the problem responses a route may give."""
+    return {
+        code: ResponseSpec(
+            data_container=Problem, media_type=PROBLEM_JSON, description=_MEANINGS.get(code, TITLES.get(code, "Error")),
+            generate_examples=False,
+        )
+        for code in codes
+    }

@@ -1,0 +1,57 @@
+"""Run history: a schedule's runs (filtered, paged) and one run in full."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Request, get
+from litestar.params import FromPath, QueryParameter
+
+from app.domain.errors import ValidationError
+from app.domain.listing import RunQuery
+from app.web.api.models import Run, RunPage, RunStatus, RunSummary, RunTrigger
+from app.web.api.problems import errors
+from app.web.auth import require, runtime_of
+
+
+@get("/jobs/{job_id:str}/runs", summary="A schedule's runs", responses=errors(400, 401, 403, 404, 422))
+async def job_runs(
+    request: Request,
+    job_id: FromPath[str],
+    status: Annotated[RunStatus | None, QueryParameter()] = None,
+    trigger: Annotated[RunTrigger | None, QueryParameter()] = None,
+    since: Annotated[
+        datetime | None,
+        QueryParameter(name="from", description="Only runs whose slot is at or after this instant (ISO 8601)."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        QueryParameter(name="to", description="Only runs whose slot is before this instant (ISO 8601, with offset)."),
+    ] = None,
+    page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
+) -> RunPage:
+    """Newest first. A deleted schedule keeps its history, so this answers for it too."""
+    since, until = _aware(since, "from"), _aware(until, "to")
+    if since and until and until <= since:
+        raise ValidationError({"to": "must be after 'from'"})
+    query = RunQuery(status=status, trigger=trigger, since=since, until=until, page=page, page_size=page_size)
+    result = await runtime_of(request).scheduler.runs(job_id, query, require(request))
+    return RunPage([RunSummary.of(r) for r in result.items], result.total, result.page, result.page_size,
+                   result.total_exact)
+
+
+@get("/runs/{run_id:str}", summary="One run", responses=errors(400, 401, 403, 404))
+async def get_run(request: Request, run_id: FromPath[str]) -> Run:
+    """Everything recorded about a run, including the error stack and the target's result."""
+    return Run.of(await runtime_of(request).scheduler.find_run(run_id, require(request)))
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValidationError({name: "give a timezone offset, e.g. 2026-06-01T00:00:00Z"})
+    return value
+
+
+routes = [job_runs, get_run]

@@ -1,0 +1,68 @@
+"""``/api/scheduler/export`` and ``/api/scheduler/import``: the YAML files of ``app.domain.transfer``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, Response, get, post
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
+from litestar.params import QueryParameter, RawBody
+
+from app.domain import transfer
+from app.web.api.models import ImportItem, ImportResult, ScheduleFile, Scope
+from app.web.api.problems import errors
+from app.web.auth import require, runtime_of
+
+YAML = "application/yaml"
+
+
+@get("/export", summary="Export schedules as YAML", media_type=YAML, responses=errors(400, 401, 403, 422))
+async def export_schedules(
+    request: Request,
+    scope_type: Annotated[Scope | None, QueryParameter(name="scopeType")] = None,
+    tenant_id: Annotated[str | None, QueryParameter(name="tenantId", max_length=64)] = None,
+) -> Response[ScheduleFile]:
+    """Every schedule you can see (optionally one scope type or tenant), in the import format."""
+    text = await transfer.export_schedules(
+        runtime_of(request).scheduler, require(request), scope_type=scope_type, tenant_id=tenant_id
+    )
+    return Response(text, media_type=YAML, headers={"Content-Disposition": 'attachment; filename="schedules.yaml"'})
+
+
+class _YamlBody(Operation):
+    # The body is read raw (YAML, parsed by the domain), so Litestar cannot describe it by itself;
+    # it has the shape of the export (the ScheduleFile schema).
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="A document as written by /export (JSON, being YAML too, is accepted).",
+            content={YAML: OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{ScheduleFile.__name__}"))},
+        )
+
+
+@post(
+    "/import",
+    summary="Import schedules from YAML",
+    status_code=200,
+    request_max_body_size=transfer.MAX_FILE_BYTES,
+    operation_class=_YamlBody,
+    responses=errors(400, 401, 403, 413, 422),
+)
+async def import_schedules(
+    request: Request,
+    body: RawBody,
+    dry_run: Annotated[bool, QueryParameter(name="dryRun", description="Only report what would change.")] = False,
+) -> ImportResult:
+    """Upsert by id, all or nothing: every schedule is validated first; any error changes nothing
+    and answers 422 with `errors` keyed `schedules[i].field`."""
+    plan = await transfer.import_schedules(runtime_of(request).scheduler, body, require(request), dry_run=dry_run)
+    return ImportResult(
+        dry_run=plan.dry_run,
+        items=[ImportItem(job_id, action) for job_id, action in plan.items],  # type: ignore[arg-type]
+        created=plan.count("create"),
+        updated=plan.count("update"),
+        unchanged=plan.count("unchanged"),
+    )
+
+
+routes = [export_schedules, import_schedules]
