@@ -1,7 +1,8 @@
-"""``mercato scheduler run`` and ``mercato scheduler cleanup``, run as real processes (local strategy)."""
+"""``mercato scheduler run`` and ``cleanup`` as real processes (local strategy); the built-in cleanup schedule."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import subprocess
@@ -10,10 +11,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.domain.history import delete_expired_runs
+from app.domain.history import CLEANUP_JOB_ID, delete_expired_runs, ensure_cleanup_schedule
 from app.domain.ids import new_id
 from app.persistence.models import ScheduledJobRun
-from tests.local_support import definition, reload, runs_of
+from app.runtime import Runtime
+from app.settings import load_settings
+from app.strategies.local import LocalScheduler
+from tests.local_support import definition, fire, reload, runs_of, utc
 
 
 def mercato(*args: str, db_url: str) -> subprocess.CompletedProcess:
@@ -106,3 +110,29 @@ async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
 def test_cleanup_command_refuses_a_bad_days_value(sqlite_url, days):
     result = mercato("scheduler", "cleanup", "--days", days, db_url=sqlite_url)
     assert result.returncode == 2 and "Invalid value for '--days'" in result.stderr
+
+
+async def test_the_built_in_cleanup_schedule_runs_daily_and_deletes_old_history(runtime, clock):
+    await ensure_cleanup_schedule(runtime)
+    await ensure_cleanup_schedule(runtime)  # every start calls it: the second time changes nothing
+    job = await runtime.scheduler.get(CLEANUP_JOB_ID)
+    assert (job.scope_type, job.schedule_value, job.timezone, job.source_module) == ("system", "17 3 * * *", "UTC", "scheduler")
+    assert len(await runtime.scheduler.audit_trail(job.id)) == 1
+    other = await runtime.scheduler.create(definition())
+    clock.set(utc(2026, 6, 2, 3, 17))
+    ids = await _history(runtime, clock(), other.id)
+    await fire(LocalScheduler(runtime))
+    [run] = await runs_of(runtime, CLEANUP_JOB_ID)
+    assert (run.status, run.result) == ("succeeded", {"deleted": 10})
+    left = {r.id for r in await runs_of(runtime, other.id)}
+    assert set(ids["old_active"] + ids["recent"]) <= left and not left & set(ids["old_finished"])
+
+
+async def test_pollers_starting_together_register_the_cleanup_schedule_once(runtime, db_url):
+    others = [Runtime.create(load_settings({"DATABASE_URL": db_url})) for _ in range(3)]
+    try:
+        await asyncio.gather(*(ensure_cleanup_schedule(r) for r in [runtime, *others]))
+    finally:
+        for other in others:
+            await other.close()
+    assert await runtime.scheduler.exists(CLEANUP_JOB_ID)
