@@ -168,3 +168,13 @@ async def cleanup(runtime, days) -> None:
     deleted = await delete_expired_runs(runtime, days=days)
     kept = days or runtime.settings.scheduler_history_retention_days
     click.echo(f"deleted {deleted} run{'s' if deleted != 1 else ''} older than {kept} day{'s' if kept != 1 else ''}")
+
+
+def _register_transfer() -> None:
+    from app.cli.transfer import export_schedules, import_schedules
+
+    scheduler.add_command(export_schedules)
+    scheduler.add_command(import_schedules)
+
+
+_register_transfer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli.common import with_runtime
+from app.cli.common import echo_table, iso, with_runtime
 
 
 @click.group()
@@ -26,3 +26,48 @@ async def create_user(runtime, email, password, role, tenant, org, superadmin) -
         email, password, role, tenant_id=tenant, organization_id=org, is_superadmin=superadmin
     )
     click.echo(f"created user {user.email} ({user.role}{', superadmin' if superadmin else ''})")
+
+
+@users.group("token")
+def token() -> None:
+    """API tokens: for scripts calling the JSON API with 'Authorization: Bearer <token>'."""
+
+
+@token.command("create")
+@click.option("--email", required=True, help="The user the token acts as (same permissions and scope).")
+@click.option("--name", required=True, help="What the token is for, e.g. 'deploy script' (1-100 characters).")
+@with_runtime
+async def create_token(runtime, email, name) -> None:
+    """Create a token and print its secret: shown this once, stored only as a hash."""
+    user = await runtime.credentials.user_by_email(email)
+    issued = await runtime.credentials.issue_token(user.id, name)
+    click.echo(issued.secret)
+    click.echo(
+        f"token {issued.token.id} ({issued.token.name}) for {user.email}; the secret above is not shown again",
+        err=True,
+    )
+
+
+@token.command("list")
+@click.option("--email", required=True, help="Whose tokens.")
+@with_runtime
+async def list_tokens(runtime, email) -> None:
+    """A user's tokens (never their secrets)."""
+    user = await runtime.credentials.user_by_email(email)
+    tokens = await runtime.credentials.tokens_of(user.id)
+    if not tokens:
+        click.echo(f"{user.email} has no API tokens")
+        return
+    echo_table(
+        ["ID", "NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED"],
+        [[t.id, t.name, f"{t.prefix}…", iso(t.created_at), iso(t.last_used_at), iso(t.revoked_at)] for t in tokens],
+    )
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@with_runtime
+async def revoke_token(runtime, token_id) -> None:
+    """Revoke TOKEN_ID (see 'token list'): requests with it are refused from now on."""
+    revoked = await runtime.credentials.revoke_token(token_id)
+    click.echo(f"revoked token {revoked.id} ({revoked.name}) at {iso(revoked.revoked_at)}")
