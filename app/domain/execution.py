@@ -1,8 +1,9 @@
 """The execution path shared by both strategies: one run, from claimed to finished.
 
-The local poller calls ``start_run`` + ``execute_run`` in-process; a taskiq worker calls the
-same functions from its task (async strategy). The run row follows the real life of the job:
-``queued -> running -> succeeded | failed | timed_out`` or ``skipped`` with a reason.
+A taskiq worker calls ``start_run`` + ``execute_run`` from its task (async strategy); the local
+poller starts runs in batches and calls ``prepare_runs`` + ``execute_prepared``, the same path.
+The run row follows the real life of the job: ``queued -> running -> succeeded | failed |
+timed_out`` or ``skipped`` with a reason.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from app.domain.ids import new_id
 from app.domain import events
-from app.domain.registry import TargetContext
+from app.domain.registry import Target, TargetContext
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
 
 log = logging.getLogger("mercato.execution")
@@ -52,27 +53,50 @@ async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
         return result.rowcount == 1
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A started run and what its execution needs, read in one go."""
+
+    run: ScheduledJobRun
+    job: ScheduledJob | None
+    skip_reason: str | None
+    target: Target | None
+
+
+async def prepare_runs(runtime, session, run_ids: list[str]) -> list[Prepared]:
+    """Read started runs with their schedule and tenant, in the caller's transaction, and mark
+    the schedules whose target will really run as running (one statement for the batch)."""
+    rows = await session.execute(
+        sa.select(ScheduledJobRun, ScheduledJob, Tenant)
+        .outerjoin(ScheduledJob, ScheduledJob.id == ScheduledJobRun.job_id)
+        .outerjoin(Tenant, Tenant.id == ScheduledJob.tenant_id)
+        .where(ScheduledJobRun.id.in_(run_ids), ScheduledJobRun.status == "running")
+    )
+    prepared = []
+    for run, job, tenant in rows:
+        reason = _skip_reason(run, job, tenant)
+        prepared.append(Prepared(run, job, reason, None if reason else _target(runtime, job)))
+    running = [(p.job.id, p.run.started_at) for p in prepared if p.target is not None]
+    if running:
+        await _set_last(session, running, "running")
+    return prepared
+
+
 async def execute_run(runtime, run_id: str) -> Outcome:
     """Run a started run's target and record its outcome. Never raises for a target's failure."""
-    # One transaction reads the run, its schedule and tenant, and marks the schedule running.
     async with runtime.sessions.begin() as session:
-        row = (
-            await session.execute(
-                sa.select(ScheduledJobRun, ScheduledJob, Tenant)
-                .outerjoin(ScheduledJob, ScheduledJob.id == ScheduledJobRun.job_id)
-                .outerjoin(Tenant, Tenant.id == ScheduledJob.tenant_id)
-                .where(ScheduledJobRun.id == run_id)
-            )
-        ).first()
-        if row is None or row[0].status != "running":
-            return Outcome(run_id, row[0].status if row else "missing")
-        run, job, tenant = row
-        reason = _skip_reason(run, job, tenant)
-        target = None if reason else _target(runtime, job)
-        if target is not None:
-            await _set_last(session, job.id, run.started_at, "running")
-    if reason:
-        return await _finish(runtime, run, job, "skipped", reason=reason)
+        prepared = await prepare_runs(runtime, session, [run_id])
+        if not prepared:
+            status = await session.scalar(sa.select(ScheduledJobRun.status).where(ScheduledJobRun.id == run_id))
+            return Outcome(run_id, status or "missing")
+    return await execute_prepared(runtime, prepared[0])
+
+
+async def execute_prepared(runtime, prepared: Prepared) -> Outcome:
+    """The target of a prepared run, and its outcome recorded."""
+    run, job, target = prepared.run, prepared.job, prepared.target
+    if prepared.skip_reason:
+        return await _finish(runtime, run, job, "skipped", reason=prepared.skip_reason)
     if target is None:
         name = job.target_queue or job.target_command
         return await _finish(runtime, run, job, "failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
@@ -104,7 +128,7 @@ async def execute_run(runtime, run_id: str) -> Outcome:
     return await _finish(runtime, run, job, "succeeded", result=result, elapsed=time.monotonic() - started)
 
 
-def _target(runtime, job: ScheduledJob):
+def _target(runtime, job: ScheduledJob) -> Target | None:
     target = runtime.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
     return target if target is not None and target.schedulable else None
 
@@ -141,7 +165,7 @@ async def _finish(runtime, run, job, status, *, reason=None, error=None, stack=N
             # The lease expired and the run was already settled elsewhere: don't write twice.
             return Outcome(run.id, "lost")
         if job is not None:
-            await _set_last(session, job.id, started, status)
+            await _set_last(session, [(job.id, started)], status)
             if status in ("failed", "timed_out") and run.attempt <= job.max_retries:
                 retry_id = new_id()
                 backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
@@ -166,13 +190,19 @@ async def _finish(runtime, run, job, status, *, reason=None, error=None, stack=N
     return Outcome(run.id, status, error, reason)
 
 
-async def _set_last(session, job_id: str, started: datetime, status: str) -> None:
-    # Only the newest run speaks for the schedule's "last run".
+async def _set_last(session, started: list[tuple[str, datetime]], status: str) -> None:
+    """Schedules' last run and status, from (schedule id, run started) pairs: one statement.
+
+    Only the newest run speaks for a schedule's "last run". Sorted, so that concurrent batches
+    lock the schedules in the same order and cannot deadlock.
+    """
+    table = ScheduledJob.__table__
     await session.execute(
-        sa.update(ScheduledJob)
-        .where(ScheduledJob.id == job_id, sa.or_(ScheduledJob.last_run_at.is_(None), ScheduledJob.last_run_at <= started))
-        .values(last_run_at=started, last_status=status)
-        .execution_options(synchronize_session=False)
+        table.update()
+        .where(table.c.id == sa.bindparam("b_id"),
+               sa.or_(table.c.last_run_at.is_(None), table.c.last_run_at <= sa.bindparam("b_started")))
+        .values(last_run_at=sa.bindparam("b_started"), last_status=status),
+        [{"b_id": job_id, "b_started": at} for job_id, at in sorted(started)],
     )
 
 

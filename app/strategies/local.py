@@ -16,7 +16,9 @@ from datetime import timedelta
 from typing import Sequence
 
 from app.domain.dispatch import next_wakeup, take_runnable
-from app.domain.execution import LEASE, announce_skipped, execute_run, renew_leases, settle_lost_runs
+from app.domain.execution import (
+    LEASE, Prepared, announce_skipped, execute_prepared, prepare_runs, renew_leases, settle_lost_runs,
+)
 from app.domain.firing import claim_due_slots
 from app.runtime import Runtime
 from app.strategies.notify import PgNotifications
@@ -69,14 +71,16 @@ class LocalScheduler:
             return 0
         async with self.runtime.sessions.begin() as session:
             run_ids = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
-        for run_id in run_ids:
-            task = asyncio.create_task(self._execute(run_id), name=f"run:{run_id}")
-            self._running[run_id] = task
-        return len(run_ids)
+            prepared = await prepare_runs(self.runtime, session, run_ids) if run_ids else []
+        for run in prepared:
+            task = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
+            self._running[run.run.id] = task
+        return len(prepared)
 
-    async def _execute(self, run_id: str) -> None:
+    async def _execute(self, prepared: Prepared) -> None:
+        run_id = prepared.run.id
         try:
-            await execute_run(self.runtime, run_id)
+            await execute_prepared(self.runtime, prepared)
         except Exception:
             log.exception("run crashed the executor", extra={"run_id": run_id})
         finally:
