@@ -1,0 +1,114 @@
+"""The async strategy's taskiq broker: Redis streams, acknowledged after the run.
+
+One task, ``mercato.run(run_id)``, carries every run. Command targets go to the shared stream;
+a queue target goes to its own stream, read by the workers of that queue (``mercato worker start
+--queue NAME``), so a queue's work lands on its queue worker. The run row in PostgreSQL, not the
+message, is the unit of exactly-once: a message delivered twice starts nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, AsyncGenerator, Awaitable, Callable, Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage
+from taskiq.kicker import AsyncKicker
+from taskiq_redis import RedisStreamBroker
+
+from app.settings import Settings
+
+log = logging.getLogger("mercato.taskiq")
+
+RUN_TASK = "mercato.run"
+COMMAND_STREAM = "mercato:runs"
+CONSUMER_GROUP = "mercato-workers"
+#: Trimmed beyond this many entries. A backlog larger than this loses messages, which the
+#: scheduler resends (their runs are still ``queued`` in the database).
+STREAM_MAXLEN = 100_000
+
+
+def queue_stream(queue: str) -> str:
+    return f"mercato:queue:{queue}"
+
+
+def stream_for(target_type: str, target_queue: str | None) -> str:
+    return queue_stream(target_queue) if target_type == "queue" and target_queue else COMMAND_STREAM
+
+
+class MercatoStreamBroker(RedisStreamBroker):
+    """``RedisStreamBroker`` that survives Redis losing its consumer group (restart, FLUSHALL).
+
+    Without this a worker's XREADGROUP fails with NOGROUP forever after a flush. It also sends
+    and acknowledges through one client instead of building a ``Redis`` object per message,
+    which cost more CPU than the XADD itself at a few hundred messages a second.
+    """
+
+    _client: Redis | None = None
+
+    def client(self) -> Redis:
+        """One client for every send and acknowledgement (the connection pool is shared)."""
+        if self._client is None:
+            self._client = Redis(connection_pool=self.connection_pool)
+        return self._client
+
+    async def kick(self, message: BrokerMessage) -> None:
+        stream = message.labels.get("queue_name") or self.queue_name
+        await self.client().xadd(stream, {b"data": message.message}, maxlen=self.maxlen, approximate=self.approximate)
+
+    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            await self.client().xack(queue_name, self.consumer_group_name, id)
+
+        return ack
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        while True:
+            try:
+                async for message in super().listen():
+                    yield message
+            except ResponseError as exc:
+                # NOGROUP: the group is gone; UNBLOCKED: the stream went while we were reading it.
+                if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
+                    raise
+                log.warning("Redis lost the stream or its consumer group (flushed?); declaring them again")
+                await self._declare_consumer_group()
+
+
+def build_broker(settings: Settings, *, streams: Iterable[str] | None = None) -> AsyncBroker:
+    """The project's broker; ``streams`` are what a worker reads (default: every known stream)."""
+    from app.strategies.taskiq_worker import RunLifecycle, run_job
+
+    wanted = list(streams) if streams is not None else [COMMAND_STREAM, *known_queue_streams()]
+    broker = MercatoStreamBroker(
+        url=settings.broker_redis_url,
+        queue_name=wanted[0],
+        additional_streams={s: ">" for s in wanted[1:]},
+        consumer_group_name=CONSUMER_GROUP,
+        # A group created after messages arrived (first deploy, after a flush) reads them too.
+        consumer_id="0",
+        maxlen=STREAM_MAXLEN,
+        idle_timeout=settings.worker_redelivery_seconds * 1000,
+        unacknowledged_lock_timeout=10,
+        xread_block=1000,
+    )
+    broker.add_middlewares(RunLifecycle(settings))
+    broker.register_task(run_job, task_name=RUN_TASK)
+    return broker
+
+
+def known_queue_streams() -> list[str]:
+    import app.targets  # noqa: F401  (registers the built-in targets)
+    from app.domain.registry import registry
+
+    return [queue_stream(t.name) for t in registry.schedulable("queue")]
+
+
+async def send_run(broker: AsyncBroker, run_id: str, stream: str) -> None:
+    """Put one run on its stream; the taskiq task id is the run id."""
+    await run_kicker(broker, stream).with_task_id(run_id).kiq(run_id=run_id)
+
+
+def run_kicker(broker: AsyncBroker, stream: str, labels: dict[str, Any] | None = None) -> AsyncKicker:
+    return AsyncKicker(RUN_TASK, broker, {**(labels or {}), "queue_name": stream})

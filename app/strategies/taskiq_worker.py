@@ -1,0 +1,85 @@
+"""Worker side of the async strategy: the ``mercato.run`` task and the middleware around it.
+
+``RunLifecycle.pre_execute`` starts the run (``queued -> running``, one conditional UPDATE); a
+message for a run that is already running or finished (redelivered after a worker died, or
+resent) starts nothing. The task then calls the shared ``execute_run``, which runs the target
+and records the outcome, error, stack and duration on the run row. While a run is in flight the
+middleware renews its lease; if the worker dies, the lease runs out and the scheduler process
+marks the run failed and retries it per the schedule's policy (``settle_lost_runs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+from taskiq import Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
+
+from app.domain.execution import LEASE, execute_run, renew_leases, start_run
+
+log = logging.getLogger("mercato.worker")
+
+#: Set on the message by the middleware: did this delivery start the run?
+STARTED_LABEL = "mercato_started"
+
+
+class RunLifecycle(TaskiqMiddleware):
+    def __init__(self, settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.runtime = None
+        self._in_flight: set[str] = set()
+        self._renewer: asyncio.Task | None = None
+
+    async def startup(self) -> None:
+        if not self.broker.is_worker_process:
+            return  # a process that only sends (scheduler, web) runs nothing
+        from app.runtime import Runtime
+
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # after the fork
+        self.runtime = Runtime.create(self.settings)
+        self.broker.state.runtime = self.runtime
+        self._renewer = asyncio.create_task(self._renew_leases())
+
+    async def shutdown(self) -> None:
+        if self._renewer:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+        if self.runtime:
+            await self.runtime.close()
+
+    async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        run_id = message.kwargs.get("run_id")
+        started = bool(run_id) and await start_run(self.runtime, run_id, worker=self.worker)
+        message.labels[STARTED_LABEL] = started
+        if started:
+            self._in_flight.add(run_id)
+        else:
+            log.info("run %s is not queued any more (delivered twice?); not starting it again", run_id)
+        return message
+
+    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult) -> None:
+        self._in_flight.discard(message.kwargs.get("run_id"))
+        if result.is_err:
+            # execute_run records every target failure itself; this is the path around it
+            # (database gone while recording). The lease runs out and the run is settled.
+            log.error("run %s crashed outside its target: %s", message.kwargs.get("run_id"), result.error)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            try:
+                await renew_leases(self.runtime, list(self._in_flight))
+            except Exception:
+                log.exception("renewing leases failed")
+
+
+async def run_job(run_id: str, context: Context = TaskiqDepends()) -> str:
+    """Run one started run to its end; the returned status is for logs, the row is the record."""
+    if not context.message.labels.get(STARTED_LABEL):
+        return "not started"
+    outcome = await execute_run(context.state.runtime, run_id)
+    return outcome.status
