@@ -39,6 +39,8 @@ class SlotPlan:
     missed: list[datetime] = field(default_factory=list)
     missed_overflow: int = 0
     next_run_at: datetime | None = None
+    #: The schedule could not be evaluated (a stored value the engine no longer reads).
+    error: str | None = None
 
 
 @dataclass
@@ -127,7 +129,7 @@ async def claim_due_slots(
     busy = await _busy_jobs(session, [j.id for j in jobs if j.overlap_policy == "skip"])
     rows: list[dict[str, Any]] = []
     for job in jobs:
-        plan = plan_slots(job, now, grace)
+        plan = _plan_or_stop(job, now, grace)
         runs, fired, status = _runs_for(job, plan, now, busy=job.id in busy)
         values: dict[str, Any] = {"next_run_at": plan.next_run_at, "run_count": ScheduledJob.run_count + fired}
         if fired == 0 and status:
@@ -166,8 +168,22 @@ async def _busy_jobs(session: AsyncSession, job_ids: list[str]) -> set[str]:
     return set(rows)
 
 
+def _plan_or_stop(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
+    """The plan; or, for a schedule that cannot be evaluated, a stop (no next slot) and a reason.
+
+    One unreadable row must not fail the whole batch, or no schedule would fire at all.
+    """
+    try:
+        return plan_slots(job, now, grace)
+    except Exception as exc:
+        log.exception("cannot evaluate schedule; stopping it", extra={"job_id": job.id})
+        return SlotPlan(next_run_at=None, error=f"the schedule cannot be evaluated: {exc}; fix and save it to resume")
+
+
 def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -> tuple[list[dict], int, str | None]:
     """Run rows for a plan: (rows, how many will really run, status to show when none will)."""
+    if plan.error:
+        return [_row(job, job.next_run_at, "scheduled", "failed", now, error=plan.error)], 0, "failed"
     rows: list[dict[str, Any]] = []
     fired = 0
     status = None
@@ -197,8 +213,8 @@ def _missed_reason(job: ScheduledJob) -> str:
     return f"missed while the scheduler was not running (catch-up: {job.catch_up_policy})"
 
 
-def _row(job, slot, trigger, status, now, *, reason=None, not_before=None) -> dict[str, Any]:
-    finished = status in ("missed", "skipped")
+def _row(job, slot, trigger, status, now, *, reason=None, not_before=None, error=None) -> dict[str, Any]:
+    finished = status in ("missed", "skipped", "failed")
     return {
         "id": new_id(),
         "job_id": job.id,
@@ -209,6 +225,7 @@ def _row(job, slot, trigger, status, now, *, reason=None, not_before=None) -> di
         "triggered_by": None,
         "status": status,
         "reason": reason,
+        "error_message": error,
         "attempt": 1,
         "not_before": not_before,
         "enqueued_at": None if finished else now,

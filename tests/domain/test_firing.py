@@ -11,8 +11,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from app.domain.firing import claim_due_slots
+from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
 from app.strategies.local import MISFIRE_GRACE, LocalScheduler
 from tests.local_support import definition, fire, reload, runs_of, utc
@@ -280,6 +282,23 @@ async def test_a_disabled_schedule_does_not_fire(runtime, clock, poller):
     clock.set(utc(2026, 6, 1, 12, 5))
     await fire(poller)
     assert await runs_of(runtime, job.id) == []
+
+
+async def test_a_stored_schedule_the_engine_cannot_read_stops_without_blocking_the_others(runtime, clock, poller):
+    bad = await runtime.scheduler.create(definition(name="bad"))
+    good = await runtime.scheduler.create(definition(name="good"))
+    async with runtime.sessions.begin() as session:  # e.g. written by an older version, or by hand
+        await session.execute(
+            sa.update(ScheduledJob).where(ScheduledJob.id == bad.id).values(schedule_value="every full moon")
+        )
+    clock.set(utc(2026, 6, 1, 12, 5))
+    await fire(poller)
+    assert _slots(await runs_of(runtime, good.id), status="succeeded") == ["12:05"]
+    [run] = await runs_of(runtime, bad.id)
+    assert (run.status, run.scheduled_for) == ("failed", utc(2026, 6, 1, 12, 5))
+    assert run.error_message.startswith("the schedule cannot be evaluated")
+    bad = await reload(runtime, bad.id)
+    assert (bad.next_run_at, bad.last_status) == (None, "failed")
 
 
 # ----- exactly once, in one process ------------------------------------------------------------
