@@ -37,7 +37,7 @@ class Runtime:
         import app.targets  # noqa: F401  (registers the built-in targets)
 
         settings = settings or get_settings()
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         sessions = create_session_factory(engine)
         registry = registry or default_registry
         hooks = HookList()
@@ -47,6 +47,10 @@ class Runtime:
             from app.strategies.notify import PgNotifier
 
             hooks.add(PgNotifier(engine))
+        if settings.queue_strategy == "async":
+            from app.strategies.taskiq_sync import RedisSync
+
+            hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
         return cls(settings, engine, sessions, registry, scheduler, users, credentials, clock, hooks)
 

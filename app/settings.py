@@ -47,6 +47,14 @@ class Settings:
     embedded_scheduler: bool = True
     #: How many due slots one claim transaction takes.
     scheduler_claim_batch_size: int = 500
+    #: PostgreSQL connections each process keeps (as many more at peaks); size it so that every
+    #: process of a deployment fits in the server's max_connections.
+    database_pool_size: int = 10
+    #: Async strategy: the scheduler process re-syncs Redis from the database this often (heals a FLUSHALL).
+    scheduler_reconcile_interval_seconds: int = 30
+    #: Async strategy: a message a worker took but never acknowledged (the worker died) goes to
+    #: another worker after this long. A run that is already running is never started twice.
+    worker_redelivery_seconds: int = 60
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -134,6 +142,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=environment,
         embedded_scheduler=_bool(env, "SCHEDULER_EMBEDDED", True),
         scheduler_claim_batch_size=_int(env, "SCHEDULER_CLAIM_BATCH_SIZE", 500, minimum=1, maximum=10_000),
+        database_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=100),
+        scheduler_reconcile_interval_seconds=_int(env, "SCHEDULER_RECONCILE_INTERVAL_SECONDS", 30, minimum=1, maximum=86_400),
+        worker_redelivery_seconds=_int(env, "WORKER_REDELIVERY_SECONDS", 60, minimum=1, maximum=86_400),
     )
 
 

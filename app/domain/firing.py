@@ -128,6 +128,7 @@ async def claim_due_slots(
         return result
     busy = await _busy_jobs(session, [j.id for j in jobs if j.overlap_policy == "skip"])
     rows: list[dict[str, Any]] = []
+    advances: list[dict[str, Any]] = []
     for job in jobs:
         plan = _plan_or_stop(job, now, grace)
         runs, fired, status = _runs_for(job, plan, now, busy=job.id in busy)
@@ -136,16 +137,32 @@ async def claim_due_slots(
             values["last_status"] = status
         if job.max_runs is not None and job.run_count + fired >= job.max_runs:
             values["next_run_at"] = None
-        update = sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(values)
         if on_sqlite:
+            update = sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(values)
             update = update.where(ScheduledJob.next_run_at == job.next_run_at)
-        if (await session.execute(update.execution_options(synchronize_session=False))).rowcount != 1:
-            continue  # another poller advanced it first
+            if (await session.execute(update.execution_options(synchronize_session=False))).rowcount != 1:
+                continue  # another poller advanced it first
+        else:
+            # The rows are locked by this transaction: advance them all in one statement below.
+            advances.append({"b_id": job.id, "b_next": values["next_run_at"], "b_fired": fired,
+                             "b_status": values.get("last_status")})
         result.jobs += 1
         rows.extend(runs)
         result.queued.extend(r["id"] for r in runs if r["status"] == "queued")
         result.skipped.extend(r["id"] for r in runs if r["status"] == "skipped")
         result.missed += sum(1 for r in runs if r["status"] == "missed")
+    if advances:
+        # One executemany instead of a round trip per schedule: the batch's row locks are held
+        # for as short a time as possible (workers recording runs wait for them).
+        table = ScheduledJob.__table__
+        await session.execute(
+            table.update().where(table.c.id == sa.bindparam("b_id")).values(
+                next_run_at=sa.bindparam("b_next"),
+                run_count=table.c.run_count + sa.bindparam("b_fired"),
+                last_status=sa.func.coalesce(sa.bindparam("b_status", type_=sa.String), table.c.last_status),
+            ),
+            advances,
+        )
     if rows:
         insert = (sqlite.insert if on_sqlite else postgresql.insert)(ScheduledJobRun).on_conflict_do_nothing(
             index_elements=["job_id", "scheduled_for"],
