@@ -17,6 +17,7 @@ from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.local import LocalScheduler
+from app.strategies.manual import run_manually
 from tests.local_support import definition, fire, reload, runs_of, utc
 
 
@@ -137,3 +138,21 @@ async def test_pollers_starting_together_register_the_cleanup_schedule_once(runt
         for other in others:
             await other.close()
     assert await runtime.scheduler.exists(CLEANUP_JOB_ID)
+
+
+async def test_run_now_reports_the_outcome_when_a_running_poller_takes_the_run_first(runtime, clock):
+    poller = LocalScheduler(runtime)
+
+    class EagerPoller:  # a poller in another process that wakes up and grabs the run at once
+        async def schedules_changed(self, job_ids):
+            pass
+
+        async def runs_queued(self, run_ids):
+            await poller.tick()
+
+    runtime.hooks.add(EagerPoller())
+    job = await runtime.scheduler.create(definition(target_payload={"fail": "disk full", "sleep": 0.2}))
+    outcome = await run_manually(runtime, job.id)
+    [run] = await runs_of(runtime, job.id)
+    assert run.queue_job_id == poller.worker  # the poller ran it, not the command
+    assert (outcome.status, outcome.message) == ("failed", f"run {run.id} of {job.id} failed: RuntimeError: disk full")
