@@ -5,12 +5,18 @@ from __future__ import annotations
 import click
 
 from app.cli.common import fail
+from app.logging import FORMATS, configure_logging
 from app.settings import SettingsError, get_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option("--log-format", type=click.Choice(FORMATS), default="auto", show_default=True, envvar="LOG_FORMAT",
+              help="Logs on stderr: json (one object per line), text, or auto (text on a terminal, else json).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True, envvar="LOG_LEVEL")
+def cli(log_format: str, log_level: str) -> None:
     """Mercato Scheduler: database-managed scheduled jobs with an admin web UI."""
+    configure_logging(log_format, log_level)
 
 
 @cli.group()
@@ -38,10 +44,12 @@ def _register_subcommands() -> None:
     from app.cli.scheduler import scheduler
     from app.cli.serve import serve
     from app.cli.users import users
+    from app.cli.worker import worker
 
     cli.add_command(scheduler)
     cli.add_command(serve)
     cli.add_command(users)
+    cli.add_command(worker)
 
 
 _register_subcommands()

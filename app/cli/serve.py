@@ -23,4 +23,5 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     except SettingsError as exc:
         fail(str(exc))
     app = create_app(settings, run_scheduler=settings.embedded_scheduler and not no_scheduler)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # log_config=None: uvicorn's loggers go through the one setup of the mercato command (JSON lines).
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, proxy_headers=True)

@@ -70,6 +70,8 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, 
         template_config=TemplateConfig(directory=Path(PROJECT_ROOT / "templates"), engine=JinjaTemplateEngine),
         state=State({"settings": settings, "login_throttle": LoginThrottle()}),
         request_max_body_size=1024 * 1024,
+        # Logging is set up once by the mercato command (app/logging.py), not by each app.
+        logging_config=None,
         # Only the JSON API is documented: its router opts in, everything else stays out.
         include_in_schema=False,
         openapi_config=api.openapi_config(),

@@ -14,6 +14,7 @@ from msgspec import UNSET, Struct, UnsetType
 
 from app import engine
 from app.domain.actors import SCOPES
+from app.domain.fieldnames import camel
 from app.domain.listing import RUN_STATUSES, RUN_TRIGGERS
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
 from app.persistence.models import AuditEntry as AuditRow
@@ -168,8 +169,6 @@ class AuditEntry(Struct, rename="camel"):
 
     @classmethod
     def of(cls, entry: AuditRow) -> "AuditEntry":
-        from app.domain.fieldnames import camel
-
         def fields(snapshot: dict | None) -> dict | None:
             return None if snapshot is None else {camel(k): v for k, v in snapshot.items()}
 
