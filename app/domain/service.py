@@ -202,6 +202,10 @@ class SchedulerService:
             before = snapshot(job)
             clean = clean_job(changes, base=before_values(job), registry=self.registry, settings=self.settings)
             self._check_actor_scope(actor, clean)
+            if expected_version is not None and expected_version != job.version:
+                raise Conflict(_conflict_message(job))
+            if clean == before_values(job):
+                return job  # nothing changed: no new version, no audit entry
             await self._apply(session, job, clean, actor, expected_version=expected_version)
             self._audit(session, job, "update", actor, before, snapshot(job))
         await self.hooks.schedules_changed([job_id])

@@ -19,7 +19,8 @@ from app.domain.errors import ValidationError
 from app.domain.registry import TargetRegistry
 from app.settings import Settings
 
-JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/\-]{0,199}$")
+# No "/": an id is one path segment in the UI and API URLs.
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,199}$")
 
 #: Every field a caller may set, with its default for a new schedule.
 DEFAULTS: dict[str, Any] = {
@@ -61,7 +62,7 @@ MAX_JSON_DEPTH = 20
 def validate_job_id(value: Any) -> str:
     if not isinstance(value, str) or not JOB_ID.match(value):
         raise ValidationError(
-            {"id": "id must be 1-200 characters: letters, digits and . _ : @ / - (starting with a letter or digit)"}
+            {"id": "id must be 1-200 characters: letters, digits and . _ : @ - (starting with a letter or digit)"}
         )
     return value
 
