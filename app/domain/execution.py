@@ -76,9 +76,9 @@ async def prepare_runs(runtime, session, run_ids: list[str]) -> list[Prepared]:
     for run, job, tenant in rows:
         reason = _skip_reason(run, job, tenant)
         prepared.append(Prepared(run, job, reason, None if reason else _target(runtime, job)))
-    running = [(p.job.id, p.run.started_at) for p in prepared if p.target is not None]
+    running = [(p.job.id, p.run.started_at, "running") for p in prepared if p.target is not None]
     if running:
-        await _set_last(session, running, "running")
+        await _set_last(session, running)
     return prepared
 
 
@@ -94,12 +94,32 @@ async def execute_run(runtime, run_id: str) -> Outcome:
 
 async def execute_prepared(runtime, prepared: Prepared) -> Outcome:
     """The target of a prepared run, and its outcome recorded."""
+    finish = await run_target(runtime, prepared)
+    [outcome] = await record_finishes(runtime, [(prepared.run, prepared.job, finish)])
+    return outcome
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How a run ended, before it is recorded."""
+
+    status: str
+    reason: str | None = None
+    error: str | None = None
+    stack: str | None = None
+    result: Any = None
+    #: Seconds the target ran (None: measured from the run's start).
+    elapsed: float | None = None
+
+
+async def run_target(runtime, prepared: Prepared) -> Finish:
+    """Call the target (or decide it must not run). Never raises for a target's failure."""
     run, job, target = prepared.run, prepared.job, prepared.target
     if prepared.skip_reason:
-        return await _finish(runtime, run, job, "skipped", reason=prepared.skip_reason)
+        return Finish("skipped", reason=prepared.skip_reason)
     if target is None:
         name = job.target_queue or job.target_command
-        return await _finish(runtime, run, job, "failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
+        return Finish("failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
     await runtime.events.emit(_event(events.STARTED, run, job, "running", runtime.clock()))
     ctx = TargetContext(
         job_id=job.id,
@@ -118,14 +138,13 @@ async def execute_prepared(runtime, prepared: Prepared) -> Outcome:
         call = target.handler(dict(job.target_payload or {}), ctx)
         result = await asyncio.wait_for(call, job.timeout_seconds) if job.timeout_seconds else await call
     except asyncio.TimeoutError:
-        return await _finish(runtime, run, job, "timed_out", error=f"timed out after {job.timeout_seconds}s",
-                             elapsed=time.monotonic() - started)
+        return Finish("timed_out", error=f"timed out after {job.timeout_seconds}s", elapsed=time.monotonic() - started)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return await _finish(runtime, run, job, "failed", error=f"{type(exc).__name__}: {exc}",
-                             stack=traceback.format_exc()[-MAX_STACK_CHARS:], elapsed=time.monotonic() - started)
-    return await _finish(runtime, run, job, "succeeded", result=result, elapsed=time.monotonic() - started)
+        return Finish("failed", error=f"{type(exc).__name__}: {exc}", stack=traceback.format_exc()[-MAX_STACK_CHARS:],
+                      elapsed=time.monotonic() - started)
+    return Finish("succeeded", result=result, elapsed=time.monotonic() - started)
 
 
 def _target(runtime, job: ScheduledJob) -> Target | None:
@@ -145,53 +164,69 @@ def _skip_reason(run: ScheduledJobRun, job: ScheduledJob | None, tenant: Tenant 
     return None
 
 
-async def _finish(runtime, run, job, status, *, reason=None, error=None, stack=None, result=None, elapsed=None) -> Outcome:
+async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, ScheduledJob | None, Finish]]) -> list[Outcome]:
+    """Record how runs ended, in one transaction; then their events. Retries are queued per policy.
+
+    A run no longer ``running`` (its lease ran out and it was settled elsewhere) is not written
+    twice: its outcome is ``lost``.
+    """
     now = runtime.clock()
-    started = run.started_at or now
-    duration = int(elapsed * 1000) if elapsed is not None else int((now - started).total_seconds() * 1000)
-    retry_id = None
+    outcomes, recorded, last, retry_ids = [], [], [], []
     async with runtime.sessions.begin() as session:
-        updated = await session.execute(
-            sa.update(ScheduledJobRun)
-            .where(ScheduledJobRun.id == run.id, ScheduledJobRun.status == "running")
-            .values(
-                status=status, reason=reason, finished_at=now, duration_ms=max(0, duration),
-                error_message=error[:10_000] if error else None, error_stack=stack,
-                result=_json_safe(result), lease_expires_at=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if updated.rowcount != 1:
-            # The lease expired and the run was already settled elsewhere: don't write twice.
-            return Outcome(run.id, "lost")
-        if job is not None:
-            await _set_last(session, [(job.id, started)], status)
-            if status in ("failed", "timed_out") and run.attempt <= job.max_retries:
-                retry_id = new_id()
-                backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
-                session.add(
-                    ScheduledJobRun(
-                        id=retry_id, job_id=job.id, tenant_id=job.tenant_id, organization_id=job.organization_id,
-                        scheduled_for=run.scheduled_for, trigger="retry", triggered_by=run.triggered_by,
-                        status="queued", attempt=run.attempt + 1, not_before=now + backoff, enqueued_at=now,
-                        reason=f"retry {run.attempt} of {job.max_retries} after {status.replace('_', ' ')}",
-                        created_at=now,
-                    )
+        for run, job, finish in finishes:
+            started = run.started_at or now
+            elapsed = finish.elapsed if finish.elapsed is not None else (now - started).total_seconds()
+            duration = max(0, int(elapsed * 1000))
+            updated = await session.execute(
+                sa.update(ScheduledJobRun)
+                .where(ScheduledJobRun.id == run.id, ScheduledJobRun.status == "running")
+                .values(
+                    status=finish.status, reason=finish.reason, finished_at=now, duration_ms=duration,
+                    error_message=finish.error[:10_000] if finish.error else None, error_stack=finish.stack,
+                    result=_json_safe(finish.result), lease_expires_at=None,
                 )
-    name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(status, events.FAILED)
-    if job is not None:
-        await runtime.events.emit(
-            _event(name, run, job, status, now, finished_at=now, duration_ms=duration, reason=reason, error=error)
-        )
-    log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": status,
-                                     "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
-    if retry_id:
-        await runtime.hooks.runs_queued([retry_id])
-    return Outcome(run.id, status, error, reason)
+                .execution_options(synchronize_session=False)
+            )
+            if updated.rowcount != 1:
+                outcomes.append(Outcome(run.id, "lost"))
+                continue
+            outcomes.append(Outcome(run.id, finish.status, finish.error, finish.reason))
+            recorded.append((run, job, finish, duration))
+            if job is None:
+                continue
+            last.append((job.id, started, finish.status))
+            if finish.status in ("failed", "timed_out") and run.attempt <= job.max_retries:
+                retry = _retry(job, run, finish.status, now)
+                session.add(retry)
+                retry_ids.append(retry.id)
+        if last:
+            await _set_last(session, last)
+    for run, job, finish, duration in recorded:
+        if job is not None:
+            name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(finish.status, events.FAILED)
+            await runtime.events.emit(_event(name, run, job, finish.status, now, finished_at=now, duration_ms=duration,
+                                             reason=finish.reason, error=finish.error))
+        log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": finish.status,
+                                         "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
+    if retry_ids:
+        await runtime.hooks.runs_queued(retry_ids)
+    return outcomes
 
 
-async def _set_last(session, started: list[tuple[str, datetime]], status: str) -> None:
-    """Schedules' last run and status, from (schedule id, run started) pairs: one statement.
+def _retry(job: ScheduledJob, run: ScheduledJobRun, status: str, now: datetime) -> ScheduledJobRun:
+    """The next attempt of a failed run, after an exponential backoff."""
+    backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
+    return ScheduledJobRun(
+        id=new_id(), job_id=job.id, tenant_id=job.tenant_id, organization_id=job.organization_id,
+        scheduled_for=run.scheduled_for, trigger="retry", triggered_by=run.triggered_by,
+        status="queued", attempt=run.attempt + 1, not_before=now + backoff, enqueued_at=now,
+        reason=f"retry {run.attempt} of {job.max_retries} after {status.replace('_', ' ')}",
+        created_at=now,
+    )
+
+
+async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
+    """Schedules' last run and status from (schedule id, run started, status): one statement.
 
     Only the newest run speaks for a schedule's "last run". Sorted, so that concurrent batches
     lock the schedules in the same order and cannot deadlock.
@@ -201,8 +236,8 @@ async def _set_last(session, started: list[tuple[str, datetime]], status: str) -
         table.update()
         .where(table.c.id == sa.bindparam("b_id"),
                sa.or_(table.c.last_run_at.is_(None), table.c.last_run_at <= sa.bindparam("b_started")))
-        .values(last_run_at=sa.bindparam("b_started"), last_status=status),
-        [{"b_id": job_id, "b_started": at} for job_id, at in sorted(started)],
+        .values(last_run_at=sa.bindparam("b_started"), last_status=sa.bindparam("b_status")),
+        [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, at, status in sorted(runs)],
     )
 
 
@@ -255,14 +290,12 @@ async def settle_lost_runs(runtime) -> list[str]:
                 ).limit(500)
             )
         )
+        if not lost:
+            return []
         jobs = {j.id: j for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in lost})))}
-    settled = []
-    for run in lost:
-        outcome = await _finish(runtime, run, jobs.get(run.job_id), "failed",
-                                error="the process running this job stopped (killed or crashed) before it finished")
-        if outcome.status != "lost":
-            settled.append(run.id)
-    return settled
+    error = "the process running this job stopped (killed or crashed) before it finished"
+    outcomes = await record_finishes(runtime, [(run, jobs.get(run.job_id), Finish("failed", error=error)) for run in lost])
+    return [o.run_id for o in outcomes if o.status != "lost"]
 
 
 async def renew_leases(runtime, run_ids: list[str]) -> None:

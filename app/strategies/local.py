@@ -17,7 +17,7 @@ from typing import Sequence
 
 from app.domain.dispatch import next_wakeup, take_runnable
 from app.domain.execution import (
-    LEASE, Prepared, announce_skipped, execute_prepared, prepare_runs, renew_leases, settle_lost_runs,
+    LEASE, Finish, Prepared, announce_skipped, prepare_runs, record_finishes, renew_leases, run_target, settle_lost_runs,
 )
 from app.domain.firing import claim_due_slots
 from app.runtime import Runtime
@@ -27,6 +27,8 @@ log = logging.getLogger("mercato.poller")
 
 #: A slot at most this late is on time; older ones follow the catch-up policy.
 MISFIRE_GRACE = timedelta(seconds=60)
+#: Seconds before looking again at something due that another transaction holds.
+BUSY_RETRY = 0.05
 
 
 class LocalScheduler:
@@ -39,6 +41,7 @@ class LocalScheduler:
         self._running: dict[str, asyncio.Task] = {}
         self._notifications: PgNotifications | None = None
         self._settled_at = None
+        self._recorder = _Recorder(runtime)
 
     # SchedulerHooks: the service calls these after a change commits.
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:
@@ -80,7 +83,8 @@ class LocalScheduler:
     async def _execute(self, prepared: Prepared) -> None:
         run_id = prepared.run.id
         try:
-            await execute_prepared(self.runtime, prepared)
+            finish = await run_target(self.runtime, prepared)
+            await self._recorder.record(prepared, finish)
         except Exception:
             log.exception("run crashed the executor", extra={"run_id": run_id})
         finally:
@@ -156,7 +160,12 @@ class LocalScheduler:
             wake_at = await next_wakeup(session, include_queued=len(self._running) < self.concurrency)
         if wake_at is None:
             return poll
-        return max(0.0, min(poll, (wake_at - self.runtime.clock()).total_seconds()))
+        delay = (wake_at - self.runtime.clock()).total_seconds()
+        if delay <= 0:
+            # Due, yet this round left it: its row is locked by someone else (another poller, a
+            # long transaction). Look again shortly instead of spinning on it.
+            return BUSY_RETRY
+        return min(poll, delay)
 
     async def _renew_leases(self) -> None:
         while True:
@@ -165,6 +174,45 @@ class LocalScheduler:
                 await renew_leases(self.runtime, list(self._running))
             except Exception:
                 log.exception("renewing leases failed")
+
+
+class _Recorder:
+    """Writes the outcomes of runs that end at about the same time in one transaction.
+
+    While one batch is being written the next one gathers; nothing waits on a timer. A burst
+    of short runs costs a transaction per batch instead of one per run.
+    """
+
+    BATCH = 200
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._pending: list[tuple[Prepared, Finish, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def record(self, prepared: Prepared, finish: Finish) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((prepared, finish, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
+                try:
+                    await record_finishes(self.runtime, [(p.run, p.job, finish) for p, finish, _ in batch])
+                except Exception as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._writer = None
 
 
 async def run_until_signalled(runtime: Runtime) -> None:

@@ -11,7 +11,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
+from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.local import LocalScheduler
@@ -168,3 +170,32 @@ async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_pa
     assert process.returncode == 0
     assert run.status == "running" and run.lease_expires_at is not None  # settled when the lease runs out
     assert "stopping now; interrupted runs are settled as failed" in out.read_text()
+
+
+async def test_a_due_schedule_locked_by_someone_else_is_retried_calmly(pg_url):
+    runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
+    rounds = 0
+
+    class Counting(LocalScheduler):
+        async def tick(self):
+            nonlocal rounds
+            rounds += 1
+            return await super().tick()
+
+    try:
+        job = await runtime.scheduler.create(
+            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat())
+        )
+        async with runtime.sessions.begin() as session:  # an admin's open transaction holds the row
+            await session.execute(sa.select(ScheduledJob).where(ScheduledJob.id == job.id).with_for_update())
+            poller = Counting(runtime)
+            task = asyncio.create_task(poller.run())
+            await asyncio.sleep(3.5)  # the slot passes while the row is held
+            held = rounds
+            assert await runs_of(runtime, job.id) == []
+        [run] = await _wait_for_status(runtime, job.id, {"succeeded"})  # fires as soon as it is let go
+        await _stop(poller, task)
+    finally:
+        await runtime.close()
+    assert held < 60  # about one look every 50 ms while held, not thousands
+    assert run.scheduled_for == job.next_run_at
