@@ -19,9 +19,8 @@ import sqlalchemy as sa
 from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.strategies.local import MISFIRE_GRACE
-from app.strategies.taskiq_broker import send_run
 from app.strategies.taskiq_source import ScheduleStore
-from app.strategies.taskiq_sync import take_sendable
+from app.strategies.taskiq_sync import Sendable, confirm_sent, send_runs, take_sendable
 
 log = logging.getLogger("mercato.claim")
 
@@ -65,12 +64,32 @@ class SlotClaimer:
         self.broker = broker
         self._pending: list[_Request] = []
         self._flusher: asyncio.Task | None = None
+        self._sent: list[tuple[str, str, asyncio.Future]] = []
+        self._confirmer: asyncio.Task | None = None
 
     async def claim(self, job_id: str, slot: datetime) -> tuple[str, str] | None:
         """(run id, stream) of the run this slot became here, or None: nothing to send."""
         request = _Request(job_id, slot, asyncio.get_running_loop().create_future())
         self._enqueue(request)
         return await request.future
+
+    async def sent(self, run_id: str, stream: str) -> None:
+        """The run's message is on its stream (``post_send``): confirmed in one statement per tick."""
+        future = asyncio.get_running_loop().create_future()
+        self._sent.append((run_id, stream, future))
+        if self._confirmer is None:
+            self._confirmer = asyncio.create_task(self._confirm())
+        await future
+
+    async def _confirm(self) -> None:
+        await asyncio.sleep(0.002)
+        sent, self._sent, self._confirmer = self._sent, [], None
+        try:
+            await confirm_sent(self.runtime.sessions, [(run_id, stream) for run_id, stream, _ in sent])
+        except Exception as exc:  # unconfirmed runs are sent again after SEND_GRACE: a harmless duplicate
+            log.warning("confirming %d sent runs failed: %s", len(sent), exc)
+        for *_, future in sent:
+            future.set_result(None)
 
     def _enqueue(self, request: _Request) -> None:
         self._pending.append(request)
@@ -139,11 +158,12 @@ class SlotClaimer:
             else:
                 answers.append((request, None))
         # Runs no request asked for (several catch-up runs of one schedule): send them here.
-        for runs in batch.runs.values():
-            for run_id, _slot, stream in runs:
-                try:
-                    await send_run(self.broker, run_id, stream)
-                except Exception as exc:  # marked sent: the scheduler resends it after RESEND_AFTER
-                    log.warning("sending run %s failed: %s", run_id, exc)
+        unasked = [Sendable(run_id, job_id, slot, stream)
+                   for job_id, runs in batch.runs.items() for run_id, slot, stream in runs]
+        if unasked:
+            try:
+                await send_runs(self.runtime.sessions, self.broker, unasked)
+            except Exception as exc:  # unconfirmed: a scheduler sends them again after SEND_GRACE
+                log.warning("sending %d runs failed: %s", len(unasked), exc)
         for request, answer in answers:
             request.future.set_result(answer)

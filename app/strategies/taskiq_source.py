@@ -209,3 +209,7 @@ class MercatoScheduleSource(ScheduleSource):
         task.kwargs = {"run_id": run_id}
         task.task_id = run_id
         task.labels = {**task.labels, "queue_name": stream}
+
+    async def post_send(self, task: ScheduledTask) -> None:
+        # The message is on the stream: the run no longer waits to be sent again (SEND_GRACE).
+        await self.claimer.sent(task.task_id, task.labels["queue_name"])

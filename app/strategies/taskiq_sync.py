@@ -7,10 +7,12 @@
   start and every ``SCHEDULER_RECONCILE_INTERVAL_SECONDS``, so a flushed Redis heals by itself.
 - ``send_due_runs`` sends queued runs whose time has come (retries after their backoff, jittered
   runs, manual runs) and sends again what Redis lost. A run row records when and where it was
-  sent (``enqueued_at``, ``queue_job_id``). When the broker's Redis has lost its data (a marker
-  key is gone: FLUSHALL, a restart without persistence) every run sent before is sent again; a
-  run waiting longer than ``RESEND_AFTER`` is sent again in any case (its sender died between
-  the claim and the XADD). Sending twice is harmless: a run starts once.
+  sent (``enqueued_at``, ``queue_job_id``): ``sending:<stream>`` from the moment it is taken for
+  sending, ``<stream>`` once its message is on the stream (``confirm_sent``). A run still marked
+  ``sending:`` after ``SEND_GRACE`` lost its sender (killed between the claim and the XADD) and
+  is sent again. When the broker's Redis has lost its data (a marker key is gone: FLUSHALL, a
+  restart without persistence) every run sent before is sent again; a run waiting longer than
+  ``RESEND_AFTER`` is sent again in any case. Sending twice is harmless: a run starts once.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -36,6 +39,10 @@ log = logging.getLogger("mercato.sync")
 
 #: Safety net: a run sent this long ago and still queued is sent again.
 RESEND_AFTER = timedelta(minutes=10)
+#: ``queue_job_id`` of a run taken for sending whose message is not on the stream yet.
+SENDING = "sending:"
+#: A send not confirmed this long after it was taken lost its sender: the run is sent again.
+SEND_GRACE = timedelta(seconds=10)
 #: Present while the broker's Redis keeps its data; gone after a flush or an empty restart.
 MARKER = "mercato:broker-alive"
 SEND_EVERY = 1.0  # seconds between looks for queued runs that became due
@@ -61,9 +68,11 @@ async def take_sendable(
     lost_before: datetime | None = None,
     limit: int = SEND_BATCH,
 ) -> list[Sendable]:
-    """Mark queued runs whose time has come as sent (in the caller's transaction) and return them.
+    """Mark queued runs whose time has come as being sent (in the caller's transaction) and
+    return them; the caller sends them and then calls ``confirm_sent``.
 
-    Runs sent before ``lost_before`` are taken again: Redis lost them.
+    Runs sent before ``lost_before`` are taken again: Redis lost them. So are runs whose send was
+    never confirmed within ``SEND_GRACE``: the process sending them died before the XADD.
     """
     resend_before = max(now - RESEND_AFTER, lost_before or now - RESEND_AFTER)
     pick = (
@@ -71,7 +80,11 @@ async def take_sendable(
         .where(
             ScheduledJobRun.status == "queued",
             ScheduledJobRun.not_before <= now,
-            sa.or_(ScheduledJobRun.queue_job_id.is_(None), ScheduledJobRun.enqueued_at < resend_before),
+            sa.or_(
+                ScheduledJobRun.queue_job_id.is_(None),
+                ScheduledJobRun.enqueued_at < resend_before,
+                sa.and_(ScheduledJobRun.queue_job_id.startswith(SENDING), ScheduledJobRun.enqueued_at < now - SEND_GRACE),
+            ),
         )
         .order_by(ScheduledJobRun.not_before)
         .limit(limit)
@@ -92,12 +105,40 @@ async def take_sendable(
         rows = await session.execute(
             sa.update(ScheduledJobRun)
             .where(ScheduledJobRun.id.in_([r for r, s in streams.items() if s == stream]))
-            .values(enqueued_at=now, queue_job_id=stream)
+            .values(enqueued_at=now, queue_job_id=SENDING + stream)
             .returning(ScheduledJobRun.id, ScheduledJobRun.job_id, ScheduledJobRun.scheduled_for)
             .execution_options(synchronize_session=False)
         )
         sent.extend(Sendable(run_id, job_id, slot, stream) for run_id, job_id, slot in rows)
     return sent
+
+
+async def confirm_sent(sessions, sent: Iterable[tuple[str, str]]) -> None:
+    """The messages of these (run id, stream) are on their streams: no resend is needed.
+
+    Conditional on the ``sending:`` mark, so a worker that already started the run (and wrote
+    its own id there) is never overwritten.
+    """
+    by_stream: dict[str, list[str]] = defaultdict(list)
+    for run_id, stream in sent:
+        by_stream[stream].append(run_id)
+    if not by_stream:
+        return
+    async with sessions.begin() as session:
+        for stream, run_ids in by_stream.items():
+            await session.execute(
+                sa.update(ScheduledJobRun)
+                .where(ScheduledJobRun.id.in_(run_ids), ScheduledJobRun.queue_job_id == SENDING + stream)
+                .values(queue_job_id=stream)
+                .execution_options(synchronize_session=False)
+            )
+
+
+async def send_runs(sessions, broker, runs: Sequence[Sendable]) -> None:
+    """Put runs taken by ``take_sendable`` on their streams, then confirm them."""
+    for run in runs:
+        await send_run(broker, run.run_id, run.stream)
+    await confirm_sent(sessions, [(run.run_id, run.stream) for run in runs])
 
 
 async def send_due_runs(runtime, broker) -> int:
@@ -107,8 +148,7 @@ async def send_due_runs(runtime, broker) -> int:
     lost = await broker.client().set(MARKER, now.isoformat(), nx=True)
     async with runtime.sessions.begin() as session:
         runs = await take_sendable(session, now, lost_before=now if lost else None)
-    for run in runs:
-        await send_run(broker, run.run_id, run.stream)
+    await send_runs(runtime.sessions, broker, runs)
     if lost:
         log.warning("the broker's Redis had lost its data; sent %d waiting runs again", len(runs))
     return len(runs)
@@ -142,8 +182,7 @@ class RedisSync:
                 runs = await take_sendable(session, self.clock(), run_ids=run_ids)
             if runs:
                 async with _sender(self.settings) as broker:
-                    for run in runs:
-                        await send_run(broker, run.run_id, run.stream)
+                    await send_runs(self.sessions, broker, runs)
         except Exception as exc:  # still queued: a scheduler process sends it shortly
             log.warning("could not send runs %s: %s", ", ".join(run_ids), exc)
 

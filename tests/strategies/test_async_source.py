@@ -26,7 +26,7 @@ from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, queue_stream
 from app.strategies.taskiq_source import MercatoScheduleSource, ScheduleStore, entry_for
-from app.strategies.taskiq_sync import reconcile_all
+from app.strategies.taskiq_sync import SENDING, reconcile_all
 
 UTC = timezone.utc
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -207,7 +207,8 @@ async def test_two_schedulers_racing_for_the_same_slots_fire_each_once(rt, sourc
     # The send that won carries the run, not the slot: mercato.run(run_id).
     sent = [t for (s, t), o in zip(due, outcomes) if o is None]
     assert sorted(t.kwargs["run_id"] for t in sent) == sorted(r.id for r in runs)
-    assert all(r.status == "queued" and r.queue_job_id == COMMAND_STREAM for r in runs)
+    # Claimed and marked for sending; post_send (after the XADD) confirms it (SENDING + stream -> stream).
+    assert all(r.status == "queued" and r.queue_job_id == SENDING + COMMAND_STREAM for r in runs)
 
 
 async def test_a_disabled_or_deleted_schedule_is_not_sent_even_from_a_stale_list(rt, source, clock):
