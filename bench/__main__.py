@@ -1,0 +1,77 @@
+"""``make bench``: every benchmark, one after another, each printing its table.
+
+    python -m bench --size small            # a few minutes (make bench)
+    python -m bench --size full             # the sizes of the scale issue (make bench SIZE=full)
+    python -m bench --only bursts,list_page # some of them
+
+Each benchmark runs in a process of its own (``python -m bench.<name> --size ...``): its own
+event loop and memory, and one that fails does not stop the others. They run one at a time,
+since they share the machine's two cores with PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+#: (module, extra arguments per size): in the order they run.
+BENCHMARKS: list[tuple[str, dict[str, list[str]]]] = [
+    ("local_firing", {}),
+    ("bursts", {}),
+    ("million", {}),
+    ("list_page", {}),
+    ("cleanup", {}),
+    ("registration", {}),
+    # The async strategy beside stock taskiq (bench/async_firing.py). At the small size only our
+    # side runs: stock taskiq's "new schedule" case alone waits out its 60 s update interval.
+    ("async_firing", {"small": ["--only", "ours"]}),
+]
+
+
+def _machine() -> str:
+    cores = os.cpu_count()
+    memory = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cores} cores, {memory / 1024 / 1024:.0f} GiB, load average {load}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=["small", "full"], default="small")
+    parser.add_argument("--only", default="", help="Comma-separated benchmark names (default: all).")
+    parser.add_argument("--skip", default="", help="Comma-separated benchmark names to leave out.")
+    args = parser.parse_args()
+    names = [name for name, _ in BENCHMARKS]
+    only = [n for n in args.only.split(",") if n]
+    skip = [n for n in args.skip.split(",") if n]
+    unknown = [n for n in only + skip if n not in names]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; one of {', '.join(names)}")
+    chosen = [(n, extra) for n, extra in BENCHMARKS if (not only or n in only) and n not in skip]
+    print(f"# Mercato Scheduler benchmarks, size {args.size}: {time.strftime('%Y-%m-%d %H:%M %Z')}; {_machine()}",
+          flush=True)
+    results = []
+    started_all = time.monotonic()
+    for name, extra in chosen:
+        if not (HERE / f"{name}.py").exists():
+            results.append((name, "not present", 0.0))
+            continue
+        print(f"\n=== {name} ===", flush=True)
+        started = time.monotonic()
+        command = [sys.executable, "-m", f"bench.{name}", "--size", args.size, *extra.get(args.size, [])]
+        code = subprocess.call(command, cwd=HERE.parent)
+        results.append((name, "ok" if code == 0 else f"failed (exit {code})", time.monotonic() - started))
+    print(f"\n=== summary ({time.monotonic() - started_all:.0f} s) ===")
+    for name, status, seconds in results:
+        print(f"  {name:<14} {status:<18} {seconds:6.0f} s")
+    return 0 if all(status in ("ok", "not present") for _, status, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
