@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from app.domain.actors import Actor
 from app.persistence.models import ScheduledJob, ScheduledJobRun
@@ -128,20 +129,65 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
 def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
     conditions = job_conditions(query, actor)
     column = SORTS.get(query.sort, ScheduledJob.name)
-    direction = column.desc() if query.order == "desc" else column.asc()
-    nulls_last = direction.nulls_last()
+    descending = query.order == "desc"
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
-    page = max(1, query.page)
-    rows = (
-        sa.select(ScheduledJob)
-        .where(*conditions)
-        .order_by(nulls_last, ScheduledJob.id)
-        .limit(size)
-        .offset((page - 1) * size)
-    )
+    offset = (max(1, query.page) - 1) * size
+    # Ties broken by id in the same direction, so one index (column, id) serves both directions.
+    tiebreak = ScheduledJob.id.desc() if descending else ScheduledJob.id.asc()
+    if descending and column.nullable:
+        rows = _nulls_last_descending(conditions, column, size, offset)
+    else:
+        key = column.desc() if descending else column.asc()
+        rows = (
+            sa.select(ScheduledJob)
+            .where(*conditions)
+            .order_by(key.nulls_last() if column.nullable else key, tiebreak)
+            .limit(size)
+            .offset(offset)
+        )
     capped = sa.select(sa.literal(1)).select_from(ScheduledJob).where(*conditions).limit(COUNT_CAP + 1).subquery()
     count = sa.select(sa.func.count()).select_from(capped)
     return rows, count
+
+
+def _nulls_last_descending(conditions, column, size: int, offset: int) -> sa.Select:
+    """A page in descending order of a column that may be NULL, with the NULLs last.
+
+    Read backwards, an index on (column, id) gives the NULLs first on PostgreSQL; so the rows
+    with a value and the rows without are read apart, each in index order and at most as many
+    as the page needs, and merged.
+    """
+    window = offset + size
+    with_value = (
+        sa.select(ScheduledJob).where(*conditions, column.is_not(None))
+        .order_by(column.desc(), ScheduledJob.id.desc()).limit(window)
+    )
+    without = (
+        sa.select(ScheduledJob).where(*conditions, column.is_(None)).order_by(ScheduledJob.id.desc()).limit(window)
+    )
+    # Each part as a subquery of its own: SQLite allows no ORDER BY or LIMIT in a bare UNION member.
+    both = sa.union_all(sa.select(with_value.subquery()), sa.select(without.subquery())).subquery()
+    merged = aliased(ScheduledJob, both)
+    key = getattr(merged, column.key)
+    return sa.select(merged).order_by(key.desc().nulls_last(), merged.id.desc()).limit(size).offset(offset)
+
+
+def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
+    """The distinct source modules of the schedules ``actor`` sees, in order.
+
+    A loose index scan (a recursive query taking the next module after the last one from
+    ``ix_scheduled_jobs_source``): a dozen index probes instead of reading every schedule.
+    """
+    live = [ScheduledJob.deleted_at.is_(None), visible_to(actor)]
+    first = sa.select(sa.func.min(ScheduledJob.source_module)).where(*live, ScheduledJob.source_module.is_not(None))
+    modules = first.cte("modules", recursive=True)
+    following = (
+        sa.select(sa.func.min(ScheduledJob.source_module))
+        .where(*live, ScheduledJob.source_module > modules.c[0])
+        .scalar_subquery()
+    )
+    modules = modules.union_all(sa.select(following).where(modules.c[0].is_not(None)))
+    return sa.select(modules.c[0]).where(modules.c[0].is_not(None)).limit(limit)
 
 
 def runs_statement(job_id: str, query: RunQuery) -> tuple[sa.Select, sa.Select]:

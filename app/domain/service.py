@@ -17,7 +17,9 @@ from app.domain.actors import MANAGE, SYSTEM, TRIGGER, VIEW, Actor
 from app.domain.clock import Clock, utcnow
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.domain.hooks import NoHooks, SchedulerHooks
-from app.domain.listing import COUNT_CAP, JobQuery, Page, RunQuery, list_statement, runs_statement, visible_to
+from app.domain.listing import (
+    COUNT_CAP, JobQuery, Page, RunQuery, list_statement, runs_statement, source_modules_statement,
+)
 from app.domain.registry import TargetRegistry
 from app.domain.schedules import next_run_after, snapshot
 from app.domain.validation import DEFAULTS, FIELDS, clean_job, validate_job_id
@@ -122,14 +124,7 @@ class SchedulerService:
     async def source_modules(self, actor: Actor = SYSTEM) -> list[str]:
         """The modules that registered schedules the actor can see (for a filter's choices)."""
         async with self.sessions() as session:
-            rows = await session.scalars(
-                sa.select(ScheduledJob.source_module)
-                .where(ScheduledJob.deleted_at.is_(None), ScheduledJob.source_module.is_not(None), visible_to(actor))
-                .distinct()
-                .order_by(ScheduledJob.source_module)
-                .limit(200)
-            )
-            return list(rows)
+            return list(await session.scalars(source_modules_statement(actor)))
 
     async def counts(self) -> dict[str, int]:
         """Totals for status displays: live schedules, enabled ones, and those due now."""

@@ -140,9 +140,23 @@ class ScheduledJob(Base):
         ),
         # The admin list is always scoped by tenant (and usually organization).
         sa.Index("ix_scheduled_jobs_scope", "tenant_id", "organization_id", "name"),
-        sa.Index("ix_scheduled_jobs_name", "name"),
+        # Sorted lists read a page off an index; the id breaks ties in the same direction.
+        sa.Index("ix_scheduled_jobs_name", "name", "id"),
+        sa.Index("ix_scheduled_jobs_next_run", "next_run_at", "id"),
         sa.Index("ix_scheduled_jobs_source", "source_module"),
         sa.Index("ix_scheduled_jobs_updated", "updated_at"),
+        # Search (ILIKE '%text%') on PostgreSQL: trigram indexes, one per searched column so the
+        # OR of the three is a BitmapOr. On SQLite these are plain indexes that search does not use.
+        *(
+            sa.Index(f"ix_scheduled_jobs_search_{column}", column, postgresql_using="gin",
+                     postgresql_ops={column: "gin_trgm_ops"})
+            for column in ("name", "description", "id")
+        ),
+        # The list's filters, any combination, in one GIN index (btree_gin) on PostgreSQL. Columns
+        # the firing path writes on every run (last status, last run) are left out on purpose: an
+        # indexed column would make each of those updates write every index of the table.
+        sa.Index("ix_scheduled_jobs_filters", "scope_type", "schedule_type", "target_type", "source_type",
+                 "is_enabled", postgresql_using="gin"),
     )
 
 
@@ -185,6 +199,8 @@ class ScheduledJobRun(Base):
             sqlite_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
         ),
         sa.Index("ix_scheduled_job_runs_history", "job_id", "created_at"),
+        # A schedule's history filtered by status (failed runs of a schedule with a long history).
+        sa.Index("ix_scheduled_job_runs_history_status", "job_id", "status", "created_at"),
         sa.Index("ix_scheduled_job_runs_created", "created_at"),
         # Runs still in flight (overlap checks, dispatch of queued runs).
         sa.Index(
