@@ -151,24 +151,92 @@ class SchedulerService:
         Re-registering an existing schedule updates its definition but keeps whether ops
         enabled or disabled it.
         """
-        data = dict(registration)
-        job_id = validate_job_id(data.pop("id", None))
-        data.setdefault("source_type", "module")
+        job_id, data = _registration(registration)
+        async with self.sessions() as session:
+            # Most registrations repeat what is stored (every start of a module): that needs no
+            # lock and no write, so it is checked first.
+            job = await session.get(ScheduledJob, job_id)
+            if job is not None and job.deleted_at is None and self._registration_changes(job, data) is None:
+                return job
         async with self.sessions.begin() as session:
             job = await session.get(ScheduledJob, job_id, with_for_update=True)
             if job is None or job.deleted_at is not None:
                 job = await self._insert(session, job_id, data, SYSTEM, existing=job)
             else:
-                for field in OPS_OWNED:
-                    data.pop(field, None)
-                before = snapshot(job)
-                clean = clean_job(data, base=before_values(job), registry=self.registry, settings=self.settings)
-                if clean == before_values(job):
+                clean = self._registration_changes(job, data)
+                if clean is None:
                     return job
+                before = snapshot(job)
                 await self._apply(session, job, clean, SYSTEM, expected_version=None)
                 self._audit(session, job, "update", SYSTEM, before, snapshot(job))
         await self.hooks.schedules_changed([job_id])
         return job
+
+    async def register_many(self, registrations: list[dict[str, Any]]) -> list[ScheduledJob]:
+        """``register`` for many schedules at once (a module with one per tenant or organization).
+
+        The same validation, audit entries and ops-owned fields as ``register``, in one
+        transaction: all or nothing, errors keyed ``[index].field``. New schedules are inserted
+        together; unchanged ones write nothing. Returns the schedules in the order given.
+        """
+        items: list[tuple[str, dict[str, Any]]] = []
+        errors: dict[str, str] = {}
+        for index, registration in enumerate(registrations):
+            try:
+                items.append(_registration(registration))
+            except ValidationError as exc:
+                errors.update({f"[{index}].{field}": message for field, message in exc.errors.items()})
+        ids = [job_id for job_id, _ in items]
+        if not errors and len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            for index, job_id in enumerate(ids):
+                if job_id in seen:
+                    errors[f"[{index}].id"] = f"'{job_id}' appears more than once"
+                seen.add(job_id)
+        if errors:
+            raise ValidationError(errors)
+        jobs: list[ScheduledJob] = []
+        changed: list[str] = []
+        async with self.sessions.begin() as session:
+            # Locked in id order, as concurrent batches then cannot deadlock.
+            stored = {
+                job.id: job
+                for job in await session.scalars(
+                    sa.select(ScheduledJob).where(ScheduledJob.id.in_(ids)).order_by(ScheduledJob.id).with_for_update()
+                )
+            }
+            created: list[ScheduledJob] = []
+            for index, (job_id, data) in enumerate(items):
+                job = stored.get(job_id)
+                try:
+                    if job is None or job.deleted_at is not None:
+                        job = self._new_job(job_id, data, SYSTEM, existing=job)
+                        created.append(job)
+                        changed.append(job_id)
+                    elif (clean := self._registration_changes(job, data)) is not None:
+                        before = snapshot(job)
+                        await self._apply(session, job, clean, SYSTEM, expected_version=None)
+                        self._audit(session, job, "update", SYSTEM, before, snapshot(job))
+                        changed.append(job_id)
+                except ValidationError as exc:
+                    errors.update({f"[{index}].{field}": message for field, message in exc.errors.items()})
+                jobs.append(job)
+            if errors:
+                raise ValidationError(errors)
+            session.add_all([job for job in created if job.id not in stored])
+            await session.flush()
+            for job in created:
+                self._audit(session, job, "create", SYSTEM, None, snapshot(job))
+        if changed:
+            await self.hooks.schedules_changed(changed)
+        return jobs
+
+    def _registration_changes(self, job: ScheduledJob, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The clean definition a registration gives a stored schedule, or None if it changes nothing."""
+        data = {field: value for field, value in data.items() if field not in OPS_OWNED}
+        current = before_values(job)
+        clean = clean_job(data, base=current, registry=self.registry, settings=self.settings)
+        return None if clean == current else clean
 
     async def create(self, data: dict[str, Any], actor: Actor = SYSTEM) -> ScheduledJob:
         data = dict(data)
@@ -366,6 +434,15 @@ class SchedulerService:
     async def _insert(
         self, session: AsyncSession, job_id: str, data: dict[str, Any], actor: Actor, existing: ScheduledJob | None
     ) -> ScheduledJob:
+        job = self._new_job(job_id, data, actor, existing=existing)
+        if existing is None:
+            session.add(job)
+        await session.flush()
+        self._audit(session, job, "create", actor, None, snapshot(job))
+        return job
+
+    def _new_job(self, job_id: str, data: dict[str, Any], actor: Actor, *, existing: ScheduledJob | None) -> ScheduledJob:
+        """A schedule made from ``data`` (or ``existing``, a deleted one, made again), not yet written."""
         clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
         self._check_actor_scope(actor, clean)
         now = self.clock()
@@ -382,10 +459,6 @@ class SchedulerService:
         job.deleted_at = None
         job.paused_at = job.paused_by = job.pause_note = None
         job.next_run_at = next_run_after(job, now) if job.is_enabled else None
-        if existing is None:
-            session.add(job)
-        await session.flush()
-        self._audit(session, job, "create", actor, None, snapshot(job))
         return job
 
     async def _apply(
@@ -465,6 +538,14 @@ class SchedulerService:
                 created_at=self.clock(),
             )
         )
+
+
+def _registration(registration: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A module registration's id and definition (a module's schedule unless it says otherwise)."""
+    data = dict(registration)
+    job_id = validate_job_id(data.pop("id", None))
+    data.setdefault("source_type", "module")
+    return job_id, data
 
 
 def _usable_key(key: object, max_length: int) -> bool:
