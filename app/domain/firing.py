@@ -19,6 +19,7 @@ from typing import Any, Collection
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from app.domain.ids import new_id
 from app.domain.schedules import to_schedule
@@ -31,6 +32,14 @@ MAX_MISSED_ROWS = 100
 #: At most this many catch-up runs for one schedule in one claim (policy ``all``).
 MAX_CATCH_UP_RUNS = 1000
 ACTIVE = ("queued", "running")
+#: What claiming reads of a schedule (not its payload, texts or audit fields: a burst is CPU-bound).
+CLAIM_COLUMNS = (
+    ScheduledJob.id, ScheduledJob.tenant_id, ScheduledJob.organization_id, ScheduledJob.schedule_type,
+    ScheduledJob.schedule_value, ScheduledJob.timezone, ScheduledJob.anchor_at, ScheduledJob.start_at,
+    ScheduledJob.end_at, ScheduledJob.next_run_at, ScheduledJob.catch_up_policy,
+    ScheduledJob.catch_up_window_seconds, ScheduledJob.overlap_policy, ScheduledJob.jitter_seconds,
+    ScheduledJob.max_runs, ScheduledJob.run_count,
+)
 
 
 @dataclass
@@ -62,6 +71,11 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
     schedule = to_schedule(job)
     first = job.next_run_at
     assert first is not None
+    following = schedule.next_after(first)
+    if now - first <= grace and (following is None or following > now):
+        # The usual claim: one slot due, on time, the next one still ahead (and so the first
+        # after now). One pass over the schedule instead of two: claiming a burst is CPU-bound.
+        return SlotPlan(fire=[(first, "scheduled")], next_run_at=following)
     cap = MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS
     due = [first, *schedule.slots_between(first, now, limit=cap)]
     unlisted = 0
@@ -113,6 +127,7 @@ async def claim_due_slots(
     """Claim up to ``limit`` due schedules in the caller's transaction (only ``job_ids`` if given)."""
     query = (
         sa.select(ScheduledJob)
+        .options(load_only(*CLAIM_COLUMNS, raiseload=True))
         .where(ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None), ScheduledJob.next_run_at <= now)
         .order_by(ScheduledJob.next_run_at)
         .limit(limit)
@@ -132,12 +147,13 @@ async def claim_due_slots(
     for job in jobs:
         plan = _plan_or_stop(job, now, grace)
         runs, fired, status = _runs_for(job, plan, now, busy=job.id in busy)
-        values: dict[str, Any] = {"next_run_at": plan.next_run_at, "run_count": ScheduledJob.run_count + fired}
+        values: dict[str, Any] = {"next_run_at": plan.next_run_at}
         if fired == 0 and status:
             values["last_status"] = status
         if job.max_runs is not None and job.run_count + fired >= job.max_runs:
             values["next_run_at"] = None
         if on_sqlite:
+            values["run_count"] = ScheduledJob.run_count + fired
             update = sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(values)
             update = update.where(ScheduledJob.next_run_at == job.next_run_at)
             if (await session.execute(update.execution_options(synchronize_session=False))).rowcount != 1:
@@ -164,7 +180,8 @@ async def claim_due_slots(
             advances,
         )
     if rows:
-        insert = (sqlite.insert if on_sqlite else postgresql.insert)(ScheduledJobRun).on_conflict_do_nothing(
+        # The table, not the ORM entity: plain rows need no unit-of-work bookkeeping.
+        insert = (sqlite.insert if on_sqlite else postgresql.insert)(ScheduledJobRun.__table__).on_conflict_do_nothing(
             index_elements=["job_id", "scheduled_for"],
             # Literal SQL: a bound IN list cannot be used with a multi-row (executemany) insert.
             index_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
