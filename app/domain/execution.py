@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from app.domain.ids import new_id
 from app.domain import events
 from app.domain.registry import Target, TargetContext
+from app.persistence.database import retry_on_disconnect
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
 
 log = logging.getLogger("mercato.execution")
@@ -84,11 +85,18 @@ async def prepare_runs(runtime, session, run_ids: list[str]) -> list[Prepared]:
 
 async def execute_run(runtime, run_id: str) -> Outcome:
     """Run a started run's target and record its outcome. Never raises for a target's failure."""
-    async with runtime.sessions.begin() as session:
-        prepared = await prepare_runs(runtime, session, [run_id])
-        if not prepared:
-            status = await session.scalar(sa.select(ScheduledJobRun.status).where(ScheduledJobRun.id == run_id))
-            return Outcome(run_id, status or "missing")
+
+    async def prepare() -> list[Prepared] | Outcome:
+        async with runtime.sessions.begin() as session:
+            prepared = await prepare_runs(runtime, session, [run_id])
+            if not prepared:
+                status = await session.scalar(sa.select(ScheduledJobRun.status).where(ScheduledJobRun.id == run_id))
+                return Outcome(run_id, status or "missing")
+            return prepared
+
+    prepared = await retry_on_disconnect(prepare)
+    if isinstance(prepared, Outcome):
+        return prepared
     return await execute_prepared(runtime, prepared[0])
 
 
@@ -171,6 +179,22 @@ async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, Schedul
     twice: its outcome is ``lost``.
     """
     now = runtime.clock()
+    # The target has run: a connection lost while writing that down must not turn its outcome
+    # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
+    outcomes, recorded, retry_ids = await retry_on_disconnect(lambda: _record(runtime, finishes, now))
+    for run, job, finish, duration in recorded:
+        if job is not None:
+            name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(finish.status, events.FAILED)
+            await runtime.events.emit(_event(name, run, job, finish.status, now, finished_at=now, duration_ms=duration,
+                                             reason=finish.reason, error=finish.error))
+        log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": finish.status,
+                                         "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
+    if retry_ids:
+        await runtime.hooks.runs_queued(retry_ids)
+    return outcomes
+
+
+async def _record(runtime, finishes, now: datetime):
     outcomes, recorded, last, retry_ids = [], [], [], []
     async with runtime.sessions.begin() as session:
         for run, job, finish in finishes:
@@ -201,16 +225,7 @@ async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, Schedul
                 retry_ids.append(retry.id)
         if last:
             await _set_last(session, last)
-    for run, job, finish, duration in recorded:
-        if job is not None:
-            name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(finish.status, events.FAILED)
-            await runtime.events.emit(_event(name, run, job, finish.status, now, finished_at=now, duration_ms=duration,
-                                             reason=finish.reason, error=finish.error))
-        log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": finish.status,
-                                         "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
-    if retry_ids:
-        await runtime.hooks.runs_queued(retry_ids)
-    return outcomes
+    return outcomes, recorded, retry_ids
 
 
 def _retry(job: ScheduledJob, run: ScheduledJobRun, status: str, now: datetime) -> ScheduledJobRun:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
+from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger("mercato.database")
+T = TypeVar("T")
 
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -33,3 +40,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database connection went away (server restart, failover, terminated connection)."""
+    if isinstance(exc, DBAPIError):
+        # InternalError: asyncpg's "another operation is in progress" on a connection cut mid-use.
+        return exc.connection_invalidated or isinstance(exc, (InterfaceError, InternalError, OperationalError))
+    return isinstance(exc, OSError)  # connection refused while the server restarts
+
+
+async def retry_on_disconnect(operation: Callable[[], Awaitable[T]], *, attempts: int = 10,
+                              first_delay: float = 0.1, max_delay: float = 5.0) -> T:
+    """``await operation()``, and again (with a growing pause, ~20 s in all) when it failed
+    because the connection was lost. For whole transactions whose writes are conditional: one
+    that did commit before the connection went is a no-op when replayed."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except Exception as exc:
+            if attempt == attempts or not is_disconnect(exc):
+                raise
+            log.warning("database connection lost (%s); trying again in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
