@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.ids import new_id
@@ -158,17 +159,25 @@ class SchedulerService:
             job = await session.get(ScheduledJob, job_id)
             if job is not None and job.deleted_at is None and self._registration_changes(job, data) is None:
                 return job
-        async with self.sessions.begin() as session:
-            job = await session.get(ScheduledJob, job_id, with_for_update=True)
-            if job is None or job.deleted_at is not None:
-                job = await self._insert(session, job_id, data, SYSTEM, existing=job)
-            else:
-                clean = self._registration_changes(job, data)
-                if clean is None:
-                    return job
-                before = snapshot(job)
-                await self._apply(session, job, clean, SYSTEM, expected_version=None)
-                self._audit(session, job, "update", SYSTEM, before, snapshot(job))
+        for attempt in (1, 2):
+            try:
+                async with self.sessions.begin() as session:
+                    job = await session.get(ScheduledJob, job_id, with_for_update=True)
+                    if job is None or job.deleted_at is not None:
+                        job = await self._insert(session, job_id, data, SYSTEM, existing=job)
+                    else:
+                        clean = self._registration_changes(job, data)
+                        if clean is None:
+                            return job
+                        before = snapshot(job)
+                        await self._apply(session, job, clean, SYSTEM, expected_version=None)
+                        self._audit(session, job, "update", SYSTEM, before, snapshot(job))
+                break
+            except IntegrityError as exc:
+                # Another process inserted it a moment ago (every process of a module registers
+                # its schedules at start): now there is a row to lock, and ours applies over it.
+                if attempt == 2 or not _duplicate_id(exc):
+                    raise
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -243,11 +252,17 @@ class SchedulerService:
         given = data.pop("id", None)
         job_id = validate_job_id(given) if given else new_id()
         self._require(actor, MANAGE)
-        async with self.sessions.begin() as session:
-            existing = await session.get(ScheduledJob, job_id)
-            if existing is not None and existing.deleted_at is None:
-                raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
-            job = await self._insert(session, job_id, data, actor, existing=existing)
+        try:
+            async with self.sessions.begin() as session:
+                existing = await session.get(ScheduledJob, job_id)
+                if existing is not None and existing.deleted_at is None:
+                    raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
+                job = await self._insert(session, job_id, data, actor, existing=existing)
+        except IntegrityError as exc:
+            if not _duplicate_id(exc):
+                raise
+            # Created by someone else between our look and our insert.
+            raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"}) from None
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -546,6 +561,12 @@ def _registration(registration: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     job_id = validate_job_id(data.pop("id", None))
     data.setdefault("source_type", "module")
     return job_id, data
+
+
+def _duplicate_id(exc: IntegrityError) -> bool:
+    """The insert met a schedule with the same id (PostgreSQL's primary key, or SQLite's)."""
+    text = str(exc.orig)
+    return "pk_scheduled_jobs" in text or "scheduled_jobs.id" in text
 
 
 def _usable_key(key: object, max_length: int) -> bool:
