@@ -104,6 +104,7 @@ class LocalScheduler:
             await self._notifications.start()
         renewer = asyncio.create_task(self._renew_leases())
         log.info("poller started", extra={"worker": self.worker})
+        failures = 0
         try:
             while not self._stopping:
                 # Cleared before the round, so a wake-up that arrives during it is not lost.
@@ -111,11 +112,15 @@ class LocalScheduler:
                 try:
                     await self.tick()
                     delay = await self._sleep_for()
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("poller round failed; retrying")
-                    delay = 1.0
+                    # The database is down or restarting: back off (0.5 s, 1 s, 2 s, ... 5 s),
+                    # neither hammering it nor firing much later than needed once it is back.
+                    failures += 1
+                    delay = min(0.5 * 2 ** (failures - 1), 5.0)
+                    log.exception("poller round failed; retrying in %.1f s", delay)
                 if self._stopping:
                     break
                 try:
