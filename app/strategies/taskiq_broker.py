@@ -66,7 +66,7 @@ class MercatoStreamBroker(RedisStreamBroker):
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         while True:
             try:
-                async for message in super().listen():
+                async for message in self._read():
                     yield message
             except ResponseError as exc:
                 # NOGROUP: the group is gone; UNBLOCKED: the stream went while we were reading it.
@@ -74,6 +74,31 @@ class MercatoStreamBroker(RedisStreamBroker):
                     raise
                 log.warning("Redis lost the stream or its consumer group (flushed?); declaring them again")
                 await self._declare_consumer_group()
+
+
+    async def _read(self) -> AsyncGenerator[AckableMessage, None]:
+        """taskiq-redis's read loop, except that messages a dead worker had taken are claimed on
+        every round. Its loop looks for them only after a read that brought new messages, so on
+        a quiet stream they waited for the next message to arrive (or for the 10-minute resend)."""
+        streams = {self.queue_name: ">", **self.additional_streams}
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            while True:
+                fetched = await redis.xreadgroup(
+                    self.consumer_group_name, self.consumer_name, streams, block=self.block, noack=False, count=self.count
+                )
+                for stream, messages in fetched or []:
+                    for message_id, fields in messages:
+                        yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(message_id, stream))
+                for stream in streams:
+                    # Idle longer than WORKER_REDELIVERY_SECONDS: its worker is gone. XAUTOCLAIM
+                    # hands each such message to exactly one of the workers asking.
+                    _, claimed, *_ = await redis.xautoclaim(
+                        stream, self.consumer_group_name, self.consumer_name,
+                        min_idle_time=self.idle_timeout, count=self.unacknowledged_batch_size,
+                    )
+                    for message_id, fields in claimed:
+                        if fields:  # None: trimmed from the stream meanwhile
+                            yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(message_id, stream))
 
 
 def build_broker(settings: Settings, *, streams: Iterable[str] | None = None) -> AsyncBroker:
