@@ -142,6 +142,7 @@ async def test_three_pollers_fire_200_schedules_every_second_exactly_once(pg_url
     assert report["duplicates"] == [] and report["lost"] == [], report
     assert report["errors"] == []
     assert report["statuses"]["missed"] == 0 and report["settled"] == 0, report["statuses"]
+    assert report["statuses"]["failed"] == 0 and report["statuses"]["running"] == 0, report["statuses"]
     assert len(report["workers"]) == 3, report["workers"]  # all three really took part
 
 
