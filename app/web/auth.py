@@ -142,6 +142,11 @@ def security_middleware(app):
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        if not _is_utf8(scope.get("query_string", b"")):
+            # Litestar decodes the query string as UTF-8 wherever it builds the request's URL
+            # (error handlers too), so such a request could only end in a 500.
+            await _bad_request(send, "the query string is not UTF-8 text (percent-encode it)")
+            return
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -165,3 +170,21 @@ def security_middleware(app):
         await app(scope, receive, send_with_headers)
 
     return middleware
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def _bad_request(send, detail: str) -> None:
+    from app.web.headers import SECURITY_HEADERS
+
+    body = f"Bad request: {detail}\n".encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+               *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items())]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
