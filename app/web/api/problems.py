@@ -18,7 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from app.domain.errors import DomainError, ValidationError
 from app.domain.fieldnames import camel_keys
 from app.web.api.models import Problem
-from app.web.errors import TITLES, problem
+from app.web.errors import TITLES, handle_unexpected, problem
 
 PROBLEM_JSON = "application/problem+json"
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
@@ -69,10 +69,22 @@ def precondition_failed(request: Request, exc: PreconditionFailed) -> Response:
     return problem(412, str(exc))
 
 
+def undecodable_body(request: Request, exc: Exception) -> Response:
+    """msgspec raises these past Litestar's own error mapping: a body that is not UTF-8, or one
+    nested past its recursion limit. Anything else of the kind is a bug: a 500, logged."""
+    if isinstance(exc, UnicodeDecodeError):
+        return problem(400, "the request body is not UTF-8 text")
+    if "deserializing" in str(exc):
+        return problem(400, "the request body is nested too deeply")
+    return handle_unexpected(request, exc)
+
+
 EXCEPTION_HANDLERS = {
     ValidationError: validation_error,
     ValidationException: schema_mismatch,
     PreconditionFailed: precondition_failed,
+    UnicodeDecodeError: undecodable_body,
+    RecursionError: undecodable_body,
 }
 
 _MEANINGS = {
