@@ -60,6 +60,13 @@ class ClaimResult:
     jobs: int = 0
     #: The batch was full: more may be due right now.
     full: bool = False
+    #: (schedule id, run id, slot, status) of every run row written.
+    slots: list[tuple[str, str, datetime, str]] = field(default_factory=list)
+
+    def log(self) -> None:
+        """One log line per claimed slot; call it after the claim committed, so logs never lie."""
+        for job_id, run_id, slot, status in self.slots:
+            log.info("slot %s", status, extra={"job_id": job_id, "run_id": run_id, "slot": slot.isoformat(), "status": status})
 
 
 def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
@@ -167,6 +174,7 @@ async def claim_due_slots(
         result.queued.extend(r["id"] for r in runs if r["status"] == "queued")
         result.skipped.extend(r["id"] for r in runs if r["status"] == "skipped")
         result.missed += sum(1 for r in runs if r["status"] == "missed")
+        result.slots.extend((r["job_id"], r["id"], r["scheduled_for"], r["status"]) for r in runs)
     if advances:
         # One executemany instead of a round trip per schedule: the batch's row locks are held
         # for as short a time as possible (workers recording runs wait for them).

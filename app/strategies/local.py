@@ -60,6 +60,7 @@ class LocalScheduler:
                     session, now, limit=settings.scheduler_claim_batch_size, grace=MISFIRE_GRACE,
                     on_sqlite=settings.is_sqlite,
                 )
+            claimed.log()
             if claimed.jobs:
                 log.info("claimed slots", extra={"jobs": claimed.jobs, "queued": len(claimed.queued),
                                                  "skipped": len(claimed.skipped), "missed": claimed.missed})

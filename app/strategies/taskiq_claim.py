@@ -133,6 +133,7 @@ class SlotClaimer:
             batch.gone.extend(set(job_ids) - set(batch.moves) - batch.still_due - set(batch.gone))
         for run in sendable:
             batch.runs[run.job_id].append((run.run_id, run.slot, run.stream))
+        claimed.log()
         if claimed.jobs:
             log.info("claimed %d schedules: %d runs queued, %d skipped, %d missed",
                      claimed.jobs, len(claimed.queued), len(claimed.skipped), claimed.missed)
