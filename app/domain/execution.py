@@ -44,14 +44,22 @@ class Outcome:
 async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
     """queued -> running, atomically. False if someone else started (or finished) it."""
     now = runtime.clock()
-    async with runtime.sessions.begin() as session:
-        result = await session.execute(
-            sa.update(ScheduledJobRun)
-            .where(ScheduledJobRun.id == run_id, ScheduledJobRun.status == "queued")
-            .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
+    # Tried again when the connection is lost. A first try that did commit (the connection went
+    # during COMMIT) is recognised as ours, so the run is not left "running" with nobody on it.
+    ours = sa.and_(ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id == worker,
+                   ScheduledJobRun.started_at == now)
+
+    async def start() -> bool:
+        async with runtime.sessions.begin() as session:
+            result = await session.execute(
+                sa.update(ScheduledJobRun)
+                .where(ScheduledJobRun.id == run_id, sa.or_(ScheduledJobRun.status == "queued", ours))
+                .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    return await retry_on_disconnect(start)
 
 
 @dataclass(frozen=True)

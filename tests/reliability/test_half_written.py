@@ -216,6 +216,21 @@ async def test_starting_runs_cut_at_any_statement_starts_each_once_or_not_at_all
                    for r in runs), step
 
 
+async def test_a_worker_starting_a_run_over_a_cut_connection_starts_it_once(runtime):
+    """A worker's ``queued -> running`` is tried again when the connection goes: the run neither
+    stays queued (the message is acknowledged after the run) nor is started twice."""
+    job = await runtime.scheduler.create(definition())
+    probe = await runtime.scheduler.trigger(job.id)
+    steps = await statements_of(runtime, lambda: start_run(runtime, probe.id, worker="probe"))
+    for at, step in enumerate(steps):
+        run = await runtime.scheduler.trigger(job.id)
+        with cut_before(runtime.engine, at):
+            assert await start_run(runtime, run.id, worker="worker-1"), step
+        [row] = [r for r in await runs_of(runtime, job.id) if r.id == run.id]
+        assert (row.status, row.queue_job_id) == ("running", "worker-1"), step
+        assert not await start_run(runtime, run.id, worker="worker-2"), step  # a redelivered message
+
+
 async def test_an_outcome_whose_connection_is_cut_while_being_written_is_written_on_retry(runtime, clock):
     """The target has run; losing the connection while recording that must not leave the run
     "running" until its lease runs out (then it would be settled as failed, and retried)."""
