@@ -48,15 +48,19 @@ async def identify(request: Request) -> None:
     state.csrf_token = cookie_token if 20 <= len(cookie_token) <= 100 else secrets.token_urlsafe(32)
     state.new_csrf_cookie = state.csrf_token != cookie_token
 
+    state.auth_error = None
     authorization = request.headers.get("authorization", "")
     if authorization:
+        # A program's credentials: no cookie counts beside them, and a bad one is refused (401)
+        # by whatever needs a caller, not here: public routes (health, static, login) still answer.
         scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            raise NotAuthenticated("use 'Authorization: Bearer <token>'")
-        user = await runtime.credentials.token_user(secret.strip())
-        if user is None:
-            raise NotAuthenticated("the API token is invalid or revoked")
-        state.user, state.auth = user, "bearer"
+        user = await runtime.credentials.token_user(secret.strip()) if scheme.lower() == "bearer" else None
+        if user is not None:
+            state.user, state.auth = user, "bearer"
+        elif scheme.lower() != "bearer":
+            state.auth_error = "use 'Authorization: Bearer <token>'"
+        else:
+            state.auth_error = "the API token is invalid or revoked"
     else:
         key = request.cookies.get(SESSION_COOKIE)
         user = await runtime.credentials.session_user(key) if key else None
@@ -64,7 +68,8 @@ async def identify(request: Request) -> None:
             state.user, state.auth = user, "session"
     if state.user is not None:
         state.actor = await runtime.users.actor_for(state.user)
-    if request.method not in SAFE_METHODS and state.auth != "bearer":
+    if request.method not in SAFE_METHODS and not authorization:
+        # Only ambient credentials (cookies) can be borrowed by a forged request.
         await _check_csrf(request, cookie_token)
 
 
@@ -84,7 +89,7 @@ def require(request: Request, feature: str | None = None) -> Actor:
 
     actor: Actor | None = request.state.actor
     if actor is None:
-        raise NotAuthenticated("sign in to continue")
+        raise NotAuthenticated(request.state.auth_error or "sign in to continue")
     if feature and not actor.can(feature):
         raise Forbidden(f"you need the '{feature}' permission")
     return actor

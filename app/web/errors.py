@@ -61,6 +61,9 @@ def handle_domain_error(request: Request, exc: DomainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return problem(status, str(exc), errors=getattr(exc, "errors", None), headers=headers)
     if isinstance(exc, NotAuthenticated):
+        if request.headers.get("authorization"):
+            # A program with a bad token: a login page is of no use to it.
+            return error_page(request, 401, str(exc))
         if request.headers.get("hx-request"):
             return Response("", status_code=401, headers={"HX-Redirect": "/login"})
         return Redirect(f"/login?next={quote(request.url.path)}")
