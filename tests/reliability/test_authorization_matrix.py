@@ -1,0 +1,259 @@
+"""Every route of the app × every kind of caller, with the answer each must get.
+
+The routes come from the Litestar app's own route table: a route added without a row in
+``ROUTES`` fails ``test_every_route_of_the_app_has_a_row``, so none can be forgotten. Callers:
+anonymous, view-only (employee), manager (admin role), trigger-only (operator role), an admin of
+another tenant, an admin of the same tenant's other organization, a superadmin (all with a browser
+session and its CSRF token), an API token, and a revoked one.
+
+The schedule under test belongs to tenant ``acme``, organization ``acme-eu``. Outside that scope
+it does not exist (404), and after every route has been called by an outsider it is exactly as it
+was: nothing of it visible, changed or triggered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from app.persistence.models import AuditEntry, ScheduledJobRun
+from app.domain.transfer import dump_schedules
+from tests.reliability.conftest import OTHER_ORG, PASSWORD, acme_job, csrf_from, login
+
+LIST = "/backend/config/scheduled-jobs"
+API = "/api/scheduler"
+PERSONAS = {
+    "anonymous": None,
+    "viewer": "viewer@acme.test",
+    "manager": "owner@acme.test",
+    "operator": "operator@acme.test",
+    "other tenant": "owner@globex.test",
+    "other organization": OTHER_ORG,
+    "superadmin": "root@example.com",
+    "bearer token": "owner@acme.test",
+    "revoked token": "owner@acme.test",
+}
+SIGNED_IN = ("viewer", "manager", "operator", "other tenant", "other organization", "superadmin", "bearer token")
+OUTSIDERS = ("other tenant", "other organization")
+MANAGERS = ("manager", "superadmin", "bearer token")
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to call a route and who gets what. ``rule`` maps a persona to its expected status."""
+
+    method: str
+    path: str  # the route table's path, {params} filled from the scene
+    rule: Callable[[str], int]
+    body: Callable[[dict], dict] | None = None
+
+
+def page(ok: int, *, need: tuple[str, ...] = SIGNED_IN, scoped: bool = False, outsider: int | None = None):
+    """A page: anonymous callers are sent to the login (302), a bad API token gets 401; a
+    signed-in caller without the permission gets 403; ``scoped``: outside the schedule's scope
+    it is 404."""
+    return _rule(ok, need, scoped, outsider, unauthenticated=302)
+
+
+def api(ok: int, *, need: tuple[str, ...] = SIGNED_IN, scoped: bool = False, outsider: int | None = None):
+    return _rule(ok, need, scoped, outsider, unauthenticated=401)
+
+
+def _rule(ok, need, scoped, outsider, *, unauthenticated):
+    def expected(persona: str) -> int:
+        if persona == "anonymous":
+            return unauthenticated
+        if persona == "revoked token":
+            return 401  # a program: no login page for it
+        if persona in OUTSIDERS and (scoped or outsider is not None):
+            return 404 if scoped else outsider
+        return ok if persona in need else 403
+    return expected
+
+
+def public(ok: int):
+    """Anyone, whatever credentials come along (a probe or a browser with a stale token too)."""
+    return lambda persona: ok
+
+
+VIEW = (*MANAGERS, "viewer", "operator", *OUTSIDERS)
+TRIGGER = (*MANAGERS, "operator", *OUTSIDERS)
+MANAGE = (*MANAGERS, *OUTSIDERS)
+
+
+def form(scene: dict, **fields) -> dict:
+    return {"data": {**fields}}
+
+
+def job_form(scene: dict) -> dict:
+    return {"data": {
+        "name": "Made in the form", "schedule_type": "cron", "schedule_value": "0 * * * *", "timezone": "UTC",
+        "target": "command:demo.echo", "target_payload": "{}", "scope_type": "organization", "tenant_id": "acme",
+        "organization_id": "acme-eu", "catch_up_policy": "latest", "catch_up_window_seconds": "86400",
+        "overlap_policy": "allow", "jitter_seconds": "0", "max_retries": "0", "retry_backoff_seconds": "30",
+        "is_enabled": "on",
+    }}
+
+
+def edit_form(scene: dict) -> dict:
+    data = job_form(scene)["data"]
+    return {"data": {**data, "name": "Edited in the form", "version": str(scene["page_version"])}}
+
+
+NEW_JOB = {"name": "Made by the API", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",
+           "organizationId": "acme-eu", "targetType": "command", "targetCommand": "demo.echo"}
+
+# In an order where no call spoils a later one: reads, then changes, undo, and deletes last.
+ROUTES: dict[str, Route] = {
+    # Signing in and out, and what anyone may read.
+    "GET /login": Route("GET", "/login", lambda p: 200 if p in ("anonymous", "revoked token") else 302),
+    "GET /": Route("GET", "/", public(302)),
+    "GET /healthz": Route("GET", "/healthz", public(200)),
+    "GET /readyz": Route("GET", "/readyz", public(200)),
+    "GET /static/{file_path:path}": Route("GET", "/static/app.css", public(200)),
+    "GET /schema": Route("GET", "/schema", public(200)),
+    "GET /schema/openapi.json": Route("GET", "/schema/openapi.json", public(200)),
+    "GET /schema/openapi.yaml": Route("GET", "/schema/openapi.yaml", public(200)),
+    "GET /schema/{path:str}": Route("GET", "/schema/swagger", public(404)),
+    "GET /metrics": Route("GET", "/metrics", lambda p: {"anonymous": 401, "revoked token": 401, "superadmin": 200}.get(p, 403)),
+    # Admin pages.
+    f"GET {LIST}": Route("GET", LIST, page(200, need=VIEW)),
+    f"GET {LIST}/new": Route("GET", f"{LIST}/new", page(200, need=MANAGE)),
+    f"GET {LIST}/preview": Route("GET", f"{LIST}/preview?schedule_value=*/5%20*%20*%20*%20*", page(200, need=VIEW)),
+    f"GET {LIST}/target": Route("GET", f"{LIST}/target?target=command:demo.echo", page(200, need=VIEW)),
+    f"GET {LIST}/{{job_id:str}}": Route("GET", f"{LIST}/{{page_job}}", page(200, need=VIEW, scoped=True)),
+    f"GET {LIST}/{{job_id:str}}/edit": Route("GET", f"{LIST}/{{page_job}}/edit", page(200, need=MANAGE, scoped=True)),
+    f"GET {LIST}/{{job_id:str}}/delete": Route("GET", f"{LIST}/{{page_job}}/delete", page(200, need=MANAGE, scoped=True)),
+    f"GET {LIST}/{{job_id:str}}/runs/{{run_id:str}}": Route(
+        "GET", f"{LIST}/{{page_job}}/runs/{{page_run}}", page(200, need=VIEW, scoped=True)),
+    f"POST {LIST}/new": Route("POST", f"{LIST}/new", page(303, need=MANAGE), job_form),
+    f"POST {LIST}/{{job_id:str}}/edit": Route("POST", f"{LIST}/{{page_job}}/edit", page(303, need=MANAGE, scoped=True), edit_form),
+    f"POST {LIST}/{{job_id:str}}/disable": Route(
+        "POST", f"{LIST}/{{page_job}}/disable", page(303, need=MANAGE, scoped=True), lambda s: form(s, note="maintenance")),
+    f"POST {LIST}/{{job_id:str}}/enable": Route("POST", f"{LIST}/{{page_job}}/enable", page(303, need=MANAGE, scoped=True), form),
+    f"POST {LIST}/{{job_id:str}}/run": Route("POST", f"{LIST}/{{page_job}}/run", page(303, need=TRIGGER, scoped=True), form),
+    # Bulk answers with a redirect and a flash saying which could not be changed (checked below).
+    f"POST {LIST}/bulk": Route("POST", f"{LIST}/bulk", page(303, need=MANAGE),
+                               lambda s: {"data": {"action": "disable", "ids": [s["page_job"], s["api_job"]]}}),
+    f"POST {LIST}/{{job_id:str}}/undo": Route("POST", f"{LIST}/{{page_job}}/undo", page(303, need=MANAGE, scoped=True), form),
+    f"POST {LIST}/{{job_id:str}}/delete": Route("POST", f"{LIST}/{{page_job}}/delete", page(303, need=MANAGE, scoped=True), form),
+    # The JSON API.
+    f"GET {API}/jobs": Route("GET", f"{API}/jobs", api(200, need=VIEW)),
+    f"GET {API}/jobs/{{job_id:str}}": Route("GET", f"{API}/jobs/{{api_job}}", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/jobs/{{job_id:str}}/runs": Route("GET", f"{API}/jobs/{{api_job}}/runs", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/runs/{{run_id:str}}": Route("GET", f"{API}/runs/{{api_run}}", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/jobs/{{job_id:str}}/audit": Route("GET", f"{API}/jobs/{{api_job}}/audit", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/targets": Route("GET", f"{API}/targets", api(200, need=VIEW)),
+    f"GET {API}/preview": Route("GET", f"{API}/preview?scheduleValue=*/15%20*%20*%20*%20*", api(200, need=VIEW)),
+    f"GET {API}/export": Route("GET", f"{API}/export", api(200, need=VIEW)),
+    # Writing into acme-eu from outside it is refused as invalid input (the body names the scope).
+    f"POST {API}/import": Route("POST", f"{API}/import?dryRun=true", api(200, need=MANAGE, outsider=422),
+                                lambda s: {"content": s["import"], "headers": {"Content-Type": "application/yaml"}}),
+    f"POST {API}/jobs": Route("POST", f"{API}/jobs", api(201, need=MANAGE, outsider=422), lambda s: {"json": NEW_JOB}),
+    f"PATCH {API}/jobs/{{job_id:str}}": Route("PATCH", f"{API}/jobs/{{api_job}}", api(200, need=MANAGE, scoped=True),
+                                             lambda s: {"json": {"name": "Renamed"}}),
+    f"POST {API}/jobs/{{job_id:str}}/disable": Route("POST", f"{API}/jobs/{{api_job}}/disable",
+                                                    api(200, need=MANAGE, scoped=True), lambda s: {"json": {"note": "x"}}),
+    f"POST {API}/jobs/{{job_id:str}}/enable": Route("POST", f"{API}/jobs/{{api_job}}/enable", api(200, need=MANAGE, scoped=True)),
+    f"POST {API}/jobs/{{job_id:str}}/trigger": Route("POST", f"{API}/jobs/{{api_job}}/trigger", api(202, need=TRIGGER, scoped=True)),
+    f"POST {API}/jobs/{{job_id:str}}/undo": Route("POST", f"{API}/jobs/{{api_job}}/undo", api(200, need=MANAGE, scoped=True)),
+    f"DELETE {API}/jobs/{{job_id:str}}": Route("DELETE", f"{API}/jobs/{{api_job}}", api(204, need=MANAGE, scoped=True)),
+    # Last: signing out ends the session (a later page would need a new sign-in).
+    "POST /login": Route("POST", "/login", lambda p: 422,
+                         lambda s: {"data": {"email": "", "password": ""}}),
+    "POST /logout": Route("POST", "/logout", lambda p: 302),
+}
+
+
+def app_routes(app) -> set[str]:
+    return {f"{method} {route.path}" for route in app.routes for method in getattr(route, "methods", ())
+            if method not in ("OPTIONS", "HEAD")}
+
+
+def test_every_route_of_the_app_has_a_row(shared_app):
+    missing = sorted(app_routes(shared_app) - set(ROUTES))
+    assert missing == [], f"routes without an authorization row: {missing}"
+    assert sorted(set(ROUTES) - app_routes(shared_app)) == []
+
+
+@pytest.fixture
+async def scene(app_runtime):
+    """Two acme-eu schedules (one for the pages, one for the API), each edited once (so there is
+    something to undo) and run once."""
+    scheduler = app_runtime.scheduler
+    made = {}
+    for key in ("page", "api"):
+        job = await scheduler.create(acme_job(id=f"reports:{key}:acme-eu", name=f"Report for {key}"))
+        job = await scheduler.update(job.id, {"description": "edited once"})
+        run = await scheduler.trigger(job.id)
+        made.update({f"{key}_job": job.id, f"{key}_run": run.id, f"{key}_version": job.version})
+    made["import"] = dump_schedules([await scheduler.get(made["api_job"])]).encode()
+    return made
+
+
+async def caller(client, app_runtime, persona: str) -> dict[str, str]:
+    """Sign the persona in; returns the headers its requests carry."""
+    email = PERSONAS[persona]
+    if persona in ("bearer token", "revoked token"):
+        user = await app_runtime.credentials.user_by_email(email)
+        token = await app_runtime.credentials.issue_token(user.id, "matrix")
+        if persona == "revoked token":
+            await app_runtime.credentials.revoke_token(token.token.id)
+        return {"Authorization": f"Bearer {token.secret}"}
+    if email:
+        assert (await login(client, email, PASSWORD)).status_code in (302, 303)
+    return {}
+
+
+async def call(client, scene, route: Route, headers: dict) -> int:
+    url = route.path.format(**scene)
+    extra = route.body(scene) if route.body else {}
+    if route.method not in ("GET", "HEAD") and "Authorization" not in headers:
+        # A browser session sends its CSRF token with every unsafe request (htmx as a header,
+        # forms as a field); the CSRF test checks what happens without it.
+        token = client.cookies.get("mercato_csrf") or csrf_from((await client.get("/login")).text)
+        headers = {**headers, "X-CSRF-Token": token}
+        if "data" in extra or route.body is None:
+            extra = {**extra, "data": {**extra.get("data", {}), "_csrf": token}}
+    extra_headers = extra.pop("headers", {})
+    response = await client.request(route.method, url, headers={**headers, **extra_headers}, **extra)
+    return response.status_code
+
+
+async def outsider_view(app_runtime, scene) -> tuple:
+    """What an outsider must not have touched: the schedules, their runs and their audit trail."""
+    ids = [scene["page_job"], scene["api_job"]]
+    async with app_runtime.sessions() as session:
+        audit = list(await session.scalars(
+            sa.select(AuditEntry.actor).where(AuditEntry.job_id.in_(ids)).order_by(AuditEntry.id)))
+        runs = list(await session.scalars(
+            sa.select(ScheduledJobRun.id).where(ScheduledJobRun.job_id.in_(ids)).order_by(ScheduledJobRun.id)))
+    jobs = [(j.name, j.version, j.is_enabled, j.deleted_at) for j in
+            [await app_runtime.scheduler.get(scene[k]) for k in ("page_job", "api_job")]]
+    return audit, runs, jobs
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+async def test_each_caller_gets_exactly_their_answer_on_every_route(client, app_runtime, scene, persona):
+    headers = await caller(client, app_runtime, persona)
+    before = await outsider_view(app_runtime, scene)
+    got = {key: await call(client, scene, route, headers) for key, route in ROUTES.items()}
+    expected = {key: route.rule(persona) for key, route in ROUTES.items()}
+    wrong = {key: f"got {got[key]}, expected {expected[key]}" for key in ROUTES if got[key] != expected[key]}
+    assert wrong == {}, wrong
+    if persona in OUTSIDERS or persona in ("anonymous", "revoked token", "viewer"):
+        after = await outsider_view(app_runtime, scene)
+        assert after == before, "an outsider changed, ran or deleted a schedule not theirs"
+
+
+@pytest.mark.parametrize("persona", OUTSIDERS)
+async def test_another_scopes_schedule_never_shows_in_lists_searches_exports_or_pages(client, app_runtime, scene, persona):
+    await caller(client, app_runtime, persona)
+    secret_names = ("Report for page", "Report for api", scene["page_job"], scene["api_job"])
+    for url in (LIST, f"{LIST}?search=Report", f"{LIST}?search=acme-eu", f"{API}/jobs", f"{API}/jobs?search=Report",
+                f"{API}/export", f"{API}/export?tenantId=acme"):
+        text = (await client.get(url)).text
+        assert not any(name in text for name in secret_names), url
