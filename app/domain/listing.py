@@ -103,12 +103,10 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
         return [sa.false()]
     if query.search:
         pattern = _like_pattern(query.search.strip())
+        # lower(column): the expression the trigram indexes are on (ILIKE ignores case anyway).
         conditions.append(
-            sa.or_(
-                ScheduledJob.name.ilike(pattern, escape="\\"),
-                ScheduledJob.description.ilike(pattern, escape="\\"),
-                ScheduledJob.id.ilike(pattern, escape="\\"),
-            )
+            sa.or_(*(sa.func.lower(column).ilike(pattern, escape="\\")
+                     for column in (ScheduledJob.name, ScheduledJob.description, ScheduledJob.id)))
         )
     for column, value in (
         (ScheduledJob.scope_type, query.scope_type),
