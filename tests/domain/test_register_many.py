@@ -17,10 +17,11 @@ def per_org(n: int, **overrides):
 
 
 async def test_it_creates_every_schedule_with_its_next_slot_and_an_audit_entry(runtime):
-    jobs = await runtime.scheduler.register_many(per_org(3))
-    assert [j.id for j in jobs] == [f"currencies:fetch-rates:org-{i}" for i in range(3)]
-    for job in jobs:
-        assert job.source_type == "module" and job.version == 1
+    outcome = await runtime.scheduler.register_many(per_org(3))
+    assert outcome == [(f"currencies:fetch-rates:org-{i}", "create") for i in range(3)]
+    for job_id, _ in outcome:
+        job = await runtime.scheduler.get(job_id)
+        assert job.source_type == "module" and job.version == 1 and job.created_by == "system"
         assert job.next_run_at == datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
         assert [e.action for e in await runtime.scheduler.audit_trail(job.id)] == ["create"]
 
@@ -31,7 +32,9 @@ async def test_it_writes_nothing_for_unchanged_ones_and_updates_changed_ones_kee
     items = per_org(2)
     items[1]["schedule_value"] = "0 * * * *"
     items[1]["is_enabled"] = True
-    same, changed = await runtime.scheduler.register_many(items)
+    assert await runtime.scheduler.register_many(items) == [
+        ("currencies:fetch-rates:org-0", "unchanged"), ("currencies:fetch-rates:org-1", "update")]
+    same, changed = [await runtime.scheduler.get(f"currencies:fetch-rates:org-{i}") for i in range(2)]
     assert same.version == 1
     assert [e.action for e in await runtime.scheduler.audit_trail(same.id)] == ["create"]
     assert changed.schedule_value == "0 * * * *"
@@ -42,7 +45,8 @@ async def test_it_writes_nothing_for_unchanged_ones_and_updates_changed_ones_kee
 async def test_it_brings_back_a_deleted_schedule(runtime):
     await runtime.scheduler.register_many(per_org(1))
     await runtime.scheduler.unregister("currencies:fetch-rates:org-0")
-    (job,) = await runtime.scheduler.register_many(per_org(1))
+    assert await runtime.scheduler.register_many(per_org(1)) == [("currencies:fetch-rates:org-0", "create")]
+    job = await runtime.scheduler.get("currencies:fetch-rates:org-0")
     assert job.deleted_at is None and job.version == 3  # created, deleted, created again
     assert await runtime.scheduler.exists(job.id)
 
