@@ -41,6 +41,7 @@ test: install chromium services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install services
+	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m bench --size $(SIZE)
 
 clean:
