@@ -127,6 +127,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key = DEV_SECRET_KEY
     elif len(secret_key) < 32:
         raise SettingsError("SECRET_KEY must be at least 32 characters long")
+    elif secret_key == DEV_SECRET_KEY and environment == "production":
+        raise SettingsError("SECRET_KEY must not be the development key when MERCATO_ENV=production")
     return Settings(
         database_url=database_url,
         queue_strategy=_choice(env, "QUEUE_STRATEGY", "local", ("local", "async")),
