@@ -162,4 +162,5 @@ async def test_two_pollers_on_sqlite_fire_every_second_exactly_once(sqlite_url, 
     assert report["duplicates"] == [] and report["lost"] == [], report
     assert report["errors"] == []
     assert report["statuses"]["missed"] == 0 and report["settled"] == 0, report["statuses"]
-    assert len(report["workers"]) == 2, report["workers"]
+    # Not asserted: that both took part. SQLite has one writer at a time; the poller that claims
+    # a slot usually starts its run too, and one process may well win every claim.
