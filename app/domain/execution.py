@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from app.domain.ids import new_id
 from app.domain import events
 from app.domain.registry import Target, TargetContext
-from app.persistence.database import retry_on_disconnect
+from app.persistence.database import retry_transient
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
 
 log = logging.getLogger("mercato.execution")
@@ -59,7 +59,7 @@ async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
             )
             return result.rowcount == 1
 
-    return await retry_on_disconnect(start)
+    return await retry_transient(start)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ async def execute_run(runtime, run_id: str) -> Outcome:
                 return Outcome(run_id, status or "missing")
             return prepared
 
-    prepared = await retry_on_disconnect(prepare)
+    prepared = await retry_transient(prepare)
     if isinstance(prepared, Outcome):
         return prepared
     return await execute_prepared(runtime, prepared[0])
@@ -189,7 +189,7 @@ async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, Schedul
     now = runtime.clock()
     # The target has run: a connection lost while writing that down must not turn its outcome
     # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
-    outcomes, recorded, retry_ids = await retry_on_disconnect(lambda: _record(runtime, finishes, now))
+    outcomes, recorded, retry_ids = await retry_transient(lambda: _record(runtime, finishes, now))
     for run, job, finish, duration in recorded:
         if job is not None:
             name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(finish.status, events.FAILED)

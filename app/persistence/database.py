@@ -42,27 +42,34 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def is_disconnect(exc: BaseException) -> bool:
-    """The database connection went away (server restart, failover, terminated connection)."""
+#: PostgreSQL's "try the transaction again" errors: deadlock detected, serialization failure.
+RETRYABLE_SQLSTATES = ("40P01", "40001")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The connection went away (server restart, failover, terminated connection), or the
+    server chose this transaction as a deadlock's victim: the same transaction may succeed."""
     if isinstance(exc, DBAPIError):
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            return True
         # InternalError: asyncpg's "another operation is in progress" on a connection cut mid-use.
         return exc.connection_invalidated or isinstance(exc, (InterfaceError, InternalError, OperationalError))
     return isinstance(exc, OSError)  # connection refused while the server restarts
 
 
-async def retry_on_disconnect(operation: Callable[[], Awaitable[T]], *, attempts: int = 10,
-                              first_delay: float = 0.1, max_delay: float = 5.0) -> T:
-    """``await operation()``, and again (with a growing pause, ~20 s in all) when it failed
-    because the connection was lost. For whole transactions whose writes are conditional: one
-    that did commit before the connection went is a no-op when replayed."""
+async def retry_transient(operation: Callable[[], Awaitable[T]], *, attempts: int = 10,
+                          first_delay: float = 0.1, max_delay: float = 5.0) -> T:
+    """``await operation()``, and again (with a growing pause, ~20 s in all) when it failed for
+    a transient reason (``is_transient``). For whole transactions whose writes are conditional:
+    one that did commit before the connection went is a no-op when replayed."""
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
             return await operation()
         except Exception as exc:
-            if attempt == attempts or not is_disconnect(exc):
+            if attempt == attempts or not is_transient(exc):
                 raise
-            log.warning("database connection lost (%s); trying again in %.1f s", type(exc).__name__, delay)
+            log.warning("database transaction failed (%s); trying again in %.1f s", type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")

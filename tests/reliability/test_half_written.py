@@ -353,3 +353,35 @@ async def test_a_change_commits_and_returns_when_redis_is_down_and_reconcile_rep
         await client.flushdb()
         await client.aclose()
         await healthy.close()
+
+
+async def test_an_outcome_whose_transaction_is_chosen_as_a_deadlock_victim_is_written_on_retry(runtime, clock):
+    """Recording runs locks their schedules in id order; anything locking them in another order
+    (a bulk change, a script) can deadlock with it. PostgreSQL then aborts one of the two: if that
+    is the outcome's transaction, it is written again rather than lost."""
+    job = await runtime.scheduler.create(definition())
+    run = await runtime.scheduler.trigger(job.id)
+    assert await start_run(runtime, run.id, worker="test")
+    async with runtime.sessions.begin() as session:
+        [prepared] = await prepare_runs(runtime, session, [run.id])
+    finish = await run_target(runtime, prepared)
+    victims = 1
+
+    def deadlock_once(conn, cursor, statement, parameters, context, executemany):
+        nonlocal victims
+        if victims and statement.startswith("UPDATE scheduled_jobs SET last_run_at"):
+            victims -= 1
+            raw = conn.connection.dbapi_connection._connection
+            try:  # what PostgreSQL raises on the victim: SQLSTATE 40P01, here on request
+                await_only(raw.execute("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"))
+            except Exception as error:
+                raise sa.exc.DBAPIError(statement, parameters, error) from error
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", deadlock_once)
+    try:
+        [outcome] = await record_finishes(runtime, [(prepared.run, prepared.job, finish)])
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", deadlock_once)
+    assert victims == 0 and outcome.status == "succeeded"
+    [row] = await runs_of(runtime, job.id)
+    assert (row.status, (await reload(runtime, job.id)).last_status) == ("succeeded", "succeeded")
