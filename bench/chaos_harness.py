@@ -229,9 +229,11 @@ async def every_second(runtime: Runtime, count: int, first_slot: datetime, **ove
 
 async def stop_firing(runtime: Runtime) -> None:
     """No further slots (the schedules stay enabled, so what is queued still runs)."""
+    # Rows locked in id order, as the workers recording runs lock them: no deadlock with them.
+    mine = sa.select(ScheduledJob.id).where(ScheduledJob.id.startswith(PREFIX)).order_by(ScheduledJob.id).with_for_update()
     async with runtime.sessions.begin() as session:
         await session.execute(
-            sa.update(ScheduledJob).where(ScheduledJob.id.startswith(PREFIX)).values(next_run_at=None)
+            sa.update(ScheduledJob).where(ScheduledJob.id.in_(mine.scalar_subquery())).values(next_run_at=None)
             .execution_options(synchronize_session=False)
         )
 
@@ -323,6 +325,8 @@ class Account:
     #: Per run row: (job, slot, created_at, started_at), for timing checks around events.
     runs: list = field(default_factory=list, repr=False)
     fleet: Any = field(default=None, repr=False)
+    #: From the end of the chaos until every slot up to it had finished.
+    drain_seconds: float = 0.0
 
     @property
     def not_accounted(self) -> int:
@@ -465,12 +469,14 @@ async def run_chaos(chaos: Chaos, database_url: str, logs: Path, *, redis_url: s
         claimed = await wait_claimed(runtime, until, len(job_ids) * chaos.seconds, chaos.drain_timeout)
         await stop_firing(runtime)
         finished = claimed and await wait_finished(runtime, until, fleet.killed, chaos.drain_timeout)
+        drained = (datetime.now(UTC) - end).total_seconds()
         crashed = [name for name in fleet.procs if not fleet.alive(name)]
         fleet.stop()
         settled = await settle_killed(runtime)
         result = await account(runtime, job_ids, first, until, fleet.ledger)
         result.kills, result.pauses = fleet.kills, fleet.pauses
         result.events, result.crashed, result.fleet = events, crashed, fleet
+        result.drain_seconds = drained
         result.errors = fleet.errors()
         if not (claimed and finished):
             result.errors.insert(0, f"drain timed out (claimed: {claimed}, finished: {finished}); settled {settled}")
