@@ -16,6 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.domain.execution import announce_skipped
 from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.strategies.local import MISFIRE_GRACE
@@ -134,6 +135,7 @@ class SlotClaimer:
         for run in sendable:
             batch.runs[run.job_id].append((run.run_id, run.slot, run.stream))
         claimed.log()
+        await announce_skipped(self.runtime, claimed.skipped)  # the same events as the local poller
         if claimed.jobs:
             log.info("claimed %d schedules: %d runs queued, %d skipped, %d missed",
                      claimed.jobs, len(claimed.queued), len(claimed.skipped), claimed.missed)

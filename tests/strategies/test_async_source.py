@@ -393,3 +393,24 @@ async def test_a_run_whose_worker_died_is_failed_and_retried_not_started_again(r
     lost, retry = await runs_of(rt)
     assert lost.status == "failed" and "stopped" in lost.error_message
     assert (retry.trigger, retry.status, retry.attempt) == ("retry", "queued", 2)
+
+
+async def test_an_overlap_skip_is_recorded_and_announced_as_in_the_local_strategy(rt, source, clock):
+    job = await rt.scheduler.create(every_second(overlap_policy="skip"))
+    busy = await rt.scheduler.trigger(job.id)  # still queued: the next slot overlaps it
+    heard = []
+
+    async def listen(event):
+        heard.append(event)
+
+    rt.events.subscribe("scheduler.job.skipped", listen)
+    slot = job.next_run_at
+    task = await due_task(source, job.id, slot)
+    clock.set(slot)
+    with pytest.raises(ScheduledTaskCancelledError):
+        await source.pre_send(task)
+
+    [skipped] = [r for r in await runs_of(rt) if r.id != busy.id]
+    assert (skipped.status, skipped.scheduled_for) == ("skipped", slot)
+    assert "still queued or running" in skipped.reason
+    assert [(e.run_id, e.status, e.reason) for e in heard] == [(skipped.id, "skipped", skipped.reason)]
