@@ -124,7 +124,14 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
     return conditions
 
 
-def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
+def list_statement(query: JobQuery, actor: Actor, *, few_matches: bool = False) -> tuple[sa.Select, sa.Select]:
+    """Rows of one page and the bounded count.
+
+    ``few_matches``: the count found at most COUNT_CAP matches. The page is then sorted from
+    the matches themselves (a materialized subquery the indexes find) instead of walking a
+    sorted index until a page of matches turns up: for a search whose matches sit far along
+    that index the walk reads most of the table, and trigram estimates cannot warn the planner.
+    """
     conditions = job_conditions(query, actor)
     column = SORTS.get(query.sort, ScheduledJob.name)
     descending = query.order == "desc"
@@ -132,7 +139,17 @@ def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]
     offset = (max(1, query.page) - 1) * size
     # Ties broken by id in the same direction, so one index (column, id) serves both directions.
     tiebreak = ScheduledJob.id.desc() if descending else ScheduledJob.id.asc()
-    if descending and column.nullable:
+    if few_matches:
+        matches = aliased(ScheduledJob, sa.select(ScheduledJob).where(*conditions).cte("matches").prefix_with("MATERIALIZED"))
+        key = getattr(matches, column.key)
+        key = key.desc() if descending else key.asc()
+        rows = (
+            sa.select(matches)
+            .order_by(key.nulls_last() if column.nullable else key, matches.id.desc() if descending else matches.id.asc())
+            .limit(size)
+            .offset(offset)
+        )
+    elif descending and column.nullable:
         rows = _nulls_last_descending(conditions, column, size, offset)
     else:
         key = column.desc() if descending else column.asc()

@@ -75,8 +75,10 @@ class SchedulerService:
         self._require(actor, VIEW)
         rows, count = list_statement(query, actor)
         async with self.sessions() as session:
-            items = list(await session.scalars(rows))
             total = await session.scalar(count) or 0
+            if query.search and total <= COUNT_CAP:
+                rows, _ = list_statement(query, actor, few_matches=True)
+            items = list(await session.scalars(rows)) if total else []
         size = max(1, min(query.page_size, 100))
         return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
 
