@@ -27,7 +27,7 @@ from bench.common import (
 )
 
 SIZES = {
-    "small": {"jobs": 100_000, "runs": 1_000_000, "repeat": 15},
+    "small": {"jobs": 100_000, "runs": 1_000_000, "repeat": 10},
     "full": {"jobs": 1_000_000, "runs": 10_000_000, "repeat": 30},
 }
 LIST = "/backend/config/scheduled-jobs"

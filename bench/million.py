@@ -25,7 +25,7 @@ from bench.common import (
 
 SIZES = {
     # load: seconds allowed for the bulk load (the first slot is placed after load + warm-up + idle).
-    "small": {"n": 100_000, "idle": 8, "firing": 20, "load": 9},
+    "small": {"n": 100_000, "idle": 6, "firing": 12, "load": 9},
     "full": {"n": 1_000_000, "idle": 30, "firing": 60, "load": 120},
 }
 DAY = 86_400
