@@ -151,7 +151,8 @@ def _ratio(theirs, ours_, waited) -> str:
     if not ours_:
         return "-"
     if not isinstance(theirs, (int, float)):
-        return f"> {waited / ours_:.1f}×"
+        # It had not finished when we stopped waiting: at least waited / ours, if that says anything.
+        return f"> {waited / ours_:.1f}×" if waited > ours_ else "-"
     return f"{theirs / ours_:.1f}×"
 
 
@@ -178,7 +179,9 @@ async def main(size: str) -> Table:
             table.add(label, "mercato (local)", f"{mine['succeeded']:,} ok / {mine['runs']:,}",
                       secs(mine["claimed"]) if mine["claimed"] is not None else "not within the wait",
                       secs(mine["finished"]) if mine["finished"] is not None else ("-" if not wait_finished else "not within the wait"),
-                      ms(mine["lag_p50"]), ms(mine["lag_p99"]), f"{target}: {', '.join(met)}", "")
+                      # Lag only where every run was waited for (otherwise few have started).
+                      ms(mine["lag_p50"]) if wait_finished else "", ms(mine["lag_p99"]) if wait_finished else "",
+                      f"{target}: {', '.join(met)}", "")
             if isinstance(theirs, str):
                 table.add(label, "APScheduler 4", theirs, "", "", "", "", "", "")
                 continue
