@@ -283,7 +283,10 @@ async def settle_killed(runtime: Runtime) -> int:
     later = Runtime.create(runtime.settings, clock=lambda: datetime.now(UTC) + LEASE + timedelta(seconds=1),
                            registry=runtime.registry)
     try:
-        return len(await settle_lost_runs(later))
+        settled = 0
+        while batch := await settle_lost_runs(later):  # a batch at a time, as the scheduler does
+            settled += len(batch)
+        return settled
     finally:
         await later.close()
 
