@@ -31,6 +31,9 @@ BENCHMARKS: list[tuple[str, dict[str, list[str]]]] = [
     # about two minutes for our side alone, four with stock taskiq; so only at the full size,
     # or on demand (python -m bench --only async_firing).
     ("async_firing", {}),
+    # Schedulers SIGKILLed every 3 s while schedules fire every second, both strategies
+    # (bench/chaos_kill.py): 200 a second for 20 s at the small size, 500 for 60 s at full.
+    ("chaos_kill", {}),
 ]
 #: Left out of a size unless asked for with --only.
 ONLY_WHEN_ASKED = {"small": {"async_firing"}, "full": set()}
