@@ -34,7 +34,7 @@ from bench.common import (
 SIZES = {
     # APScheduler gets "rival_wait" seconds per burst; if it has not finished by then the table says how far it got.
     "small": {"instant": 10_000, "second": 20_000, "wait": 30.0, "rival_wait": 12.0},
-    "full": {"instant": 10_000, "second": 100_000, "wait": 300.0, "rival_wait": 300.0},
+    "full": {"instant": 10_000, "second": 100_000, "wait": 180.0, "rival_wait": 120.0},
 }
 #: The scheduler gets this long to start before the first slot.
 LEAD = timedelta(seconds=6)
