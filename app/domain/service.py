@@ -404,7 +404,8 @@ class SchedulerService:
                     plan.append(step)
             if errors:
                 raise ValidationError(errors)
-            for job_id, action, job, data, clean in [] if dry_run else plan:
+            # Written in id order, like every other batch that locks schedules: no deadlocks.
+            for job_id, action, job, data, clean in [] if dry_run else sorted(plan, key=lambda step: step[0]):
                 if action == "create":
                     await self._insert(session, job_id, data, actor, existing=job)
                 elif action == "update":
