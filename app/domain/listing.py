@@ -197,10 +197,13 @@ def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
     """
     live = [ScheduledJob.deleted_at.is_(None), visible_to(actor)]
     if not actor.is_superadmin:
-        return (
+        # Materialized, so PostgreSQL finds the tenant's rows first (scope index) rather than
+        # walking the module index through every tenant's (1.3 s at a million schedules).
+        visible = (
             sa.select(ScheduledJob.source_module).where(*live, ScheduledJob.source_module.is_not(None))
-            .distinct().order_by(ScheduledJob.source_module).limit(limit)
+            .cte("visible_modules").prefix_with("MATERIALIZED")
         )
+        return sa.select(visible.c.source_module).distinct().order_by(visible.c.source_module).limit(limit)
     first = sa.select(sa.func.min(ScheduledJob.source_module)).where(*live, ScheduledJob.source_module.is_not(None))
     modules = first.cte("modules", recursive=True)
     following = (
