@@ -124,45 +124,60 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
     return conditions
 
 
-def list_statement(query: JobQuery, actor: Actor, *, few_matches: bool = False) -> tuple[sa.Select, sa.Select]:
-    """Rows of one page and the bounded count.
-
-    ``few_matches``: the count found at most COUNT_CAP matches. The page is then sorted from
-    the matches themselves (a materialized subquery the indexes find) instead of walking a
-    sorted index until a page of matches turns up: for a search whose matches sit far along
-    that index the walk reads most of the table, and trigram estimates cannot warn the planner.
-    """
+def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
+    """Rows of one page and the bounded count."""
     conditions = job_conditions(query, actor)
     column = SORTS.get(query.sort, ScheduledJob.name)
     descending = query.order == "desc"
-    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
-    offset = (max(1, query.page) - 1) * size
-    # Ties broken by id in the same direction, so one index (column, id) serves both directions.
-    tiebreak = ScheduledJob.id.desc() if descending else ScheduledJob.id.asc()
-    if few_matches:
-        matches = aliased(ScheduledJob, sa.select(ScheduledJob).where(*conditions).cte("matches").prefix_with("MATERIALIZED"))
-        key = getattr(matches, column.key)
-        key = key.desc() if descending else key.asc()
-        rows = (
-            sa.select(matches)
-            .order_by(key.nulls_last() if column.nullable else key, matches.id.desc() if descending else matches.id.asc())
-            .limit(size)
-            .offset(offset)
-        )
-    elif descending and column.nullable:
+    size, offset = _window(query)
+    if descending and column.nullable:
         rows = _nulls_last_descending(conditions, column, size, offset)
     else:
-        key = column.desc() if descending else column.asc()
-        rows = (
-            sa.select(ScheduledJob)
-            .where(*conditions)
-            .order_by(key.nulls_last() if column.nullable else key, tiebreak)
-            .limit(size)
-            .offset(offset)
-        )
+        rows = sa.select(ScheduledJob).where(*conditions).order_by(*_order(ScheduledJob, column, query))
+        rows = rows.limit(size).offset(offset)
     capped = sa.select(sa.literal(1)).select_from(ScheduledJob).where(*conditions).limit(COUNT_CAP + 1).subquery()
     count = sa.select(sa.func.count()).select_from(capped)
     return rows, count
+
+
+def search_statement(query: JobQuery, actor: Actor) -> sa.Select:
+    """A search's page sorted from its matches, each row with the (capped) number of matches.
+
+    The matches (at most COUNT_CAP + 1, found through the trigram indexes) are materialized,
+    counted and sorted. Walking a sorted index until a page of matches turns up instead reads
+    most of the table when the matches sit far along it, and trigram estimates cannot warn the
+    planner. If the count exceeds COUNT_CAP the page is not complete: use ``list_statement``
+    (the matches are then many, and the walk finds a page of them quickly).
+    """
+    column = SORTS.get(query.sort, ScheduledJob.name)
+    size, offset = _window(query)
+    # Only the id and the sort key are kept of each match; the page's rows are read afterwards.
+    matches = (
+        sa.select(ScheduledJob.id, column).where(*job_conditions(query, actor)).limit(COUNT_CAP + 1)
+        .cte("matches").prefix_with("MATERIALIZED")
+    )
+    total = sa.select(sa.func.count()).select_from(matches).scalar_subquery().label("total")
+    page = sa.select(matches.c.id).order_by(*_order(matches.c, column, query)).limit(size).offset(offset).subquery()
+    return (
+        sa.select(ScheduledJob, total).join(page, page.c.id == ScheduledJob.id)
+        .order_by(*_order(ScheduledJob, column, query))
+    )
+
+
+def _window(query: JobQuery) -> tuple[int, int]:
+    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    return size, (max(1, query.page) - 1) * size
+
+
+def _order(entity, column, query: JobQuery) -> tuple:
+    """ORDER BY the sort column (NULLs last) and then the id, both in the sort's direction, so
+    that one index (column, id) serves both directions."""
+    key, tiebreak = getattr(entity, column.key), entity.id
+    if query.order == "desc":
+        key, tiebreak = key.desc(), tiebreak.desc()
+    else:
+        key, tiebreak = key.asc(), tiebreak.asc()
+    return (key.nulls_last() if column.nullable else key), tiebreak
 
 
 def _nulls_last_descending(conditions, column, size: int, offset: int) -> sa.Select:
