@@ -46,7 +46,10 @@ class Settings:
     #: Run the local poller inside ``mercato serve``.
     embedded_scheduler: bool = True
     #: How many due slots one claim transaction takes.
-    scheduler_claim_batch_size: int = 500
+    scheduler_claim_batch_size: int = 1000
+    #: Local strategy: how many runs one scheduler process executes at once; the rest wait,
+    #: queued, and start as runs finish (started in batches: a burst is not one run at a time).
+    scheduler_concurrency: int = 200
     #: PostgreSQL connections each process keeps (as many more at peaks); size it so that every
     #: process of a deployment fits in the server's max_connections.
     database_pool_size: int = 10
@@ -143,7 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scheduler_max_payload_bytes=_int(env, "SCHEDULER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=256, maximum=16 * 1024 * 1024),
         environment=environment,
         embedded_scheduler=_bool(env, "SCHEDULER_EMBEDDED", True),
-        scheduler_claim_batch_size=_int(env, "SCHEDULER_CLAIM_BATCH_SIZE", 500, minimum=1, maximum=10_000),
+        scheduler_claim_batch_size=_int(env, "SCHEDULER_CLAIM_BATCH_SIZE", 1000, minimum=1, maximum=10_000),
+        scheduler_concurrency=_int(env, "SCHEDULER_CONCURRENCY", 200, minimum=1, maximum=10_000),
         database_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=100),
         scheduler_reconcile_interval_seconds=_int(env, "SCHEDULER_RECONCILE_INTERVAL_SECONDS", 30, minimum=1, maximum=86_400),
         worker_redelivery_seconds=_int(env, "WORKER_REDELIVERY_SECONDS", 60, minimum=1, maximum=86_400),

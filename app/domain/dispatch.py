@@ -11,30 +11,30 @@ from app.domain.execution import LEASE
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 
 
-async def take_runnable(session: AsyncSession, now: datetime, *, limit: int, on_sqlite: bool, worker: str) -> list[str]:
-    """queued -> running for up to ``limit`` runs, atomically; returns their ids."""
+async def take_runnable(
+    session: AsyncSession, now: datetime, *, limit: int, on_sqlite: bool, worker: str
+) -> list[ScheduledJobRun]:
+    """queued -> running for up to ``limit`` runs, atomically; returns them, oldest first."""
     pick = (
         sa.select(ScheduledJobRun.id)
         .where(ScheduledJobRun.status == "queued", ScheduledJobRun.not_before <= now)
         .order_by(ScheduledJobRun.not_before, ScheduledJobRun.id)
         .limit(limit)
     )
-    if on_sqlite:
-        chosen = pick.scalar_subquery()
-    else:
-        # Lock first, in a statement of its own: inside ``UPDATE ... WHERE id IN (subquery)``
-        # PostgreSQL may re-run a LIMIT ... SKIP LOCKED subquery and take more than ``limit``.
-        chosen = list(await session.scalars(pick.with_for_update(skip_locked=True)))
-        if not chosen:
-            return []
-    stmt = (
-        sa.update(ScheduledJobRun)
-        .where(ScheduledJobRun.id.in_(chosen), ScheduledJobRun.status == "queued")
-        .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
-        .returning(ScheduledJobRun.id)
-        .execution_options(synchronize_session=False)
+    stmt = sa.update(ScheduledJobRun).values(
+        status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker
     )
-    return list(await session.scalars(stmt))
+    if on_sqlite:
+        # One writer at a time: nobody can take these between the pick and the update.
+        stmt = stmt.where(ScheduledJobRun.id.in_(pick.scalar_subquery()))
+    else:
+        # Locked in a materialized CTE, evaluated once: inside ``UPDATE ... WHERE id IN
+        # (subquery)`` PostgreSQL may re-run a LIMIT ... SKIP LOCKED subquery and take more.
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        stmt = stmt.where(ScheduledJobRun.id == picked.c.id)
+    stmt = stmt.where(ScheduledJobRun.status == "queued").returning(ScheduledJobRun)
+    runs = (await session.scalars(stmt, execution_options={"synchronize_session": False})).all()
+    return sorted(runs, key=lambda run: (run.not_before, run.id))
 
 
 async def next_wakeup(session: AsyncSession, *, include_queued: bool = True) -> datetime | None:

@@ -55,6 +55,10 @@ class EventBus:
         self._subscribers.setdefault(name, []).append(subscriber)
         return lambda: self._subscribers[name].remove(subscriber)
 
+    def wants(self, name: str) -> bool:
+        """Whether anyone listens to ``name``: events nobody hears are not even built."""
+        return bool(self._subscribers.get(name) or self._subscribers.get("*"))
+
     async def emit(self, event: RunEvent) -> None:
         # A broken subscriber must not break the run that emitted the event.
         for subscriber in [*self._subscribers.get(event.name, ()), *self._subscribers.get("*", ())]:

@@ -18,12 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from app.domain.ids import new_id
 from app.domain import events
 from app.domain.registry import Target, TargetContext
 from app.persistence.database import retry_transient
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
+from app.persistence.types import UTCDateTime
 
 log = logging.getLogger("mercato.execution")
 
@@ -73,16 +75,27 @@ class Prepared:
 
 
 async def prepare_runs(runtime, session, run_ids: list[str]) -> list[Prepared]:
-    """Read started runs with their schedule and tenant, in the caller's transaction, and mark
-    the schedules whose target will really run as running (one statement for the batch)."""
-    rows = await session.execute(
-        sa.select(ScheduledJobRun, ScheduledJob, Tenant)
-        .outerjoin(ScheduledJob, ScheduledJob.id == ScheduledJobRun.job_id)
-        .outerjoin(Tenant, Tenant.id == ScheduledJob.tenant_id)
-        .where(ScheduledJobRun.id.in_(run_ids), ScheduledJobRun.status == "running")
+    """Read started runs, in the caller's transaction, and prepare them (``prepare_started``)."""
+    runs = await session.scalars(
+        sa.select(ScheduledJobRun).where(ScheduledJobRun.id.in_(run_ids), ScheduledJobRun.status == "running")
     )
+    return await prepare_started(runtime, session, list(runs))
+
+
+async def prepare_started(runtime, session, runs: list[ScheduledJobRun]) -> list[Prepared]:
+    """Started runs with their schedule and tenant (read in one go, in the caller's transaction);
+    the schedules whose target will really run are marked as running (one statement)."""
+    if not runs:
+        return []
+    rows = await session.execute(
+        sa.select(ScheduledJob, Tenant)
+        .outerjoin(Tenant, Tenant.id == ScheduledJob.tenant_id)
+        .where(ScheduledJob.id.in_({run.job_id for run in runs}))
+    )
+    jobs = {job.id: (job, tenant) for job, tenant in rows}
     prepared = []
-    for run, job, tenant in rows:
+    for run in runs:
+        job, tenant = jobs.get(run.job_id, (None, None))
         reason = _skip_reason(run, job, tenant)
         prepared.append(Prepared(run, job, reason, None if reason else _target(runtime, job)))
     running = [(p.job.id, p.run.started_at, "running") for p in prepared if p.target is not None]
@@ -136,7 +149,8 @@ async def run_target(runtime, prepared: Prepared) -> Finish:
     if target is None:
         name = job.target_queue or job.target_command
         return Finish("failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
-    await runtime.events.emit(_event(events.STARTED, run, job, "running", runtime.clock()))
+    if runtime.events.wants(events.STARTED):
+        await runtime.events.emit(_event(events.STARTED, run, job, "running", runtime.clock()))
     ctx = TargetContext(
         job_id=job.id,
         run_id=run.id,
@@ -191,8 +205,8 @@ async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, Schedul
     # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
     outcomes, recorded, retry_ids = await retry_transient(lambda: _record(runtime, finishes, now))
     for run, job, finish, duration in recorded:
-        if job is not None:
-            name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(finish.status, events.FAILED)
+        name = {"succeeded": events.COMPLETED, "skipped": events.SKIPPED}.get(finish.status, events.FAILED)
+        if job is not None and runtime.events.wants(name):
             await runtime.events.emit(_event(name, run, job, finish.status, now, finished_at=now, duration_ms=duration,
                                              reason=finish.reason, error=finish.error))
         log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": finish.status,
@@ -204,29 +218,28 @@ async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, Schedul
 
 async def _record(runtime, finishes, now: datetime):
     outcomes, recorded, last, retry_ids = [], [], [], []
+    rows = []
+    for run, job, finish in finishes:
+        elapsed = finish.elapsed if finish.elapsed is not None else (now - (run.started_at or now)).total_seconds()
+        rows.append({
+            "b_id": run.id, "b_status": finish.status, "b_reason": finish.reason, "b_duration": max(0, int(elapsed * 1000)),
+            "b_error": finish.error[:10_000] if finish.error else None, "b_stack": finish.stack,
+            "b_result": _json_text(finish.result),
+        })
     async with runtime.sessions.begin() as session:
-        for run, job, finish in finishes:
-            started = run.started_at or now
-            elapsed = finish.elapsed if finish.elapsed is not None else (now - started).total_seconds()
-            duration = max(0, int(elapsed * 1000))
-            updated = await session.execute(
-                sa.update(ScheduledJobRun)
-                .where(ScheduledJobRun.id == run.id, ScheduledJobRun.status == "running")
-                .values(
-                    status=finish.status, reason=finish.reason, finished_at=now, duration_ms=duration,
-                    error_message=finish.error[:10_000] if finish.error else None, error_stack=finish.stack,
-                    result=_json_safe(finish.result), lease_expires_at=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if updated.rowcount != 1:
+        if session.bind.dialect.name == "postgresql":
+            finished = set(await session.scalars(_FINISH_MANY, {"now": now, **_columns(rows)}))
+        else:
+            finished = {row["b_id"] for row in rows if (await session.execute(_FINISH_ONE, {"now": now, **row})).rowcount == 1}
+        for (run, job, finish), row in zip(finishes, rows):
+            if run.id not in finished:
                 outcomes.append(Outcome(run.id, "lost"))
                 continue
             outcomes.append(Outcome(run.id, finish.status, finish.error, finish.reason))
-            recorded.append((run, job, finish, duration))
+            recorded.append((run, job, finish, row["b_duration"]))
             if job is None:
                 continue
-            last.append((job.id, started, finish.status))
+            last.append((job.id, run.started_at or now, finish.status))
             if finish.status in ("failed", "timed_out") and run.attempt <= job.max_retries:
                 retry = _retry(job, run, finish.status, now)
                 session.add(retry)
@@ -234,6 +247,38 @@ async def _record(runtime, finishes, now: datetime):
         if last:
             await _set_last(session, last)
     return outcomes, recorded, retry_ids
+
+
+_RUNS = ScheduledJobRun.__table__
+#: A run's outcome, written only while it is still running (one settled as lost is not written twice).
+_FINISH_ONE = (
+    _RUNS.update()
+    .where(_RUNS.c.id == sa.bindparam("b_id"), _RUNS.c.status == "running")
+    .values(status=sa.bindparam("b_status"), reason=sa.bindparam("b_reason"), finished_at=sa.bindparam("now"),
+            duration_ms=sa.bindparam("b_duration"), error_message=sa.bindparam("b_error"),
+            error_stack=sa.bindparam("b_stack"), result=sa.func.json(sa.bindparam("b_result", type_=sa.Text)),
+            lease_expires_at=None)
+)
+_ARRAYS = {"b_id": sa.String, "b_status": sa.String, "b_reason": sa.String, "b_duration": sa.Integer,
+           "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.Text}
+#: The same for a whole batch on PostgreSQL: one statement, the outcomes as arrays, the runs
+#: really written returned.
+_FINISH_MANY = sa.text(
+    "UPDATE scheduled_job_runs AS r SET status = v.status, reason = v.reason, finished_at = :now, "
+    "duration_ms = v.duration, error_message = v.error, error_stack = v.stack, result = v.result::jsonb, "
+    "lease_expires_at = NULL "
+    "FROM unnest(CAST(:b_id AS varchar[]), CAST(:b_status AS varchar[]), CAST(:b_reason AS varchar[]), "
+    "CAST(:b_duration AS integer[]), CAST(:b_error AS text[]), CAST(:b_stack AS text[]), CAST(:b_result AS text[])) "
+    "AS v(id, status, reason, duration, error, stack, result) "
+    "WHERE r.id = v.id AND r.status = 'running' RETURNING r.id"
+).bindparams(
+    sa.bindparam("now", type_=UTCDateTime()),
+    *(sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in _ARRAYS.items()),
+)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list]:
+    return {name: [row[name] for row in rows] for name in _ARRAYS}
 
 
 def _retry(job: ScheduledJob, run: ScheduledJobRun, status: str, now: datetime) -> ScheduledJobRun:
@@ -249,22 +294,48 @@ def _retry(job: ScheduledJob, run: ScheduledJobRun, status: str, now: datetime) 
 
 
 async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
-    """Schedules' last run and status from (schedule id, run started, status): one statement.
+    """Schedules' last run and status from (schedule id, run started, status).
 
     Only the newest run speaks for a schedule's "last run". Sorted, so that concurrent batches
     lock the schedules in the same order and cannot deadlock.
     """
+    newest: dict[str, tuple[datetime, str]] = {}
+    for job_id, at, status in runs:
+        if job_id not in newest or newest[job_id][0] <= at:
+            newest[job_id] = (at, status)
+    ordered = sorted(newest.items())
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(_SET_LAST_MANY, {
+            "ids": [job_id for job_id, _ in ordered], "started": [at for _, (at, _) in ordered],
+            "statuses": [status for _, (_, status) in ordered],
+        })
+        return
     table = ScheduledJob.__table__
     await session.execute(
         table.update()
         .where(table.c.id == sa.bindparam("b_id"),
                sa.or_(table.c.last_run_at.is_(None), table.c.last_run_at <= sa.bindparam("b_started")))
         .values(last_run_at=sa.bindparam("b_started"), last_status=sa.bindparam("b_status")),
-        [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, at, status in sorted(runs)],
+        [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, (at, status) in ordered],
     )
 
 
-def _json_safe(value: Any) -> Any:
+#: ``_set_last`` on PostgreSQL: one statement for the batch, the schedules taken in id order.
+_SET_LAST_MANY = sa.text(
+    "UPDATE scheduled_jobs AS j SET last_run_at = v.started, last_status = v.status FROM ("
+    "SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:started AS timestamptz[]), CAST(:statuses AS varchar[])) "
+    "AS u(id, started, status) ORDER BY id) AS v "
+    "WHERE j.id = v.id AND (j.last_run_at IS NULL OR j.last_run_at <= v.started)"
+).bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
+    sa.bindparam("started", type_=postgresql.ARRAY(UTCDateTime())),
+    sa.bindparam("statuses", type_=postgresql.ARRAY(sa.String)),
+)
+
+
+def _json_text(value: Any) -> str | None:
+    """A target's result as JSON text for the run row: ``None`` stays NULL, anything JSON cannot
+    hold is stored as its ``repr``, and a result over 64 KiB as a preview."""
     if value is None:
         return None
     try:
@@ -272,8 +343,8 @@ def _json_safe(value: Any) -> Any:
     except (TypeError, ValueError):
         text = json.dumps(repr(value))
     if len(text) > MAX_RESULT_BYTES:
-        return {"truncated": True, "preview": text[:1000]}
-    return json.loads(text)
+        return json.dumps({"truncated": True, "preview": text[:1000]})
+    return text
 
 
 def _event(name, run, job, status, at, *, finished_at=None, duration_ms=None, reason=None, error=None) -> events.RunEvent:

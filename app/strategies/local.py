@@ -17,7 +17,7 @@ from typing import Sequence
 
 from app.domain.dispatch import next_wakeup, take_runnable
 from app.domain.execution import (
-    LEASE, Finish, Prepared, announce_skipped, prepare_runs, record_finishes, renew_leases, run_target, settle_lost_runs,
+    LEASE, Finish, Prepared, announce_skipped, prepare_started, record_finishes, renew_leases, run_target, settle_lost_runs,
 )
 from app.domain.firing import claim_due_slots
 from app.runtime import Runtime
@@ -32,9 +32,9 @@ BUSY_RETRY = 0.05
 
 
 class LocalScheduler:
-    def __init__(self, runtime: Runtime, *, concurrency: int = 50) -> None:
+    def __init__(self, runtime: Runtime, *, concurrency: int | None = None) -> None:
         self.runtime = runtime
-        self.concurrency = concurrency
+        self.concurrency = concurrency or runtime.settings.scheduler_concurrency
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = False
@@ -74,8 +74,8 @@ class LocalScheduler:
         if free <= 0:
             return 0
         async with self.runtime.sessions.begin() as session:
-            run_ids = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
-            prepared = await prepare_runs(self.runtime, session, run_ids) if run_ids else []
+            runs = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
+            prepared = await prepare_started(self.runtime, session, runs)
         for run in prepared:
             task = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
             self._running[run.run.id] = task

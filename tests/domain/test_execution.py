@@ -292,7 +292,7 @@ async def test_the_poller_settles_lost_runs_by_itself(runtime, clock, poller):
     async with runtime.sessions.begin() as session:
         await claim_due_slots(session, clock(), limit=10, grace=MISFIRE_GRACE, on_sqlite=runtime.settings.is_sqlite)
     async with runtime.sessions.begin() as session:
-        [run_id] = await take_runnable(session, clock(), limit=10, on_sqlite=runtime.settings.is_sqlite, worker="dead:1")
+        [started] = await take_runnable(session, clock(), limit=10, on_sqlite=runtime.settings.is_sqlite, worker="dead:1")
     clock.advance(seconds=LEASE.total_seconds() - 1)
     await fire(poller)
     assert (await runs_of(runtime, job.id))[0].status == "running"  # lease still valid
@@ -300,5 +300,5 @@ async def test_the_poller_settles_lost_runs_by_itself(runtime, clock, poller):
     await fire(poller)
     [run] = await runs_of(runtime, job.id)
     assert run.status == "failed" and "stopped" in run.error_message
-    outcome = await execute_run(runtime, run_id)  # a late executor finds nothing to do
+    outcome = await execute_run(runtime, started.id)  # a late executor finds nothing to do
     assert outcome.status == "failed"

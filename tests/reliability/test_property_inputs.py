@@ -119,7 +119,7 @@ def test_a_schedule_id_is_accepted_or_refused_with_a_message(value):
 
 VARIABLES = ["DATABASE_URL", "QUEUE_STRATEGY", "SCHEDULER_POLL_INTERVAL_MS", "REDIS_URL", "QUEUE_REDIS_URL",
              "SECRET_KEY", "MERCATO_ENV", "SCHEDULER_HISTORY_RETENTION_DAYS", "SCHEDULER_MIN_INTERVAL_SECONDS",
-             "SCHEDULER_MAX_PAYLOAD_BYTES", "SCHEDULER_EMBEDDED", "SCHEDULER_CLAIM_BATCH_SIZE", "DATABASE_POOL_SIZE",
+             "SCHEDULER_MAX_PAYLOAD_BYTES", "SCHEDULER_EMBEDDED", "SCHEDULER_CLAIM_BATCH_SIZE", "SCHEDULER_CONCURRENCY", "DATABASE_POOL_SIZE",
              "SCHEDULER_RECONCILE_INTERVAL_SECONDS", "WORKER_REDELIVERY_SECONDS"]
 env_values = st.one_of(hostile_text, st.integers(-10, 10**8).map(str), st.sampled_from(
     ["postgres://u@h/db", "redis://x", "sqlite+aiosqlite:///x", "production", "development", "async", "true", "off"]))
