@@ -19,11 +19,11 @@ from typing import Any, Collection
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
 from app.domain.ids import new_id
 from app.domain.schedules import to_schedule
 from app.persistence.models import ScheduledJob, ScheduledJobRun
+from app.persistence.types import UTCDateTime
 
 log = logging.getLogger("mercato.firing")
 
@@ -133,8 +133,8 @@ async def claim_due_slots(
 ) -> ClaimResult:
     """Claim up to ``limit`` due schedules in the caller's transaction (only ``job_ids`` if given)."""
     query = (
-        sa.select(ScheduledJob)
-        .options(load_only(*CLAIM_COLUMNS, raiseload=True))
+        # Plain rows, not ORM entities (a burst is CPU-bound); they read like schedules.
+        sa.select(*CLAIM_COLUMNS)
         .where(ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None), ScheduledJob.next_run_at <= now)
         .order_by(ScheduledJob.next_run_at)
         .limit(limit)
@@ -144,7 +144,7 @@ async def claim_due_slots(
         query = query.where(ScheduledJob.id.in_(list(job_ids)))
     if not on_sqlite:
         query = query.with_for_update(skip_locked=True)
-    jobs = list((await session.scalars(query)).all())
+    jobs = list((await session.execute(query)).all())
     result = ClaimResult(jobs=0, full=len(jobs) >= limit)
     if not jobs:
         return result
@@ -176,27 +176,58 @@ async def claim_due_slots(
         result.missed += sum(1 for r in runs if r["status"] == "missed")
         result.slots.extend((r["job_id"], r["id"], r["scheduled_for"], r["status"]) for r in runs)
     if advances:
-        # One executemany instead of a round trip per schedule: the batch's row locks are held
-        # for as short a time as possible (workers recording runs wait for them).
-        table = ScheduledJob.__table__
-        await session.execute(
-            table.update().where(table.c.id == sa.bindparam("b_id")).values(
-                next_run_at=sa.bindparam("b_next"),
-                run_count=table.c.run_count + sa.bindparam("b_fired"),
-                last_status=sa.func.coalesce(sa.bindparam("b_status", type_=sa.String), table.c.last_status),
-            ),
-            advances,
-        )
+        # One statement for the batch: its row locks are held for as short a time as possible
+        # (workers recording runs wait for them). Locked already, so the order is no matter.
+        await session.execute(_ADVANCE, {
+            "ids": [a["b_id"] for a in advances], "next": [a["b_next"] for a in advances],
+            "fired": [a["b_fired"] for a in advances], "statuses": [a["b_status"] for a in advances],
+        })
     if rows:
-        # The table, not the ORM entity: plain rows need no unit-of-work bookkeeping.
-        insert = (sqlite.insert if on_sqlite else postgresql.insert)(ScheduledJobRun.__table__).on_conflict_do_nothing(
-            index_elements=["job_id", "scheduled_for"],
-            # Literal SQL: a bound IN list cannot be used with a multi-row (executemany) insert.
-            index_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
-        )
-        await session.execute(insert, rows)
+        if on_sqlite:
+            # The table, not the ORM entity: plain rows need no unit-of-work bookkeeping.
+            insert = sqlite.insert(ScheduledJobRun.__table__).on_conflict_do_nothing(
+                index_elements=["job_id", "scheduled_for"],
+                # Literal SQL: a bound IN list cannot be used with a multi-row (executemany) insert.
+                index_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
+            )
+            await session.execute(insert, rows)
+        else:
+            await session.execute(_INSERT_RUNS, {column: [row[column] for row in rows] for column in _RUN_ARRAYS})
     session.expunge_all()
     return result
+
+
+#: Advance claimed schedules (PostgreSQL): next slot, runs fired, the status to show if none ran.
+_ADVANCE = sa.text(
+    "UPDATE scheduled_jobs AS j SET next_run_at = v.next, run_count = j.run_count + v.fired, "
+    "last_status = coalesce(v.status, j.last_status) "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:next AS timestamptz[]), CAST(:fired AS integer[]), "
+    "CAST(:statuses AS varchar[])) AS v(id, next, fired, status) WHERE j.id = v.id"
+).bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
+    sa.bindparam("next", type_=postgresql.ARRAY(UTCDateTime())),
+    sa.bindparam("fired", type_=postgresql.ARRAY(sa.Integer)),
+    sa.bindparam("statuses", type_=postgresql.ARRAY(sa.String)),
+)
+
+
+_RUN_ARRAYS = {
+    "id": sa.String, "job_id": sa.String, "tenant_id": sa.String, "organization_id": sa.String,
+    "scheduled_for": UTCDateTime(), "trigger": sa.String, "triggered_by": sa.String, "status": sa.String,
+    "reason": sa.String, "error_message": sa.Text, "attempt": sa.Integer, "not_before": UTCDateTime(),
+    "enqueued_at": UTCDateTime(), "finished_at": UTCDateTime(), "created_at": UTCDateTime(),
+}
+_SQL_TYPES = {sa.String: "varchar", sa.Text: "text", sa.Integer: "integer"}
+#: The claimed slots' run rows (PostgreSQL): one statement, every column an array. A slot that
+#: already has its run (the unique slot index) is left alone.
+_INSERT_RUNS = sa.text(
+    f"INSERT INTO scheduled_job_runs ({', '.join(_RUN_ARRAYS)}) SELECT * FROM unnest("
+    + ", ".join(
+        f"CAST(:{name} AS {'timestamptz' if isinstance(kind, UTCDateTime) else _SQL_TYPES[kind]}[])"
+        for name, kind in _RUN_ARRAYS.items()
+    )
+    + ") ON CONFLICT (job_id, scheduled_for) WHERE trigger IN ('scheduled', 'catch_up') DO NOTHING"
+).bindparams(*(sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in _RUN_ARRAYS.items()))
 
 
 async def _busy_jobs(session: AsyncSession, job_ids: list[str]) -> set[str]:
