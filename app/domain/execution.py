@@ -64,6 +64,29 @@ async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
     return await retry_transient(start)
 
 
+async def start_runs(runtime, run_ids: list[str], *, worker: str) -> list["Prepared | None"]:
+    """``start_run`` for a batch (a worker's deliveries), each started run prepared for execution
+    (``prepare_started``), in one transaction. ``None`` where a run was not started: someone
+    else started or finished it, or the same run came twice in the batch."""
+    now = runtime.clock()
+    ours = sa.and_(ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id == worker,
+                   ScheduledJobRun.started_at == now)
+
+    async def start() -> list[Prepared | None]:
+        async with runtime.sessions.begin() as session:
+            runs = await session.scalars(
+                sa.update(ScheduledJobRun)
+                .where(ScheduledJobRun.id.in_(set(run_ids)), sa.or_(ScheduledJobRun.status == "queued", ours))
+                .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
+                .returning(ScheduledJobRun),
+                execution_options={"synchronize_session": False},
+            )
+            prepared = {p.run.id: p for p in await prepare_started(runtime, session, list(runs))}
+        return [prepared.pop(run_id, None) for run_id in run_ids]
+
+    return await retry_transient(start)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A started run and what its execution needs, read in one go."""

@@ -15,9 +15,10 @@ import socket
 from datetime import timedelta
 from typing import Sequence
 
+from app.domain.batching import Coalescer
 from app.domain.dispatch import next_wakeup, take_runnable
 from app.domain.execution import (
-    LEASE, Finish, Prepared, announce_skipped, prepare_started, record_finishes, renew_leases, run_target, settle_lost_runs,
+    LEASE, Outcome, Prepared, announce_skipped, prepare_started, record_finishes, renew_leases, run_target, settle_lost_runs,
 )
 from app.domain.firing import claim_due_slots
 from app.runtime import Runtime
@@ -41,7 +42,8 @@ class LocalScheduler:
         self._running: dict[str, asyncio.Task] = {}
         self._notifications: PgNotifications | None = None
         self._settled_at = None
-        self._recorder = _Recorder(runtime)
+        # Outcomes of runs that end at about the same time are written in one transaction.
+        self._recorder: Coalescer[tuple, Outcome] = Coalescer(lambda finishes: record_finishes(runtime, finishes))
 
     # SchedulerHooks: the service calls these after a change commits.
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:
@@ -85,7 +87,7 @@ class LocalScheduler:
         run_id = prepared.run.id
         try:
             finish = await run_target(self.runtime, prepared)
-            await self._recorder.record(prepared, finish)
+            await self._recorder.submit((prepared.run, prepared.job, finish))
         except Exception:
             log.exception("run crashed the executor", extra={"run_id": run_id})
         finally:
@@ -180,45 +182,6 @@ class LocalScheduler:
                 await renew_leases(self.runtime, list(self._running))
             except Exception:
                 log.exception("renewing leases failed")
-
-
-class _Recorder:
-    """Writes the outcomes of runs that end at about the same time in one transaction.
-
-    While one batch is being written the next one gathers; nothing waits on a timer. A burst
-    of short runs costs a transaction per batch instead of one per run.
-    """
-
-    BATCH = 200
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._pending: list[tuple[Prepared, Finish, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
-
-    async def record(self, prepared: Prepared, finish: Finish) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((prepared, finish, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        await done
-
-    async def _write(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
-                try:
-                    await record_finishes(self.runtime, [(p.run, p.job, finish) for p, finish, _ in batch])
-                except Exception as exc:
-                    for *_, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            self._writer = None
 
 
 async def run_until_signalled(runtime: Runtime) -> None:

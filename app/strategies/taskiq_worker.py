@@ -1,9 +1,10 @@
 """Worker side of the async strategy: the ``mercato.run`` task and the middleware around it.
 
-``RunLifecycle.pre_execute`` starts the run (``queued -> running``, one conditional UPDATE); a
+``RunLifecycle.pre_execute`` starts the run (``queued -> running``, a conditional UPDATE); a
 message for a run that is already running or finished (redelivered after a worker died, or
-resent) starts nothing. The task then calls the shared ``execute_run``, which runs the target
-and records the outcome, error, stack and duration on the run row. While a run is in flight the
+resent) starts nothing. The task then runs the target through the shared execution path and
+records the outcome, error, stack and duration on the run row. A worker takes many messages at
+once: the starts of those that arrive together are one transaction, and so are their outcomes. While a run is in flight the
 middleware renews its lease; if the worker dies, the lease runs out and the scheduler process
 marks the run failed and retries it per the schedule's policy (``settle_lost_runs``).
 """
@@ -17,7 +18,8 @@ import socket
 
 from taskiq import Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
-from app.domain.execution import LEASE, execute_run, renew_leases, start_run
+from app.domain.batching import Coalescer
+from app.domain.execution import LEASE, Outcome, Prepared, record_finishes, renew_leases, run_target, start_runs
 
 log = logging.getLogger("mercato.worker")
 
@@ -32,7 +34,11 @@ class RunLifecycle(TaskiqMiddleware):
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.runtime = None
         self._in_flight: set[str] = set()
+        self._prepared: dict[str, Prepared] = {}
         self._renewer: asyncio.Task | None = None
+        self._starter: Coalescer[str, Prepared | None] = Coalescer(
+            lambda run_ids: start_runs(self.runtime, run_ids, worker=self.worker))
+        self._recorder: Coalescer[tuple, Outcome] = Coalescer(lambda finishes: record_finishes(self.runtime, finishes))
 
     async def startup(self) -> None:
         if not self.broker.is_worker_process:
@@ -42,6 +48,7 @@ class RunLifecycle(TaskiqMiddleware):
         self.worker = f"{socket.gethostname()}:{os.getpid()}"  # after the fork
         self.runtime = Runtime.create(self.settings)
         self.broker.state.runtime = self.runtime
+        self.broker.state.lifecycle = self
         self._renewer = asyncio.create_task(self._renew_leases())
 
     async def shutdown(self) -> None:
@@ -53,18 +60,28 @@ class RunLifecycle(TaskiqMiddleware):
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         run_id = message.kwargs.get("run_id")
-        started = bool(run_id) and await start_run(self.runtime, run_id, worker=self.worker)
-        message.labels[STARTED_LABEL] = started
-        if started:
+        prepared = await self._starter.submit(run_id) if isinstance(run_id, str) else None
+        message.labels[STARTED_LABEL] = prepared is not None
+        if prepared is not None:
             self._in_flight.add(run_id)
+            self._prepared[run_id] = prepared
         else:
             log.info("run %s is not queued any more (delivered twice?); not starting it again", run_id)
         return message
 
+    async def execute(self, run_id: str) -> Outcome | None:
+        """Run the target of a run this worker started, and record its outcome."""
+        prepared = self._prepared.pop(run_id, None)
+        if prepared is None:
+            return None
+        finish = await run_target(self.runtime, prepared)
+        return await self._recorder.submit((prepared.run, prepared.job, finish))
+
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult) -> None:
+        self._prepared.pop(message.kwargs.get("run_id"), None)
         self._in_flight.discard(message.kwargs.get("run_id"))
         if result.is_err:
-            # execute_run records every target failure itself; this is the path around it
+            # execute() records every target failure itself; this is the path around it
             # (database gone while recording). The lease runs out and the run is settled.
             log.error("run %s crashed outside its target: %s", message.kwargs.get("run_id"), result.error)
 
@@ -79,7 +96,5 @@ class RunLifecycle(TaskiqMiddleware):
 
 async def run_job(run_id: str, context: Context = TaskiqDepends()) -> str:
     """Run one started run to its end; the returned status is for logs, the row is the record."""
-    if not context.message.labels.get(STARTED_LABEL):
-        return "not started"
-    outcome = await execute_run(context.state.runtime, run_id)
-    return outcome.status
+    outcome = await context.state.lifecycle.execute(run_id) if context.message.labels.get(STARTED_LABEL) else None
+    return outcome.status if outcome else "not started"
