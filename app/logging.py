@@ -44,6 +44,10 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
+    # Neither format shows the caller's file and line, thread or process: skip collecting them
+    # for every record (the logging cookbook's optimisation; a burst logs two lines a run).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -15,6 +15,11 @@ process with its SQLAlchemy data store on the same PostgreSQL server and the sam
 shape (interval 1 h, first fire at the slot): "claimed" is its last ``JobAdded`` event (the job
 is in its job table), "finished" the last ``JobReleased`` (the result is written; APScheduler
 keeps no history beyond that). Schedules are bulk-loaded for both; loading is not timed.
+
+For the burst at one instant, the stock taskiq setup too (``TaskiqScheduler`` +
+``ListRedisScheduleSource`` + ``RedisStreamBroker``, two worker processes, as in
+``bench.async_firing``): N one-shot no-op tasks for the same instant; "finished" is when its
+last task ran (it writes no history).
 """
 
 from __future__ import annotations
@@ -143,6 +148,16 @@ async def apscheduler(n: int, spread_ms: int, *, wait_finished: bool, wait: floa
         await drop_pg("apscheduler")
 
 
+async def stock_taskiq(n: int, logs: Path) -> dict[str, float | int | None]:
+    """The stock taskiq setup's burst: when its last no-op task ran, from the slot."""
+    from bench.async_firing import _stock, stock_burst
+
+    row = await _stock(logs, lambda source: stock_burst(source, n))
+    finished = row.figures.get("all finished", "-")
+    return {"finished": float(finished.replace(",", "").split()[0]) / 1000 if finished != "-" else None,
+            "runs": row.figures["runs"], "duplicates": row.figures["duplicates"]}
+
+
 async def _noop() -> None:
     return None
 
@@ -182,6 +197,13 @@ async def main(size: str) -> Table:
                       # Lag only where every run was waited for (otherwise few have started).
                       ms(mine["lag_p50"]) if wait_finished else "", ms(mine["lag_p99"]) if wait_finished else "",
                       f"{target}: {', '.join(met)}", "")
+            if wait_finished:
+                log(f"bursts: stock taskiq, {label}")
+                stock = await stock_taskiq(n, Path(tmp))
+                table.add(label, "stock taskiq (2 workers)", f"{stock['runs']}, {stock['duplicates']} twice", "",
+                          secs(stock["finished"]) if stock["finished"] is not None else "not within 180 s",
+                          "", "", "at least 2× stock (finished)",
+                          f"ours {_ratio(stock['finished'], mine['finished'], 180.0)} as fast" if stock["finished"] else "")
             if isinstance(theirs, str):
                 table.add(label, "APScheduler 4", theirs, "", "", "", "", "", "")
                 continue

@@ -25,9 +25,10 @@ from app.strategies.taskiq_sync import Sendable, confirm_sent, send_runs, take_s
 
 log = logging.getLogger("mercato.claim")
 
-#: Schedules per claim transaction: the claim holds their row locks until it commits, and
-#: workers recording runs wait for those locks.
-CLAIM_CHUNK = 100
+#: Schedules per claim transaction at most (and at most ``SCHEDULER_CLAIM_BATCH_SIZE``): the
+#: claim holds their row locks until it commits (a few hundred milliseconds for a thousand),
+#: and workers recording runs of those schedules wait for them.
+CLAIM_CHUNK = 1000
 #: A schedule row locked by someone else is tried again after 50 ms, 100 ms, ... (~1.8 s in all).
 CLAIM_RETRIES = 8
 CLAIM_RETRY_DELAY = 0.05

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
+from app.persistence.database import is_transient
 from app.web.auth import CsrfRejected, NotAuthenticated
 from app.web.headers import SECURITY_HEADERS
 
@@ -20,7 +21,7 @@ log = logging.getLogger("mercato.web")
 TITLES = {
     400: "Bad request", 401: "Sign in required", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
     409: "Conflict", 412: "Precondition failed", 413: "Too large", 415: "Unsupported media type",
-    422: "Invalid input", 429: "Too many requests", 500: "Something went wrong",
+    422: "Invalid input", 429: "Too many requests", 500: "Something went wrong", 503: "Unavailable",
 }
 
 
@@ -38,13 +39,13 @@ def problem(status: int, detail: str, *, errors: dict[str, str] | None = None, h
     )
 
 
-def error_page(request: Request, status: int, detail: str) -> Response:
+def error_page(request: Request, status: int, detail: str, *, headers: dict | None = None) -> Response:
     return Template(
         "error.html",
         context={"status": status, "title": TITLES.get(status, "Error"), "detail": detail, "request": request},
         status_code=status,
         media_type=MediaType.HTML,
-        headers=SECURITY_HEADERS,
+        headers={**SECURITY_HEADERS, **(headers or {})},
     )
 
 
@@ -89,6 +90,15 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if is_transient(exc):
+        # The database restarted or failed over: its connections are dropped and the next
+        # request opens new ones. Say so, instead of "something went wrong".
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        detail = "the database is unavailable for a moment; try again"
+        headers = {"Retry-After": "1"}
+        if is_api(request):
+            return problem(503, detail, headers=headers)
+        return error_page(request, 503, "The database is unavailable for a moment; try again.", headers=headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     if is_api(request):
         return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error happened; it has been logged")
