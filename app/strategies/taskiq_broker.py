@@ -17,6 +17,7 @@ from taskiq import AckableMessage, AsyncBroker, BrokerMessage
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
+from app.domain.batching import Coalescer
 from app.settings import Settings
 
 log = logging.getLogger("mercato.taskiq")
@@ -42,10 +43,14 @@ class MercatoStreamBroker(RedisStreamBroker):
 
     Without this a worker's XREADGROUP fails with NOGROUP forever after a flush. It also sends
     and acknowledges through one client instead of building a ``Redis`` object per message,
-    which cost more CPU than the XADD itself at a few hundred messages a second.
+    which cost more CPU than the XADD itself at a few hundred messages a second, and the sends
+    (acknowledgements) that arrive together go to Redis as one pipeline: taskiq hands the
+    broker one message at a time, and a burst is thousands of them.
     """
 
     _client: Redis | None = None
+    _sender: Coalescer[tuple[str, bytes], Any] | None = None
+    _acker: Coalescer[tuple[str, str], Any] | None = None
 
     def client(self) -> Redis:
         """One client for every send and acknowledgement (the connection pool is shared)."""
@@ -54,14 +59,33 @@ class MercatoStreamBroker(RedisStreamBroker):
         return self._client
 
     async def kick(self, message: BrokerMessage) -> None:
-        stream = message.labels.get("queue_name") or self.queue_name
-        await self.client().xadd(stream, {b"data": message.message}, maxlen=self.maxlen, approximate=self.approximate)
+        if self._sender is None:
+            self._sender = Coalescer(self._add_many)
+        await self._sender.submit((message.labels.get("queue_name") or self.queue_name, message.message))
+
+    async def _add_many(self, messages: list[tuple[str, bytes]]) -> list[Any]:
+        async with self.client().pipeline(transaction=False) as pipe:
+            for stream, data in messages:
+                pipe.xadd(stream, {b"data": data}, maxlen=self.maxlen, approximate=self.approximate)
+            return await pipe.execute()
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            await self.client().xack(queue_name, self.consumer_group_name, id)
+            if self._acker is None:
+                self._acker = Coalescer(self._ack_many)
+            await self._acker.submit((queue_name, id))
 
         return ack
+
+    async def _ack_many(self, acks: list[tuple[str, str]]) -> list[None]:
+        by_stream: dict[str, list[str]] = {}
+        for stream, message_id in acks:
+            by_stream.setdefault(stream, []).append(message_id)
+        async with self.client().pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, self.consumer_group_name, *ids)
+            await pipe.execute()
+        return [None] * len(acks)
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         while True:

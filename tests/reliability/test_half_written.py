@@ -369,7 +369,7 @@ async def test_an_outcome_whose_transaction_is_chosen_as_a_deadlock_victim_is_wr
 
     def deadlock_once(conn, cursor, statement, parameters, context, executemany):
         nonlocal victims
-        if victims and statement.startswith("UPDATE scheduled_jobs SET last_run_at"):
+        if victims and statement.startswith("UPDATE scheduled_jobs") and "SET last_run_at" in statement:
             victims -= 1
             raw = conn.connection.dbapi_connection._connection
             try:  # what PostgreSQL raises on the victim: SQLSTATE 40P01, here on request
