@@ -119,7 +119,8 @@ class SlotClaimer:
             claimed = await claim_due_slots(
                 session, now, limit=len(job_ids), grace=MISFIRE_GRACE, on_sqlite=False, job_ids=job_ids
             )
-            sendable = await take_sendable(session, now, run_ids=claimed.queued) if claimed.queued else []
+            sendable = (await take_sendable(session, now, run_ids=claimed.queued, limit=len(claimed.queued))
+                        if claimed.queued else [])
             rows = await session.execute(
                 sa.select(
                     ScheduledJob.id, ScheduledJob.next_run_at, ScheduledJob.is_enabled, ScheduledJob.deleted_at
