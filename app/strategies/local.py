@@ -20,7 +20,7 @@ from app.domain.dispatch import next_wakeup, take_runnable
 from app.domain.execution import (
     LEASE, Outcome, Prepared, announce_skipped, prepare_started, record_finishes, renew_leases, run_target, settle_lost_runs,
 )
-from app.domain.firing import claim_due_slots
+from app.domain.firing import ClaimResult, claim_due_slots
 from app.runtime import Runtime
 from app.strategies.notify import PgNotifications
 
@@ -30,6 +30,14 @@ log = logging.getLogger("mercato.poller")
 MISFIRE_GRACE = timedelta(seconds=60)
 #: Seconds before looking again at something due that another transaction holds.
 BUSY_RETRY = 0.05
+
+
+def _log_claims(claims: list[ClaimResult]) -> None:
+    for claimed in claims:
+        claimed.log()
+        if claimed.jobs:
+            log.info("claimed slots", extra={"jobs": claimed.jobs, "queued": len(claimed.queued),
+                                             "skipped": len(claimed.skipped), "missed": claimed.missed})
 
 
 class LocalScheduler:
@@ -55,33 +63,37 @@ class LocalScheduler:
     async def tick(self) -> int:
         """One round: claim due slots, start runnable runs. Returns how many runs started."""
         settings = self.runtime.settings
-        while True:
-            now = self.runtime.clock()
+        claims: list[ClaimResult] = []
+        try:
+            while True:
+                now = self.runtime.clock()
+                async with self.runtime.sessions.begin() as session:
+                    claimed = await claim_due_slots(
+                        session, now, limit=settings.scheduler_claim_batch_size, grace=MISFIRE_GRACE,
+                        on_sqlite=settings.is_sqlite,
+                    )
+                claims.append(claimed)
+                await announce_skipped(self.runtime, claimed.skipped)
+                if not claimed.full:
+                    break
+            if self._settled_at is None or now - self._settled_at > LEASE / 3:
+                self._settled_at = now
+                await settle_lost_runs(self.runtime)
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                return 0
             async with self.runtime.sessions.begin() as session:
-                claimed = await claim_due_slots(
-                    session, now, limit=settings.scheduler_claim_batch_size, grace=MISFIRE_GRACE,
-                    on_sqlite=settings.is_sqlite,
-                )
-            claimed.log()
-            if claimed.jobs:
-                log.info("claimed slots", extra={"jobs": claimed.jobs, "queued": len(claimed.queued),
-                                                 "skipped": len(claimed.skipped), "missed": claimed.missed})
-            await announce_skipped(self.runtime, claimed.skipped)
-            if not claimed.full:
-                break
-        if self._settled_at is None or now - self._settled_at > LEASE / 3:
-            self._settled_at = now
-            await settle_lost_runs(self.runtime)
-        free = self.concurrency - len(self._running)
-        if free <= 0:
-            return 0
-        async with self.runtime.sessions.begin() as session:
-            runs = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
-            prepared = await prepare_started(self.runtime, session, runs)
-        for run in prepared:
-            task = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
-            self._running[run.run.id] = task
-        return len(prepared)
+                runs = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
+                prepared = await prepare_started(self.runtime, session, runs)
+            for run in prepared:
+                task = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
+                self._running[run.run.id] = task
+            return len(prepared)
+        finally:
+            # The claims have committed, so the lines are true; written once the runs just
+            # started have had their first turn: a burst's ten thousand log lines must not hold
+            # up its claims and starts.
+            asyncio.get_running_loop().call_soon(_log_claims, claims)
 
     async def _execute(self, prepared: Prepared) -> None:
         run_id = prepared.run.id

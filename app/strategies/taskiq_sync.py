@@ -88,7 +88,9 @@ async def take_sendable(
         )
         .order_by(ScheduledJobRun.not_before)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        # After a loss, wait for runs another process is sending or confirming right now rather
+        # than skip them: their message may have gone with the rest.
+        .with_for_update(skip_locked=lost_before is None)
     )
     if run_ids is not None:
         pick = pick.where(ScheduledJobRun.id.in_(list(run_ids)))
@@ -144,14 +146,22 @@ async def send_runs(sessions, broker, runs: Sequence[Sendable]) -> None:
 async def send_due_runs(runtime, broker) -> int:
     """Send what became due, and what Redis lost; returns how many runs were sent."""
     now = runtime.clock()
-    # SET NX: of several schedulers noticing the loss, one sends the lost runs again.
-    lost = await broker.client().set(MARKER, now.isoformat(), nx=True)
-    async with runtime.sessions.begin() as session:
-        runs = await take_sendable(session, now, lost_before=now if lost else None)
-    await send_runs(runtime.sessions, broker, runs)
+    # The marker is gone after a flush or an empty restart: every message sent before now may
+    # have gone with it. It is set again only once those runs are on their streams again, so a
+    # round that fails (or a scheduler killed halfway) leaves the loss for the next round to see.
+    lost = not await broker.client().exists(MARKER)
+    sent = 0
+    while True:
+        async with runtime.sessions.begin() as session:
+            runs = await take_sendable(session, now, lost_before=now if lost else None)
+        await send_runs(runtime.sessions, broker, runs)
+        sent += len(runs)
+        if len(runs) < SEND_BATCH:  # sent runs are not taken again: their enqueued_at is now
+            break
     if lost:
-        log.warning("the broker's Redis had lost its data; sent %d waiting runs again", len(runs))
-    return len(runs)
+        await broker.client().set(MARKER, now.isoformat())
+        log.warning("the broker's Redis had lost its data; sent %d waiting runs again", sent)
+    return sent
 
 
 # ----- hooks: changes reach Redis at once -----------------------------------------------------
