@@ -5,9 +5,9 @@ message for a run that is already running or finished (redelivered after a worke
 resent) starts nothing. The task then runs the target through the shared execution path and
 records the outcome, error, stack and duration on the run row. A worker takes many messages at
 once: the starts of those that arrive together are one transaction, and so are their outcomes.
-While a run is in flight the
-middleware renews its lease; if the worker dies, the lease runs out and the scheduler process
-marks the run failed and retries it per the schedule's policy (``settle_lost_runs``).
+While a run is in flight the middleware renews its lease; if the worker dies, the lease runs
+out and the scheduler process marks the run failed and retries it per the schedule's policy
+(``settle_lost_runs``).
 """
 
 from __future__ import annotations

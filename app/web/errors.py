@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
 from app.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from app.persistence.database import is_transient
@@ -90,7 +91,7 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    if is_transient(exc):
+    if is_transient(exc) and isinstance(exc, (DBAPIError, ConnectionError)):
         # The database restarted or failed over: its connections are dropped and the next
         # request opens new ones. Say so, instead of "something went wrong".
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)

@@ -33,7 +33,7 @@ async def test_while_the_database_is_unreachable_pages_and_the_api_answer_503(cl
     assert (await client.get(f"{API}/jobs", headers=owner)).status_code == 200
 
     def refuse(*_args, **_kwargs):
-        raise OSError("connection refused (the database is restarting)")
+        raise ConnectionRefusedError("connection refused (the database is restarting)")
 
     event.listen(app_runtime.engine.sync_engine, "do_connect", refuse)
     try:
