@@ -26,8 +26,8 @@ from tests.reliability.conftest import CHAOS_REDIS
 pytestmark = pytest.mark.slow
 
 #: What this 2-core machine carries inside the suite while other suites share it: every slot
-#: claimed within the grace and run without a backlog the drain would wait minutes for. (The
-#: async strategy's workers run ~50 runs a second here; see docs/guarantees.md.)
+#: claimed within the grace and run without a backlog the drain would wait minutes for, with
+#: every blow landing on processes that are busy (see docs/guarantees.md).
 LOCAL = Chaos("local", schedules=150, seconds=15, every=2, schedulers=3, quiet=4,
               actions=("kill", "sever", "pause", "kill", "sever"))
 ASYNC = Chaos("async", schedules=40, seconds=15, every=2, schedulers=2, quiet=4,
