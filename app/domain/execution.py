@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from app.domain.ids import new_id
 from app.domain import events
 from app.domain.registry import Target, TargetContext
+from app.persistence.bulk import Unnest
 from app.persistence.database import retry_transient
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
 from app.persistence.types import UTCDateTime
@@ -251,7 +251,7 @@ async def _record(runtime, finishes, now: datetime):
         })
     async with runtime.sessions.begin() as session:
         if session.bind.dialect.name == "postgresql":
-            finished = set(await session.scalars(_FINISH_MANY, {"now": now, **_columns(rows)}))
+            finished = set(await session.scalars(_FINISH_MANY.statement, _FINISH_MANY.params(rows, now=now)))
         else:
             finished = {row["b_id"] for row in rows if (await session.execute(_FINISH_ONE, {"now": now, **row})).rowcount == 1}
         for (run, job, finish), row in zip(finishes, rows):
@@ -282,26 +282,17 @@ _FINISH_ONE = (
             error_stack=sa.bindparam("b_stack"), result=sa.func.json(sa.bindparam("b_result", type_=sa.Text)),
             lease_expires_at=None)
 )
-_ARRAYS = {"b_id": sa.String, "b_status": sa.String, "b_reason": sa.String, "b_duration": sa.Integer,
-           "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.Text}
-#: The same for a whole batch on PostgreSQL: one statement, the outcomes as arrays, the runs
-#: really written returned.
-_FINISH_MANY = sa.text(
-    "UPDATE scheduled_job_runs AS r SET status = v.status, reason = v.reason, finished_at = :now, "
-    "duration_ms = v.duration, error_message = v.error, error_stack = v.stack, result = v.result::jsonb, "
+#: The same for a whole batch on PostgreSQL: one statement, the runs really written returned.
+_FINISH_MANY = Unnest(
+    "UPDATE scheduled_job_runs AS r SET status = v.b_status, reason = v.b_reason, finished_at = :now, "
+    "duration_ms = v.b_duration, error_message = v.b_error, error_stack = v.b_stack, result = v.b_result::jsonb, "
     "lease_expires_at = NULL "
-    "FROM unnest(CAST(:b_id AS varchar[]), CAST(:b_status AS varchar[]), CAST(:b_reason AS varchar[]), "
-    "CAST(:b_duration AS integer[]), CAST(:b_error AS text[]), CAST(:b_stack AS text[]), CAST(:b_result AS text[])) "
-    "AS v(id, status, reason, duration, error, stack, result) "
-    "WHERE r.id = v.id AND r.status = 'running' RETURNING r.id"
-).bindparams(
+    "FROM {unnest} AS v(b_id, b_status, b_reason, b_duration, b_error, b_stack, b_result) "
+    "WHERE r.id = v.b_id AND r.status = 'running' RETURNING r.id",
+    {"b_id": sa.String, "b_status": sa.String, "b_reason": sa.String, "b_duration": sa.Integer,
+     "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.Text},
     sa.bindparam("now", type_=UTCDateTime()),
-    *(sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in _ARRAYS.items()),
 )
-
-
-def _columns(rows: list[dict[str, Any]]) -> dict[str, list]:
-    return {name: [row[name] for row in rows] for name in _ARRAYS}
 
 
 def _retry(job: ScheduledJob, run: ScheduledJobRun, status: str, now: datetime) -> ScheduledJobRun:
@@ -326,12 +317,9 @@ async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
     for job_id, at, status in runs:
         if job_id not in newest or newest[job_id][0] <= at:
             newest[job_id] = (at, status)
-    ordered = sorted(newest.items())
+    rows = [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, (at, status) in sorted(newest.items())]
     if session.bind.dialect.name == "postgresql":
-        await session.execute(_SET_LAST_MANY, {
-            "ids": [job_id for job_id, _ in ordered], "started": [at for _, (at, _) in ordered],
-            "statuses": [status for _, (_, status) in ordered],
-        })
+        await session.execute(_SET_LAST_MANY.statement, _SET_LAST_MANY.params(rows))
         return
     table = ScheduledJob.__table__
     await session.execute(
@@ -339,20 +327,16 @@ async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
         .where(table.c.id == sa.bindparam("b_id"),
                sa.or_(table.c.last_run_at.is_(None), table.c.last_run_at <= sa.bindparam("b_started")))
         .values(last_run_at=sa.bindparam("b_started"), last_status=sa.bindparam("b_status")),
-        [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, (at, status) in ordered],
+        rows,
     )
 
 
 #: ``_set_last`` on PostgreSQL: one statement for the batch, the schedules taken in id order.
-_SET_LAST_MANY = sa.text(
-    "UPDATE scheduled_jobs AS j SET last_run_at = v.started, last_status = v.status FROM ("
-    "SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:started AS timestamptz[]), CAST(:statuses AS varchar[])) "
-    "AS u(id, started, status) ORDER BY id) AS v "
-    "WHERE j.id = v.id AND (j.last_run_at IS NULL OR j.last_run_at <= v.started)"
-).bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
-    sa.bindparam("started", type_=postgresql.ARRAY(UTCDateTime())),
-    sa.bindparam("statuses", type_=postgresql.ARRAY(sa.String)),
+_SET_LAST_MANY = Unnest(
+    "UPDATE scheduled_jobs AS j SET last_run_at = v.b_started, last_status = v.b_status FROM ("
+    "SELECT * FROM {unnest} AS u(b_id, b_started, b_status) ORDER BY b_id) AS v "
+    "WHERE j.id = v.b_id AND (j.last_run_at IS NULL OR j.last_run_at <= v.b_started)",
+    {"b_id": sa.String, "b_started": UTCDateTime, "b_status": sa.String},
 )
 
 

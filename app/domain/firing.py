@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any, Collection
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ids import new_id
 from app.domain.schedules import to_schedule
+from app.persistence.bulk import Unnest
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.persistence.types import UTCDateTime
 
@@ -178,10 +179,7 @@ async def claim_due_slots(
     if advances:
         # One statement for the batch: its row locks are held for as short a time as possible
         # (workers recording runs wait for them). Locked already, so the order is no matter.
-        await session.execute(_ADVANCE, {
-            "ids": [a["b_id"] for a in advances], "next": [a["b_next"] for a in advances],
-            "fired": [a["b_fired"] for a in advances], "statuses": [a["b_status"] for a in advances],
-        })
+        await session.execute(_ADVANCE.statement, _ADVANCE.params(advances))
     if rows:
         if on_sqlite:
             # The table, not the ORM entity: plain rows need no unit-of-work bookkeeping.
@@ -192,42 +190,31 @@ async def claim_due_slots(
             )
             await session.execute(insert, rows)
         else:
-            await session.execute(_INSERT_RUNS, {column: [row[column] for row in rows] for column in _RUN_ARRAYS})
+            await session.execute(_INSERT_RUNS.statement, _INSERT_RUNS.params(rows))
     session.expunge_all()
     return result
 
 
 #: Advance claimed schedules (PostgreSQL): next slot, runs fired, the status to show if none ran.
-_ADVANCE = sa.text(
-    "UPDATE scheduled_jobs AS j SET next_run_at = v.next, run_count = j.run_count + v.fired, "
-    "last_status = coalesce(v.status, j.last_status) "
-    "FROM unnest(CAST(:ids AS varchar[]), CAST(:next AS timestamptz[]), CAST(:fired AS integer[]), "
-    "CAST(:statuses AS varchar[])) AS v(id, next, fired, status) WHERE j.id = v.id"
-).bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
-    sa.bindparam("next", type_=postgresql.ARRAY(UTCDateTime())),
-    sa.bindparam("fired", type_=postgresql.ARRAY(sa.Integer)),
-    sa.bindparam("statuses", type_=postgresql.ARRAY(sa.String)),
+_ADVANCE = Unnest(
+    "UPDATE scheduled_jobs AS j SET next_run_at = v.b_next, run_count = j.run_count + v.b_fired, "
+    "last_status = coalesce(v.b_status, j.last_status) "
+    "FROM {unnest} AS v(b_id, b_next, b_fired, b_status) WHERE j.id = v.b_id",
+    {"b_id": sa.String, "b_next": UTCDateTime, "b_fired": sa.Integer, "b_status": sa.String},
 )
-
-
-_RUN_ARRAYS = {
+#: The claimed slots' run rows (PostgreSQL), every column an array. A slot that already has its
+#: run (the unique slot index) is left alone.
+_RUN_COLUMNS = {
     "id": sa.String, "job_id": sa.String, "tenant_id": sa.String, "organization_id": sa.String,
-    "scheduled_for": UTCDateTime(), "trigger": sa.String, "triggered_by": sa.String, "status": sa.String,
-    "reason": sa.String, "error_message": sa.Text, "attempt": sa.Integer, "not_before": UTCDateTime(),
-    "enqueued_at": UTCDateTime(), "finished_at": UTCDateTime(), "created_at": UTCDateTime(),
+    "scheduled_for": UTCDateTime, "trigger": sa.String, "triggered_by": sa.String, "status": sa.String,
+    "reason": sa.String, "error_message": sa.Text, "attempt": sa.Integer, "not_before": UTCDateTime,
+    "enqueued_at": UTCDateTime, "finished_at": UTCDateTime, "created_at": UTCDateTime,
 }
-_SQL_TYPES = {sa.String: "varchar", sa.Text: "text", sa.Integer: "integer"}
-#: The claimed slots' run rows (PostgreSQL): one statement, every column an array. A slot that
-#: already has its run (the unique slot index) is left alone.
-_INSERT_RUNS = sa.text(
-    f"INSERT INTO scheduled_job_runs ({', '.join(_RUN_ARRAYS)}) SELECT * FROM unnest("
-    + ", ".join(
-        f"CAST(:{name} AS {'timestamptz' if isinstance(kind, UTCDateTime) else _SQL_TYPES[kind]}[])"
-        for name, kind in _RUN_ARRAYS.items()
-    )
-    + ") ON CONFLICT (job_id, scheduled_for) WHERE trigger IN ('scheduled', 'catch_up') DO NOTHING"
-).bindparams(*(sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in _RUN_ARRAYS.items()))
+_INSERT_RUNS = Unnest(
+    f"INSERT INTO scheduled_job_runs ({', '.join(_RUN_COLUMNS)}) SELECT * FROM {{unnest}} "
+    "ON CONFLICT (job_id, scheduled_for) WHERE trigger IN ('scheduled', 'catch_up') DO NOTHING",
+    _RUN_COLUMNS,
+)
 
 
 async def _busy_jobs(session: AsyncSession, job_ids: list[str]) -> set[str]:
