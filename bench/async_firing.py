@@ -33,20 +33,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import asyncpg
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from app.persistence.migrate import upgrade
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.taskiq_sync import reconcile_all
+from bench.common import fresh_pg
 
 UTC = timezone.utc
 SIZES = {"small": {"n": 600, "seconds": 20, "burst": 1000}, "full": {"n": 10_000, "seconds": 60, "burst": 10_000}}
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "mercato_bench_async"
 OUR_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 STOCK_REDIS = os.environ.get("BENCH_STOCK_REDIS_URL", "redis://127.0.0.1:6379/10")
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,18 +81,6 @@ class Processes:
 # ----- ours ----------------------------------------------------------------------------------------
 
 
-async def _fresh_pg() -> str:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    finally:
-        await conn.close()
-    url = f"{PG_ADMIN.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://', 1)}/{PG_DB}"
-    await asyncio.to_thread(upgrade, url)
-    return url
-
-
 async def _flush(url: str) -> None:
     redis = Redis.from_url(url)
     await redis.flushdb()
@@ -108,7 +93,7 @@ def _env(database_url: str) -> dict[str, str]:
 
 
 async def _ours(logs: Path, body) -> Row:
-    url = await _fresh_pg()
+    url = await fresh_pg("async")
     await _flush(OUR_REDIS)
     env = _env(url)
     runtime = Runtime.create(load_settings(env))

@@ -11,34 +11,28 @@ no-op targets:
 - **burst**: N schedules due in the same second. Time from that second until every slot is
   claimed and queued, and until every no-op target has finished.
 
-PostgreSQL comes from ``BENCH_PG_URL`` (default: the local test server, database
-``mercato_bench_local_firing``, recreated); SQLite is a fresh file in a temporary directory.
+PostgreSQL is database ``mercato_bench_local_firing`` on the server of ``BENCH_PG_ADMIN_DSN``
+(default: the local test server), recreated; SQLite is a fresh file in a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import asyncpg
 import sqlalchemy as sa
 
-from app.persistence.migrate import upgrade
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
-from app.settings import load_settings
 from app.strategies.local import LocalScheduler
+from bench.common import bench_runtime, fresh_pg, fresh_sqlite
 
 SIZES = {"small": {"n": 1000, "spread_seconds": 15}, "full": {"n": 10_000, "spread_seconds": 60}}
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "mercato_bench_local_firing"
 #: The burst gives up after this many seconds.
 LIMIT = 120
 
@@ -49,28 +43,6 @@ class Row:
     scenario: str
     n: int
     figures: dict[str, str]
-
-
-async def _fresh_pg() -> str:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    finally:
-        await conn.close()
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{PG_DB}"
-
-
-def _fresh_sqlite(directory: Path, name: str) -> str:
-    return f"sqlite+aiosqlite:///{directory / name}.sqlite3"
-
-
-async def _runtime(url: str) -> Runtime:
-    await asyncio.to_thread(upgrade, url)
-    settings = replace(load_settings({"DATABASE_URL": url, "SCHEDULER_POLL_INTERVAL_MS": "1000"}),
-                       scheduler_min_interval_seconds=1)
-    return Runtime.create(settings)
 
 
 async def _create(runtime: Runtime, definitions: list[dict]) -> None:
@@ -111,7 +83,7 @@ def _ms(seconds: float) -> str:
 
 
 async def spread(url: str, backend: str, n: int, seconds: int) -> Row:
-    runtime = await _runtime(url)
+    runtime = bench_runtime(url)
     try:
         # One slot a minute each, on second i % 60: N/60 schedules due every second.
         await _create(runtime, [_noop(i, schedule_type="cron", schedule_value=f"{i % 60} * * * * *") for i in range(n)])
@@ -135,7 +107,7 @@ async def spread(url: str, backend: str, n: int, seconds: int) -> Row:
 
 
 async def burst(url: str, backend: str, n: int) -> Row:
-    runtime = await _runtime(url)
+    runtime = bench_runtime(url)
     try:
         later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
         await _create(runtime, [_noop(i, schedule_type="interval", schedule_value="1h", start_at=later.isoformat())
@@ -179,7 +151,8 @@ async def main(size: str, backends: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             for scenario in ("spread", "burst"):
-                url = await _fresh_pg() if backend == "postgresql" else _fresh_sqlite(Path(tmp), scenario)
+                url = (await fresh_pg("local_firing") if backend == "postgresql"
+                       else await asyncio.to_thread(fresh_sqlite, Path(tmp), scenario))
                 started = time.monotonic()
                 row = await (spread(url, backend, n, seconds) if scenario == "spread" else burst(url, backend, n))
                 rows.append(row)
