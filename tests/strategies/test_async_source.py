@@ -27,23 +27,14 @@ from app.settings import load_settings
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, queue_stream
 from app.strategies.taskiq_source import MercatoScheduleSource, ScheduleStore, entry_for
 from app.strategies.taskiq_sync import SENDING, reconcile_all
+from tests.local_support import definition
 
 UTC = timezone.utc
 REDIS_URL = "redis://127.0.0.1:6379/5"
 
 
 def every_second(**overrides):
-    data = {
-        "name": "Echo every second",
-        "scope_type": "system",
-        "schedule_type": "cron",
-        "schedule_value": "* * * * * *",
-        "target_type": "command",
-        "target_command": "demo.echo",
-        "target_payload": {"message": "hi"},
-    }
-    data.update(overrides)
-    return data
+    return definition(**{"name": "Echo every second", "schedule_value": "* * * * * *", **overrides})
 
 
 @pytest.fixture

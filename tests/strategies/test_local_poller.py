@@ -89,19 +89,21 @@ async def test_a_change_made_by_another_process_wakes_the_poller_through_notify(
     assert run.started_at - slot < timedelta(seconds=1)
 
 
-async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
+class CountingPoller(LocalScheduler):
+    """A poller that counts its rounds (a busy poller must wait, not spin)."""
+
     rounds = 0
 
-    class Counting(LocalScheduler):
-        async def tick(self):
-            nonlocal rounds
-            rounds += 1
-            return await super().tick()
+    async def tick(self):
+        self.rounds += 1
+        return await super().tick()
 
+
+async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
     job = await live_runtime.scheduler.create(definition(target_payload={"sleep": 0.4}))
     for _ in range(3):
         await live_runtime.scheduler.trigger(job.id)
-    poller = Counting(live_runtime, concurrency=1)
+    poller = CountingPoller(live_runtime, concurrency=1)
     task = asyncio.create_task(poller.run())
     try:
         await _wait_for_status(live_runtime, job.id, {"succeeded"}, timeout=5)
@@ -112,7 +114,7 @@ async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instea
     # One round to start each run and one after each finishes, give or take: not hundreds.
     runs = await runs_of(live_runtime, job.id)
     assert all(later.started_at >= earlier.finished_at for earlier, later in zip(runs, runs[1:]))  # one at a time
-    assert rounds < 15
+    assert poller.rounds < 15
 
 
 # ----- graceful stop of ``mercato scheduler start`` --------------------------------------------
@@ -174,24 +176,16 @@ async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_pa
 
 async def test_a_due_schedule_locked_by_someone_else_is_retried_calmly(pg_url):
     runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
-    rounds = 0
-
-    class Counting(LocalScheduler):
-        async def tick(self):
-            nonlocal rounds
-            rounds += 1
-            return await super().tick()
-
     try:
         job = await runtime.scheduler.create(
             definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat())
         )
         async with runtime.sessions.begin() as session:  # an admin's open transaction holds the row
             await session.execute(sa.select(ScheduledJob).where(ScheduledJob.id == job.id).with_for_update())
-            poller = Counting(runtime)
+            poller = CountingPoller(runtime)
             task = asyncio.create_task(poller.run())
             await asyncio.sleep(3.5)  # the slot passes while the row is held
-            held = rounds
+            held = poller.rounds
             assert await runs_of(runtime, job.id) == []
         [run] = await _wait_for_status(runtime, job.id, {"succeeded"})  # fires as soon as it is let go
         await _stop(poller, task)
