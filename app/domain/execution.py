@@ -43,21 +43,29 @@ class Outcome:
     reason: str | None = None
 
 
+def _starting(run_ids: set[str], now: datetime, worker: str | None):
+    """queued -> running for these runs, taken by ``worker`` at ``now``.
+
+    Tried again when the connection is lost. A first try that did commit (the connection went
+    during COMMIT) is recognised as ours, so the run is not left "running" with nobody on it.
+    """
+    ours = sa.and_(ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id == worker,
+                   ScheduledJobRun.started_at == now)
+    return (
+        sa.update(ScheduledJobRun)
+        .where(ScheduledJobRun.id.in_(run_ids), sa.or_(ScheduledJobRun.status == "queued", ours))
+        .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
+    )
+
+
 async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
     """queued -> running, atomically. False if someone else started (or finished) it."""
     now = runtime.clock()
-    # Tried again when the connection is lost. A first try that did commit (the connection went
-    # during COMMIT) is recognised as ours, so the run is not left "running" with nobody on it.
-    ours = sa.and_(ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id == worker,
-                   ScheduledJobRun.started_at == now)
 
     async def start() -> bool:
         async with runtime.sessions.begin() as session:
             result = await session.execute(
-                sa.update(ScheduledJobRun)
-                .where(ScheduledJobRun.id == run_id, sa.or_(ScheduledJobRun.status == "queued", ours))
-                .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
-                .execution_options(synchronize_session=False)
+                _starting({run_id}, now, worker).execution_options(synchronize_session=False)
             )
             return result.rowcount == 1
 
@@ -69,16 +77,11 @@ async def start_runs(runtime, run_ids: list[str], *, worker: str) -> list["Prepa
     (``prepare_started``), in one transaction. ``None`` where a run was not started: someone
     else started or finished it, or the same run came twice in the batch."""
     now = runtime.clock()
-    ours = sa.and_(ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id == worker,
-                   ScheduledJobRun.started_at == now)
 
     async def start() -> list[Prepared | None]:
         async with runtime.sessions.begin() as session:
             runs = await session.scalars(
-                sa.update(ScheduledJobRun)
-                .where(ScheduledJobRun.id.in_(set(run_ids)), sa.or_(ScheduledJobRun.status == "queued", ours))
-                .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
-                .returning(ScheduledJobRun),
+                _starting(set(run_ids), now, worker).returning(ScheduledJobRun),
                 execution_options={"synchronize_session": False},
             )
             prepared = {p.run.id: p for p in await prepare_started(runtime, session, list(runs))}
