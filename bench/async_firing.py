@@ -40,7 +40,7 @@ from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.taskiq_sync import reconcile_all
-from bench.common import fresh_pg
+from bench.common import fresh_pg, pct
 
 UTC = timezone.utc
 SIZES = {"small": {"n": 600, "seconds": 20, "burst": 1000}, "full": {"n": 10_000, "seconds": 60, "burst": 10_000}}
@@ -144,10 +144,10 @@ async def ours_spread(runtime: Runtime, n: int, seconds: int) -> Row:
     duplicates = sum(c - 1 for c in Counter((r.job_id, r.scheduled_for) for r in runs if r.trigger == "scheduled").values())
     return Row("ours", "spread", n, {
         "runs": f"{len(started):,}",
-        "lag p50": _ms(_pct([_s(r.started_at, r.scheduled_for) for r in started], 50)),
-        "lag p99": _ms(_pct([_s(r.started_at, r.scheduled_for) for r in started], 99)),
-        "fired p50": _ms(_pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 50)),
-        "fired p99": _ms(_pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 99)),
+        "lag p50": _ms(pct([_s(r.started_at, r.scheduled_for) for r in started], 50)),
+        "lag p99": _ms(pct([_s(r.started_at, r.scheduled_for) for r in started], 99)),
+        "fired p50": _ms(pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 50)),
+        "fired p99": _ms(pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 99)),
         "duplicates": str(duplicates), "missed": str(sum(r.status == "missed" for r in runs)),
     })
 
@@ -235,7 +235,7 @@ def _stock_figures(runs, n: int) -> dict[str, str]:
     for key, slot, at in sorted(runs, key=lambda r: r[2]):
         first.setdefault(key, at - slot.timestamp())
     lags = list(first.values()) or [float("nan")]
-    return {"runs": f"{len(first):,} of {n:,}", "lag p50": _ms(_pct(lags, 50)), "lag p99": _ms(_pct(lags, 99)),
+    return {"runs": f"{len(first):,} of {n:,}", "lag p50": _ms(pct(lags, 50)), "lag p99": _ms(pct(lags, 99)),
             "duplicates": str(len(runs) - len(first))}
 
 
@@ -277,11 +277,6 @@ async def stock_new(source) -> Row:
 
 def _s(a: datetime, b: datetime) -> float:
     return (a - b).total_seconds()
-
-
-def _pct(values: list[float], p: float) -> float:
-    values = sorted(values) or [float("nan")]
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def _ms(seconds: float) -> str:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.strategies.local import LocalScheduler
-from bench.common import bench_runtime, fresh_pg, fresh_sqlite
+from bench.common import bench_runtime, fresh_pg, fresh_sqlite, pct
 
 SIZES = {"small": {"n": 1000, "spread_seconds": 15}, "full": {"n": 10_000, "spread_seconds": 60}}
 #: The burst gives up after this many seconds.
@@ -73,11 +73,6 @@ async def _finished(runtime: Runtime) -> int:
         )
 
 
-def _pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -99,8 +94,8 @@ async def spread(url: str, backend: str, n: int, seconds: int) -> Row:
         claim = [(r.enqueued_at - r.scheduled_for).total_seconds() for r in runs]
         missed = sum(1 for r in await _runs(runtime) if r.status == "missed" and r.scheduled_for >= counted_from)
         return Row(backend, "spread", n, {
-            "runs": f"{len(runs):,}", "lag p50": _ms(_pct(lag, 50)), "lag p99": _ms(_pct(lag, 99)),
-            "claim p50": _ms(_pct(claim, 50)), "claim p99": _ms(_pct(claim, 99)), "missed": str(missed),
+            "runs": f"{len(runs):,}", "lag p50": _ms(pct(lag, 50)), "lag p99": _ms(pct(lag, 99)),
+            "claim p50": _ms(pct(claim, 50)), "claim p99": _ms(pct(claim, 99)), "missed": str(missed),
         })
     finally:
         await runtime.close()
