@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+import time
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 # (uvicorn adds "color_message", the same text with terminal colours.)
@@ -21,9 +21,15 @@ FORMATS = ("auto", "json", "text")
 
 
 class JsonFormatter(logging.Formatter):
+    # A burst writes two lines a run: the encoder is made once and the timestamp's seconds part
+    # formatted once a second.
+    _encoder = json.JSONEncoder(default=str, ensure_ascii=False)
+    _second = -1
+    _second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
         event = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -33,7 +39,14 @@ class JsonFormatter(logging.Formatter):
                 event[key] = value
         if record.exc_info:
             event["exception"] = self.formatException(record.exc_info)
-        return json.dumps(event, default=str, ensure_ascii=False)
+        return self._encoder.encode(event)
+
+    def _timestamp(self, created: float) -> str:
+        """ISO 8601 in UTC to the millisecond, as ``datetime.isoformat(timespec="milliseconds")``."""
+        second = int(created)
+        if second != self._second:
+            self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:

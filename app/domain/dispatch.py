@@ -13,28 +13,27 @@ from app.persistence.models import ScheduledJob, ScheduledJobRun
 
 async def take_runnable(
     session: AsyncSession, now: datetime, *, limit: int, on_sqlite: bool, worker: str
-) -> list[ScheduledJobRun]:
-    """queued -> running for up to ``limit`` runs, atomically; returns them, oldest first."""
+) -> list[sa.Row]:
+    """queued -> running for up to ``limit`` runs, atomically; returns their rows, oldest first."""
     pick = (
         sa.select(ScheduledJobRun.id)
         .where(ScheduledJobRun.status == "queued", ScheduledJobRun.not_before <= now)
         .order_by(ScheduledJobRun.not_before, ScheduledJobRun.id)
         .limit(limit)
     )
-    stmt = sa.update(ScheduledJobRun).values(
-        status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker
-    )
+    runs = ScheduledJobRun.__table__
+    stmt = runs.update().values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
     if on_sqlite:
         # One writer at a time: nobody can take these between the pick and the update.
-        stmt = stmt.where(ScheduledJobRun.id.in_(pick.scalar_subquery()))
+        stmt = stmt.where(runs.c.id.in_(pick.scalar_subquery()))
     else:
         # Locked in a materialized CTE, evaluated once: inside ``UPDATE ... WHERE id IN
         # (subquery)`` PostgreSQL may re-run a LIMIT ... SKIP LOCKED subquery and take more.
         picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-        stmt = stmt.where(ScheduledJobRun.id == picked.c.id)
-    stmt = stmt.where(ScheduledJobRun.status == "queued").returning(ScheduledJobRun)
-    runs = (await session.scalars(stmt, execution_options={"synchronize_session": False})).all()
-    return sorted(runs, key=lambda run: (run.not_before, run.id))
+        stmt = stmt.where(runs.c.id == picked.c.id)
+    # Plain rows, not ORM objects: a burst takes thousands of runs a second.
+    taken = (await session.execute(stmt.where(runs.c.status == "queued").returning(*runs.c))).all()
+    return sorted(taken, key=lambda run: (run.not_before, run.id))
 
 
 async def next_wakeup(session: AsyncSession, *, include_queued: bool = True) -> datetime | None:

@@ -49,11 +49,10 @@ def _starting(run_ids: set[str], now: datetime, worker: str | None):
     Tried again when the connection is lost. A first try that did commit (the connection went
     during COMMIT) is recognised as ours, so the run is not left "running" with nobody on it.
     """
-    ours = sa.and_(ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id == worker,
-                   ScheduledJobRun.started_at == now)
+    ours = sa.and_(_RUNS.c.status == "running", _RUNS.c.queue_job_id == worker, _RUNS.c.started_at == now)
     return (
-        sa.update(ScheduledJobRun)
-        .where(ScheduledJobRun.id.in_(run_ids), sa.or_(ScheduledJobRun.status == "queued", ours))
+        _RUNS.update()
+        .where(_RUNS.c.id.in_(run_ids), sa.or_(_RUNS.c.status == "queued", ours))
         .values(status="running", started_at=now, lease_expires_at=now + LEASE, queue_job_id=worker)
     )
 
@@ -64,9 +63,7 @@ async def start_run(runtime, run_id: str, *, worker: str | None = None) -> bool:
 
     async def start() -> bool:
         async with runtime.sessions.begin() as session:
-            result = await session.execute(
-                _starting({run_id}, now, worker).execution_options(synchronize_session=False)
-            )
+            result = await session.execute(_starting({run_id}, now, worker))
             return result.rowcount == 1
 
     return await retry_transient(start)
@@ -80,11 +77,8 @@ async def start_runs(runtime, run_ids: list[str], *, worker: str) -> list["Prepa
 
     async def start() -> list[Prepared | None]:
         async with runtime.sessions.begin() as session:
-            runs = await session.scalars(
-                _starting(set(run_ids), now, worker).returning(ScheduledJobRun),
-                execution_options={"synchronize_session": False},
-            )
-            prepared = {p.run.id: p for p in await prepare_started(runtime, session, list(runs))}
+            runs = (await session.execute(_starting(set(run_ids), now, worker).returning(*_RUNS.c))).all()
+            prepared = {p.run.id: p for p in await prepare_started(runtime, session, runs)}
         return [prepared.pop(run_id, None) for run_id in run_ids]
 
     return await retry_transient(start)
@@ -92,37 +86,53 @@ async def start_runs(runtime, run_ids: list[str], *, worker: str) -> list["Prepa
 
 @dataclass(frozen=True)
 class Prepared:
-    """A started run and what its execution needs, read in one go."""
+    """A started run and what its execution needs, read in one go.
 
-    run: ScheduledJobRun
-    job: ScheduledJob | None
+    ``run`` is a run row and ``job`` its schedule's (``EXECUTION_COLUMNS``, and
+    the tenant's ``tenant_features``): plain rows, not ORM objects, since a burst of runs is
+    CPU-bound.
+    """
+
+    run: Any
+    job: Any | None
     skip_reason: str | None
     target: Target | None
 
 
+_RUNS = ScheduledJobRun.__table__
+_JOBS = ScheduledJob.__table__
+#: What executing a run reads of its schedule.
+EXECUTION_COLUMNS = [_JOBS.c[name] for name in (
+    "id", "tenant_id", "organization_id", "scope_type", "is_enabled", "deleted_at", "require_feature",
+    "target_type", "target_queue", "target_command", "target_payload", "timeout_seconds", "max_retries",
+    "retry_backoff_seconds", "created_by",
+)]
+
+
 async def prepare_runs(runtime, session, run_ids: list[str]) -> list[Prepared]:
     """Read started runs, in the caller's transaction, and prepare them (``prepare_started``)."""
-    runs = await session.scalars(
-        sa.select(ScheduledJobRun).where(ScheduledJobRun.id.in_(run_ids), ScheduledJobRun.status == "running")
+    runs = await session.execute(
+        sa.select(*_RUNS.c).where(_RUNS.c.id.in_(run_ids), _RUNS.c.status == "running")
     )
-    return await prepare_started(runtime, session, list(runs))
+    return await prepare_started(runtime, session, runs.all())
 
 
-async def prepare_started(runtime, session, runs: list[ScheduledJobRun]) -> list[Prepared]:
-    """Started runs with their schedule and tenant (read in one go, in the caller's transaction);
-    the schedules whose target will really run are marked as running (one statement)."""
+async def prepare_started(runtime, session, runs: list) -> list[Prepared]:
+    """Started runs with their schedule and its tenant's features (read in one go, in the
+    caller's transaction); the schedules whose target will really run are marked as running
+    (one statement)."""
     if not runs:
         return []
     rows = await session.execute(
-        sa.select(ScheduledJob, Tenant)
-        .outerjoin(Tenant, Tenant.id == ScheduledJob.tenant_id)
-        .where(ScheduledJob.id.in_({run.job_id for run in runs}))
+        sa.select(*EXECUTION_COLUMNS, Tenant.features.label("tenant_features"))
+        .outerjoin(Tenant, Tenant.id == _JOBS.c.tenant_id)
+        .where(_JOBS.c.id.in_({run.job_id for run in runs}))
     )
-    jobs = {job.id: (job, tenant) for job, tenant in rows}
+    jobs = {job.id: job for job in rows}
     prepared = []
     for run in runs:
-        job, tenant = jobs.get(run.job_id, (None, None))
-        reason = _skip_reason(run, job, tenant)
+        job = jobs.get(run.job_id)
+        reason = _skip_reason(run, job)
         prepared.append(Prepared(run, job, reason, None if reason else _target(runtime, job)))
     running = [(p.job.id, p.run.started_at, "running") for p in prepared if p.target is not None]
     if running:
@@ -203,24 +213,24 @@ async def run_target(runtime, prepared: Prepared) -> Finish:
     return Finish("succeeded", result=result, elapsed=time.monotonic() - started)
 
 
-def _target(runtime, job: ScheduledJob) -> Target | None:
+def _target(runtime, job) -> Target | None:
     target = runtime.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
     return target if target is not None and target.schedulable else None
 
 
-def _skip_reason(run: ScheduledJobRun, job: ScheduledJob | None, tenant: Tenant | None) -> str | None:
+def _skip_reason(run, job) -> str | None:
     if job is None or job.deleted_at is not None:
         return "the schedule was deleted"
     if not job.is_enabled and run.trigger != "manual":
         return "the schedule is disabled"
     # System schedules have no tenant, so no tenant feature can switch them off.
     if job.require_feature and job.scope_type != "system":
-        if tenant is None or job.require_feature not in (tenant.features or []):
+        if job.require_feature not in (job.tenant_features or []):
             return f"feature '{job.require_feature}' is not enabled for tenant '{job.tenant_id}'"
     return None
 
 
-async def record_finishes(runtime, finishes: list[tuple[ScheduledJobRun, ScheduledJob | None, Finish]]) -> list[Outcome]:
+async def record_finishes(runtime, finishes: list[tuple[Any, Any | None, Finish]]) -> list[Outcome]:
     """Record how runs ended, in one transaction; then their events. Retries are queued per policy.
 
     A run no longer ``running`` (its lease ran out and it was settled elsewhere) is not written
@@ -275,7 +285,6 @@ async def _record(runtime, finishes, now: datetime):
     return outcomes, recorded, retry_ids
 
 
-_RUNS = ScheduledJobRun.__table__
 #: A run's outcome, written only while it is still running (one settled as lost is not written twice).
 _FINISH_ONE = (
     _RUNS.update()
@@ -298,7 +307,7 @@ _FINISH_MANY = Unnest(
 )
 
 
-def _retry(job: ScheduledJob, run: ScheduledJobRun, status: str, now: datetime) -> ScheduledJobRun:
+def _retry(job, run, status: str, now: datetime) -> ScheduledJobRun:
     """The next attempt of a failed run, after an exponential backoff."""
     backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
     return ScheduledJobRun(
@@ -324,11 +333,10 @@ async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
     if session.bind.dialect.name == "postgresql":
         await session.execute(_SET_LAST_MANY.statement, _SET_LAST_MANY.params(rows))
         return
-    table = ScheduledJob.__table__
     await session.execute(
-        table.update()
-        .where(table.c.id == sa.bindparam("b_id"),
-               sa.or_(table.c.last_run_at.is_(None), table.c.last_run_at <= sa.bindparam("b_started")))
+        _JOBS.update()
+        .where(_JOBS.c.id == sa.bindparam("b_id"),
+               sa.or_(_JOBS.c.last_run_at.is_(None), _JOBS.c.last_run_at <= sa.bindparam("b_started")))
         .values(last_run_at=sa.bindparam("b_started"), last_status=sa.bindparam("b_status")),
         rows,
     )

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Sequence
 
 from app.domain.batching import Coalescer
@@ -29,7 +29,7 @@ log = logging.getLogger("mercato.poller")
 #: A slot at most this late is on time; older ones follow the catch-up policy.
 MISFIRE_GRACE = timedelta(seconds=60)
 #: Seconds before looking again at something due that another transaction holds.
-BUSY_RETRY = 0.05
+BUSY_RETRY = timedelta(milliseconds=50)
 
 
 def _log_claims(claims: list[ClaimResult]) -> None:
@@ -46,8 +46,20 @@ class LocalScheduler:
         self.concurrency = concurrency or runtime.settings.scheduler_concurrency
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
+        #: A schedule or a queued run changed: claim, and work out the next wake-up, on the next
+        #: round. A round woken only because targets ended just starts queued runs.
+        self._recheck = True
+        #: When something is next due (a slot, a queued run); a round from then on claims.
+        self._due_at: datetime | None = None
+        #: The next wake-up was worked out with every execution slot busy, so without the queued
+        #: runs: work it out again once a slot is free.
+        self._recheck_when_free = False
         self._stopping = False
+        #: Runs whose target is running, and runs whose target has ended and whose outcome is
+        #: being written. A run's execution slot is free as soon as its target ends, so the next
+        #: runs are taken while the last ones' outcomes are written.
         self._running: dict[str, asyncio.Task] = {}
+        self._recording: dict[str, asyncio.Task] = {}
         self._notifications: PgNotifications | None = None
         self._settled_at = None
         # Outcomes of runs that end at about the same time are written in one transaction.
@@ -55,9 +67,13 @@ class LocalScheduler:
 
     # SchedulerHooks: the service calls these after a change commits.
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:
-        self._wake.set()
+        self._changed()
 
     async def runs_queued(self, run_ids: Sequence[str]) -> None:
+        self._changed()
+
+    def _changed(self) -> None:
+        self._recheck = True
         self._wake.set()
 
     async def tick(self) -> int:
@@ -79,43 +95,66 @@ class LocalScheduler:
             if self._settled_at is None or now - self._settled_at > LEASE / 3:
                 self._settled_at = now
                 await settle_lost_runs(self.runtime)
-            free = self.concurrency - len(self._running)
-            if free <= 0:
-                return 0
-            async with self.runtime.sessions.begin() as session:
-                runs = await take_runnable(session, now, limit=free, on_sqlite=settings.is_sqlite, worker=self.worker)
-                prepared = await prepare_started(self.runtime, session, runs)
-            for run in prepared:
-                task = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
-                self._running[run.run.id] = task
-            return len(prepared)
+            return await self._start_runnable(now)
         finally:
             # The claims have committed, so the lines are true; written once the runs just
             # started have had their first turn: a burst's ten thousand log lines must not hold
             # up its claims and starts.
             asyncio.get_running_loop().call_soon(_log_claims, claims)
 
+    async def _start_runnable(self, now: datetime) -> int:
+        """Start as many queued runs whose time has come as there are free execution slots."""
+        free = self.concurrency - len(self._running)
+        if free <= 0 or len(self._recording) >= self.concurrency:
+            # Every slot busy, or a batch of outcomes still being written: the database is
+            # behind, and taking more would only pile up outcomes in memory.
+            return 0
+        async with self.runtime.sessions.begin() as session:
+            runs = await take_runnable(session, now, limit=free, on_sqlite=self.runtime.settings.is_sqlite,
+                                       worker=self.worker)
+            prepared = await prepare_started(self.runtime, session, runs)
+        for run in prepared:
+            self._running[run.run.id] = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
+        return len(prepared)
+
+    async def _round(self) -> float:
+        """One round of ``run()``; returns how long to sleep unless woken."""
+        now = self.runtime.clock()
+        if self._recheck or self._due_at is None or now >= self._due_at:
+            # Cleared before the round, so a change that arrives during it is not lost.
+            self._recheck = False
+            await self.tick()
+            self._due_at = await self._next_due()
+        else:
+            await self._start_runnable(now)
+        return max(0.0, (self._due_at - self.runtime.clock()).total_seconds())
+
     async def _execute(self, prepared: Prepared) -> None:
         run_id = prepared.run.id
         try:
             finish = await run_target(self.runtime, prepared)
+            self._recording[run_id] = self._running.pop(run_id)
+            if self._recheck_when_free:
+                self._recheck = True
+            self._wake.set()
             await self._recorder.submit((prepared.run, prepared.job, finish))
         except Exception:
             log.exception("run crashed the executor", extra={"run_id": run_id})
         finally:
             self._running.pop(run_id, None)
+            self._recording.pop(run_id, None)
             self._wake.set()
 
     async def drain(self) -> None:
-        """Wait for every run this poller started."""
-        while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+        """Wait for every run this poller started, outcome written."""
+        while self._running or self._recording:
+            await asyncio.gather(*self._running.values(), *self._recording.values(), return_exceptions=True)
 
     async def run(self) -> None:
         """Poll until ``stop()``; then finish what was claimed."""
         self.runtime.hooks.add(self)
         if not self.runtime.settings.is_sqlite:
-            self._notifications = PgNotifications(self.runtime.settings.database_url, self._wake.set)
+            self._notifications = PgNotifications(self.runtime.settings.database_url, self._changed)
             await self._notifications.start()
         renewer = asyncio.create_task(self._renew_leases())
         log.info("poller started", extra={"worker": self.worker})
@@ -125,8 +164,7 @@ class LocalScheduler:
                 # Cleared before the round, so a wake-up that arrives during it is not lost.
                 self._wake.clear()
                 try:
-                    await self.tick()
-                    delay = await self._sleep_for()
+                    delay = await self._round()
                     failures = 0
                 except asyncio.CancelledError:
                     raise
@@ -135,6 +173,7 @@ class LocalScheduler:
                     # neither hammering it nor firing much later than needed once it is back.
                     failures += 1
                     delay = min(0.5 * 2 ** (failures - 1), 5.0)
+                    self._recheck = True
                     log.exception("poller round failed; retrying in %.1f s", delay)
                 if self._stopping:
                     break
@@ -158,7 +197,7 @@ class LocalScheduler:
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        return len(self._running) + len(self._recording)
 
     def stop(self) -> None:
         """Claim nothing more; ``run()`` returns once the runs already started have finished."""
@@ -172,26 +211,28 @@ class LocalScheduler:
         for task in list(self._running.values()):
             task.cancel()
 
-    async def _sleep_for(self) -> float:
-        poll = self.runtime.settings.scheduler_poll_interval_ms / 1000
+    async def _next_due(self) -> datetime:
+        """When the next round should claim: the next slot or queued run, at most a poll away."""
+        now = self.runtime.clock()
+        poll = timedelta(milliseconds=self.runtime.settings.scheduler_poll_interval_ms)
         # With every execution slot busy, a queued run cannot start before one finishes (which
         # wakes us anyway): don't spin on it.
+        self._recheck_when_free = len(self._running) >= self.concurrency
         async with self.runtime.sessions() as session:
-            wake_at = await next_wakeup(session, include_queued=len(self._running) < self.concurrency)
+            wake_at = await next_wakeup(session, include_queued=not self._recheck_when_free)
         if wake_at is None:
-            return poll
-        delay = (wake_at - self.runtime.clock()).total_seconds()
-        if delay <= 0:
+            return now + poll
+        if wake_at <= now:
             # Due, yet this round left it: its row is locked by someone else (another poller, a
             # long transaction). Look again shortly instead of spinning on it.
-            return BUSY_RETRY
-        return min(poll, delay)
+            return now + BUSY_RETRY
+        return min(now + poll, wake_at)
 
     async def _renew_leases(self) -> None:
         while True:
             await asyncio.sleep(LEASE.total_seconds() / 3)
             try:
-                await renew_leases(self.runtime, list(self._running))
+                await renew_leases(self.runtime, [*self._running, *self._recording])
             except Exception:
                 log.exception("renewing leases failed")
 
