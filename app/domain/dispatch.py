@@ -18,7 +18,10 @@ async def take_runnable(
     pick = (
         sa.select(ScheduledJobRun.id)
         .where(ScheduledJobRun.status == "queued", ScheduledJobRun.not_before <= now)
-        .order_by(ScheduledJobRun.not_before, ScheduledJobRun.id)
+        # In the order of the in-flight index (status, not_before), so that taking stops after
+        # ``limit`` rows: a tie-break on id would sort every queued run (a burst's ten thousand
+        # share one instant) on each take.
+        .order_by(ScheduledJobRun.not_before)
         .limit(limit)
     )
     runs = ScheduledJobRun.__table__

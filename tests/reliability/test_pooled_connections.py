@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from app.persistence.database import PING_AFTER_IDLE_SECONDS
+from app.runtime import Runtime
+from app.settings import load_settings
 from bench.chaos_harness import sever_connections
 from tests.reliability.conftest import API
 
@@ -50,3 +52,14 @@ async def test_while_the_database_is_unreachable_pages_and_the_api_answer_503(cl
     finally:
         event.remove(app_runtime.engine.sync_engine, "do_connect", refuse)
     assert (await client.get(f"{API}/jobs", headers=owner)).status_code == 200
+
+
+async def test_statements_are_planned_for_the_table_as_it_is_now_not_as_it_was_when_prepared(pg_url):
+    # A generic plan cached while the run table was empty read every queued run once per run
+    # taken when a burst arrived; each execution is planned for its parameters instead.
+    runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url}))
+    try:
+        async with runtime.sessions() as session:
+            assert await session.scalar(sa.text("SHOW plan_cache_mode")) == "force_custom_plan"
+    finally:
+        await runtime.close()
