@@ -4,6 +4,9 @@ It sleeps until the earliest due slot (or the poll interval, whichever is sooner
 once when a schedule changes: through an in-process signal, and on PostgreSQL through
 ``LISTEN/NOTIFY`` so a change made by another process wakes it too. Any number of pollers may
 share one database; claiming (see ``app.domain.firing``) makes each slot fire exactly once.
+Queued runs are started in the background, as many as there are free execution slots: as soon
+as a target ends (its outcome is written meanwhile, with others that ended together) and, in a
+burst, while the rest of the burst is still being claimed.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ class LocalScheduler:
         #: The next wake-up was worked out with every execution slot busy, so without the queued
         #: runs: work it out again once a slot is free.
         self._recheck_when_free = False
+        #: Starting queued runs in the background (``_start_soon``), one take at a time.
+        self._starter: asyncio.Task | None = None
+        self._start_wanted = False
+        self._taking = asyncio.Lock()
+        self._started = 0
         self._stopping = False
         #: Runs whose target is running, and runs whose target has ended and whose outcome is
         #: being written. A run's execution slot is free as soon as its target ends, so the next
@@ -76,9 +84,15 @@ class LocalScheduler:
         self._recheck = True
         self._wake.set()
 
-    async def tick(self) -> int:
-        """One round: claim due slots, start runnable runs. Returns how many runs started."""
+    async def tick(self, *, wait: bool = True) -> int:
+        """One round: claim due slots, start runnable runs.
+
+        With ``wait`` (a test, a one-off round) the runs are started before it returns, and it
+        returns how many started during the round. ``run()`` does not wait: runs are started in
+        the background (``_start_soon``) while slots are claimed and as execution slots free up.
+        """
         settings = self.runtime.settings
+        started_before = self._started
         claims: list[ClaimResult] = []
         try:
             while True:
@@ -92,41 +106,66 @@ class LocalScheduler:
                 await announce_skipped(self.runtime, claimed.skipped)
                 if not claimed.full:
                     break
-            if self._settled_at is None or now - self._settled_at > LEASE / 3:
-                self._settled_at = now
-                await settle_lost_runs(self.runtime)
-            return await self._start_runnable(now)
+                if not settings.is_sqlite:
+                    # A burst: the runs claimed so far start while the rest is claimed (on
+                    # PostgreSQL; SQLite has one writer at a time, so they would only take turns).
+                    self._start_soon()
         finally:
-            # The claims have committed, so the lines are true; written once the runs just
-            # started have had their first turn: a burst's ten thousand log lines must not hold
-            # up its claims and starts.
+            # The claims have committed, so the lines are true; written after the last claim
+            # of a burst: its ten thousand log lines must not hold up the claims.
             asyncio.get_running_loop().call_soon(_log_claims, claims)
-
-    async def _start_runnable(self, now: datetime) -> int:
-        """Start as many queued runs whose time has come as there are free execution slots."""
-        free = self.concurrency - len(self._running)
-        if free <= 0 or len(self._recording) >= self.concurrency:
-            # Every slot busy, or a batch of outcomes still being written: the database is
-            # behind, and taking more would only pile up outcomes in memory.
+        if self._settled_at is None or now - self._settled_at > LEASE / 3:
+            self._settled_at = now
+            await settle_lost_runs(self.runtime)
+        if not wait:
+            self._start_soon()
             return 0
-        async with self.runtime.sessions.begin() as session:
-            runs = await take_runnable(session, now, limit=free, on_sqlite=self.runtime.settings.is_sqlite,
-                                       worker=self.worker)
-            prepared = await prepare_started(self.runtime, session, runs)
-        for run in prepared:
-            self._running[run.run.id] = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
-        return len(prepared)
+        await self._start_runnable()
+        return self._started - started_before
+
+    def _start_soon(self) -> None:
+        """Start queued runs in the background: now, and again after the take under way."""
+        self._start_wanted = True
+        if self._starter is None and not self._stopping:
+            self._starter = asyncio.create_task(self._start_while_wanted())
+
+    async def _start_while_wanted(self) -> None:
+        try:
+            while self._start_wanted and not self._stopping:
+                self._start_wanted = False
+                await self._start_runnable()
+        except Exception:
+            # The database is down or restarting: the next round (with its back-off) tries again.
+            log.exception("starting queued runs failed")
+            self._changed()
+        finally:
+            self._starter = None
+
+    async def _start_runnable(self) -> int:
+        """Start as many queued runs whose time has come as there are free execution slots."""
+        async with self._taking:  # one take at a time, or two would both fill the free slots
+            free = self.concurrency - len(self._running)
+            if free <= 0 or len(self._recording) >= self.concurrency:
+                # Every slot busy, or a batch of outcomes still being written: the database is
+                # behind, and taking more would only pile up outcomes in memory.
+                return 0
+            async with self.runtime.sessions.begin() as session:
+                runs = await take_runnable(session, self.runtime.clock(), limit=free,
+                                           on_sqlite=self.runtime.settings.is_sqlite, worker=self.worker)
+                prepared = await prepare_started(self.runtime, session, runs)
+            for run in prepared:
+                self._running[run.run.id] = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
+            self._started += len(prepared)
+            return len(prepared)
 
     async def _round(self) -> float:
-        """One round of ``run()``; returns how long to sleep unless woken."""
-        now = self.runtime.clock()
-        if self._recheck or self._due_at is None or now >= self._due_at:
+        """One round of ``run()``: claim when something is due or changed; returns how long to
+        sleep unless woken."""
+        if self._recheck or self._due_at is None or self.runtime.clock() >= self._due_at:
             # Cleared before the round, so a change that arrives during it is not lost.
             self._recheck = False
-            await self.tick()
+            await self.tick(wait=False)
             self._due_at = await self._next_due()
-        else:
-            await self._start_runnable(now)
         return max(0.0, (self._due_at - self.runtime.clock()).total_seconds())
 
     async def _execute(self, prepared: Prepared) -> None:
@@ -134,20 +173,25 @@ class LocalScheduler:
         try:
             finish = await run_target(self.runtime, prepared)
             self._recording[run_id] = self._running.pop(run_id)
-            if self._recheck_when_free:
-                self._recheck = True
-            self._wake.set()
+            self._slot_freed()
             await self._recorder.submit((prepared.run, prepared.job, finish))
         except Exception:
             log.exception("run crashed the executor", extra={"run_id": run_id})
         finally:
             self._running.pop(run_id, None)
             self._recording.pop(run_id, None)
-            self._wake.set()
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self._recheck_when_free:
+            self._changed()  # the next wake-up was worked out without the queued runs
+        self._start_soon()
 
     async def drain(self) -> None:
         """Wait for every run this poller started, outcome written."""
-        while self._running or self._recording:
+        while self._starter or self._running or self._recording:
+            if self._starter:
+                await asyncio.gather(self._starter, return_exceptions=True)
             await asyncio.gather(*self._running.values(), *self._recording.values(), return_exceptions=True)
 
     async def run(self) -> None:

@@ -94,9 +94,9 @@ class CountingPoller(LocalScheduler):
 
     rounds = 0
 
-    async def tick(self):
+    async def tick(self, **options):
         self.rounds += 1
-        return await super().tick()
+        return await super().tick(**options)
 
 
 async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
