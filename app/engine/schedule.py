@@ -88,18 +88,29 @@ def parse_schedule(
     min_interval_seconds: int = 10,
 ) -> Schedule:
     """Validate everything a person typed; raise ScheduleError naming the field."""
+    if isinstance(schedule_type, str) and isinstance(value, str) and isinstance(timezone, str):
+        kind, value, zone = _checked(schedule_type, value, timezone, min_interval_seconds)
+    else:  # not hashable, maybe: the uncached check says what is wrong with it
+        kind, value, zone = _checked.__wrapped__(schedule_type, value, timezone, min_interval_seconds)
+    start = _optional_instant(start_at, "start_at", "start")
+    end = _optional_instant(end_at, "end_at", "end")
+    if start is not None and end is not None and end <= start:
+        raise ScheduleError("end_at", "end must be after start")
+    anchor = _optional_instant(anchor, "start_at", "anchor")
+    return Schedule(kind, value, zone, anchor, start, end)
+
+
+@lru_cache(maxsize=4096)
+def _checked(schedule_type: str, value: str, timezone: str, min_interval_seconds: int) -> tuple[str, str, str]:
+    """(type, value, zone) checked and normalised; cached, as claiming a burst evaluates
+    thousands of stored schedules that share a few expressions (a failed check is not cached)."""
     kind = normalize_type(schedule_type)
     zone = validate_timezone(timezone).key
     if kind == "interval":
         parse_interval(value, min_seconds=min_interval_seconds)
     else:
         compile_cron(value, zone)
-    start = _optional_instant(start_at, "start_at", "start")
-    end = _optional_instant(end_at, "end_at", "end")
-    if start is not None and end is not None and end <= start:
-        raise ScheduleError("end_at", "end must be after start")
-    anchor = _optional_instant(anchor, "start_at", "anchor")
-    return Schedule(kind, value.strip(), zone, anchor, start, end)
+    return kind, value.strip(), zone
 
 
 def _optional_instant(value: object, field: str, what: str) -> datetime | None:
