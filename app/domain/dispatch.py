@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.execution import LEASE
+from app.domain.execution import LEASE, RUN_COLUMNS
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 
 
@@ -35,7 +35,7 @@ async def take_runnable(
         picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
         stmt = stmt.where(runs.c.id == picked.c.id)
     # Plain rows, not ORM objects: a burst takes thousands of runs a second.
-    taken = (await session.execute(stmt.where(runs.c.status == "queued").returning(*runs.c))).all()
+    taken = (await session.execute(stmt.where(runs.c.status == "queued").returning(*RUN_COLUMNS))).all()
     return sorted(taken, key=lambda run: (run.not_before, run.id))
 
 

@@ -77,7 +77,7 @@ async def start_runs(runtime, run_ids: list[str], *, worker: str) -> list["Prepa
 
     async def start() -> list[Prepared | None]:
         async with runtime.sessions.begin() as session:
-            runs = (await session.execute(_starting(set(run_ids), now, worker).returning(*_RUNS.c))).all()
+            runs = (await session.execute(_starting(set(run_ids), now, worker).returning(*RUN_COLUMNS))).all()
             prepared = {p.run.id: p for p in await prepare_started(runtime, session, runs)}
         return [prepared.pop(run_id, None) for run_id in run_ids]
 
@@ -88,7 +88,7 @@ async def start_runs(runtime, run_ids: list[str], *, worker: str) -> list["Prepa
 class Prepared:
     """A started run and what its execution needs, read in one go.
 
-    ``run`` is a run row and ``job`` its schedule's (``EXECUTION_COLUMNS``, and
+    ``run`` is a run's row (``RUN_COLUMNS``) and ``job`` its schedule's (``JOB_COLUMNS``, and
     the tenant's ``tenant_features``): plain rows, not ORM objects, since a burst of runs is
     CPU-bound.
     """
@@ -101,8 +101,12 @@ class Prepared:
 
 _RUNS = ScheduledJobRun.__table__
 _JOBS = ScheduledJob.__table__
+#: What executing a run reads of it.
+RUN_COLUMNS = [_RUNS.c[name] for name in (
+    "id", "job_id", "status", "scheduled_for", "trigger", "triggered_by", "attempt", "not_before", "started_at",
+)]
 #: What executing a run reads of its schedule.
-EXECUTION_COLUMNS = [_JOBS.c[name] for name in (
+JOB_COLUMNS = [_JOBS.c[name] for name in (
     "id", "tenant_id", "organization_id", "scope_type", "is_enabled", "deleted_at", "require_feature",
     "target_type", "target_queue", "target_command", "target_payload", "timeout_seconds", "max_retries",
     "retry_backoff_seconds", "created_by",
@@ -112,7 +116,7 @@ EXECUTION_COLUMNS = [_JOBS.c[name] for name in (
 async def prepare_runs(runtime, session, run_ids: list[str]) -> list[Prepared]:
     """Read started runs, in the caller's transaction, and prepare them (``prepare_started``)."""
     runs = await session.execute(
-        sa.select(*_RUNS.c).where(_RUNS.c.id.in_(run_ids), _RUNS.c.status == "running")
+        sa.select(*RUN_COLUMNS).where(_RUNS.c.id.in_(run_ids), _RUNS.c.status == "running")
     )
     return await prepare_started(runtime, session, runs.all())
 
@@ -124,7 +128,7 @@ async def prepare_started(runtime, session, runs: list) -> list[Prepared]:
     if not runs:
         return []
     rows = await session.execute(
-        sa.select(*EXECUTION_COLUMNS, Tenant.features.label("tenant_features"))
+        sa.select(*JOB_COLUMNS, Tenant.features.label("tenant_features"))
         .outerjoin(Tenant, Tenant.id == _JOBS.c.tenant_id)
         .where(_JOBS.c.id.in_({run.job_id for run in runs}))
     )
