@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domain.execution import announce_skipped
-from app.domain.firing import claim_due_slots
+from app.domain.firing import ClaimResult, claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.strategies.local import MISFIRE_GRACE
 from app.strategies.taskiq_source import ScheduleStore
@@ -48,6 +48,7 @@ class _Batch:
     still_due: set[str] = field(default_factory=set)
     moves: dict[str, datetime] = field(default_factory=dict)
     gone: list[str] = field(default_factory=list)
+    claimed: ClaimResult | None = None
 
 
 class SlotClaimer:
@@ -136,19 +137,10 @@ class SlotClaimer:
             batch.gone.extend(set(job_ids) - set(batch.moves) - batch.still_due - set(batch.gone))
         for run in sendable:
             batch.runs[run.job_id].append((run.run_id, run.slot, run.stream))
-        claimed.log()
-        await announce_skipped(self.runtime, claimed.skipped)  # the same events as the local poller
-        if claimed.jobs:
-            log.info("claimed %d schedules: %d runs queued, %d skipped, %d missed",
-                     claimed.jobs, len(claimed.queued), len(claimed.skipped), claimed.missed)
+        batch.claimed = claimed
         return batch
 
     async def _settle(self, requests: list[_Request], batch: _Batch) -> None:
-        try:
-            await self.store.advance(batch.moves)
-            await self.store.remove(batch.gone)
-        except Exception as exc:  # Redis is only a hint; the next reconcile repairs it
-            log.warning("updating the schedule source failed: %s", exc)
         answers: list[tuple[_Request, tuple[str, str] | None]] = []
         for request in requests:
             runs = batch.runs.get(request.job_id)
@@ -172,3 +164,17 @@ class SlotClaimer:
                 log.warning("sending %d runs failed: %s", len(unasked), exc)
         for request, answer in answers:
             request.future.set_result(answer)
+        # After the answers, so the runs go to their streams meanwhile: the log lines, the
+        # events of skipped slots (as the local poller's), the source brought up to date.
+        if batch.claimed is not None:
+            claimed = batch.claimed
+            claimed.log()
+            if claimed.jobs:
+                log.info("claimed %d schedules: %d runs queued, %d skipped, %d missed",
+                         claimed.jobs, len(claimed.queued), len(claimed.skipped), claimed.missed)
+            await announce_skipped(self.runtime, claimed.skipped)
+        try:
+            await self.store.advance(batch.moves)
+            await self.store.remove(batch.gone)
+        except Exception as exc:  # Redis is only a hint; the next reconcile repairs it
+            log.warning("updating the schedule source failed: %s", exc)
