@@ -151,6 +151,8 @@ class MercatoScheduleSource(ScheduleSource):
         self.store: ScheduleStore | None = None
         self.claimer = None
         self._maintenance = None
+        #: The tasks of the last listing, by (schedule id, slot, retry round).
+        self._listed: dict[tuple[str, datetime, int], ScheduledTask] = {}
 
     def connect(self) -> None:
         """Open the database and Redis (``startup`` does this; tests call it alone)."""
@@ -180,24 +182,29 @@ class MercatoScheduleSource(ScheduleSource):
 
     async def get_schedules(self) -> list[ScheduledTask]:
         now = self.runtime.clock()
-        tasks: list[ScheduledTask] = []
+        listed: dict[tuple[str, datetime, int], ScheduledTask] = {}
         slot_lists: dict[tuple[str, datetime], list[datetime]] = {}
         for job_id, first, spec in await self.store.upcoming(now + HORIZON):
             # A next slot in the past fires at once; the claim applies the catch-up policy.
             if (spec, first) not in slot_lists:
                 slot_lists[(spec, first)] = [first, *_later_slots(spec, first, now)]
             for slot in slot_lists[(spec, first)]:
-                schedule_id = f"{job_id}@{slot.isoformat()}"
-                if slot < now - OVERDUE:
-                    # taskiq sends a schedule id once; a fresh id lets an overdue slot try again.
-                    schedule_id += f"~{int(now.timestamp()) // RETRY_EVERY}"
-                tasks.append(
-                    ScheduledTask(
+                # taskiq sends a schedule id once; a fresh id lets an overdue slot try again.
+                retry = int(now.timestamp()) // RETRY_EVERY if slot < now - OVERDUE else -1
+                key = (job_id, slot, retry)
+                task = self._listed.get(key)
+                if task is None or "job_id" not in task.kwargs:  # new, or sent (pre_send rewrote it)
+                    schedule_id = f"{job_id}@{slot.isoformat()}" + (f"~{retry}" if retry >= 0 else "")
+                    task = ScheduledTask(
                         task_name=RUN_TASK, labels={}, args=[], kwargs={"job_id": job_id, "slot": slot.isoformat()},
                         schedule_id=schedule_id, time=slot,
                     )
-                )
-        return tasks
+                listed[key] = task
+        # The same slot is listed for a few ticks before it is due: its task is made once. The
+        # refresh runs in the scheduler's event loop beside the sends of the tick, so the time
+        # it takes delays them (ten thousand schedules a minute list some 700 slots a tick).
+        self._listed = listed
+        return list(listed.values())
 
     async def pre_send(self, task: ScheduledTask) -> None:
         slot = datetime.fromisoformat(task.kwargs["slot"])
