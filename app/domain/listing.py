@@ -101,10 +101,12 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
         # Stored text never holds NUL, and PostgreSQL refuses to even compare with it.
         return [sa.false()]
     if query.search:
-        pattern = _like_pattern(query.search.strip())
-        # lower(column): the expression the trigram indexes are on (ILIKE ignores case anyway).
+        # lower(column) LIKE lower(pattern): what ILIKE compares (it lowers both sides itself),
+        # on the expression the trigram indexes are on, without ILIKE lowering every value
+        # again: at a million schedules the recheck and the filter cost half as much.
+        pattern = sa.func.lower(sa.literal(_like_pattern(query.search.strip()), sa.String))
         conditions.append(
-            sa.or_(*(sa.func.lower(column).ilike(pattern, escape="\\")
+            sa.or_(*(sa.func.lower(column).like(pattern, escape="\\")
                      for column in (ScheduledJob.name, ScheduledJob.description, ScheduledJob.id)))
         )
     for column, value in (

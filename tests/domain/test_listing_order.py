@@ -155,3 +155,21 @@ async def test_pages_past_the_count_cap_keep_the_same_order(runtime, clock, monk
                     ids, totals = await _all_pages(runtime, actor, 3, sort=sort, order=order, **filters)
                     assert ids == expected and totals <= {4, len(expected)}, (actor.label, sort, order, filters)
 
+
+async def test_search_finds_what_ilike_finds_whatever_the_case_and_characters(runtime):
+    # The search compares lower(column) LIKE lower(text); it used to be lower(column) ILIKE text,
+    # which lowers both sides itself. The same schedules, for letters whose case is not ASCII's.
+    names = ["Größe Export", "İSTANBUL sync", "ΣΊΣΥΦΟΣ backup", "ǅemal feed", "STRASSE", "Café au lait",
+             "100% done", "under_score", "back\\slash", "ﬁle ligature"]
+    for i, name in enumerate(names):
+        await runtime.scheduler.create({**job(name), "id": f"s{i:02d}", "description": name.swapcase()})
+    old = lambda text: sa.or_(*(sa.func.lower(column).ilike(listing._like_pattern(text), escape="\\")  # noqa: E731
+                                for column in (ScheduledJob.name, ScheduledJob.description, ScheduledJob.id)))
+    for text in ("größe", "GRÖSSE", "istanbul", "İstanbul", "i̇stanbul", "σίσυφος", "ΣΊΣ", "ǆ", "ǅ", "Ǆ", "café",
+                 "CAFÉ", "%", "_", "\\", "0% d", "r_s", "FILE", "ﬁ", "S0"):
+        async with runtime.sessions() as session:
+            expected = list(await session.scalars(
+                sa.select(ScheduledJob.id).where(ScheduledJob.deleted_at.is_(None), old(text)).order_by(ScheduledJob.id)
+            ))
+        found = await runtime.scheduler.list(JobQuery(search=text, sort="name", page_size=100))
+        assert sorted(j.id for j in found.items) == expected and found.total == len(expected), text
