@@ -125,8 +125,8 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
     return conditions
 
 
-def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
-    """Rows of one page and the bounded count.
+def list_statement(query: JobQuery, actor: Actor) -> sa.Select:
+    """The rows of one page, found by walking the sort order (for more than COUNT_CAP matches).
 
     The page is found as ids first (a "deferred join"): the walk in sort order up to the
     page's offset reads only the id and the sort key, which an index can give without
@@ -144,23 +144,23 @@ def list_statement(query: JobQuery, actor: Actor) -> tuple[sa.Select, sa.Select]
             sa.select(ScheduledJob.id).where(*conditions).order_by(*_order(ScheduledJob, column, query))
             .limit(size).offset(offset).subquery("page")
         )
-    rows = (
+    return (
         sa.select(ScheduledJob).join(page, page.c.id == ScheduledJob.id)
         .order_by(*_order(ScheduledJob, column, query))
     )
-    capped = sa.select(sa.literal(1)).select_from(ScheduledJob).where(*conditions).limit(COUNT_CAP + 1).subquery()
-    count = sa.select(sa.func.count()).select_from(capped)
-    return rows, count
 
 
-def search_statement(query: JobQuery, actor: Actor) -> sa.Select:
-    """A search's page sorted from its matches, each row with the (capped) number of matches.
+def matches_statement(query: JobQuery, actor: Actor) -> sa.Select:
+    """The (capped) number of matches and the page sorted from them: rows of (total, schedule),
+    one row with no schedule when the page is empty.
 
-    The matches (at most COUNT_CAP + 1, found through the trigram indexes) are materialized,
-    counted and sorted. Walking a sorted index until a page of matches turns up instead reads
-    most of the table when the matches sit far along it, and trigram estimates cannot warn the
-    planner. If the count exceeds COUNT_CAP the page is not complete: use ``list_statement``
-    (the matches are then many, and the walk finds a page of them quickly).
+    The matches (at most COUNT_CAP + 1: what counting them reads anyway) are materialized,
+    counted and sorted, so a page of at most COUNT_CAP matches costs no more than its count.
+    Walking a sorted index until a page of matches turns up instead reads most of the table
+    when the matches are few or sit far along it (a search's matches, 1,000 system schedules
+    among a million), and the planner cannot tell. If the count exceeds COUNT_CAP the page is
+    not complete: use ``list_statement`` (the matches are then many, and the walk finds a page
+    of them quickly).
     """
     column = SORTS.get(query.sort, ScheduledJob.name)
     size, offset = _window(query)
@@ -169,10 +169,11 @@ def search_statement(query: JobQuery, actor: Actor) -> sa.Select:
         sa.select(ScheduledJob.id, column).where(*job_conditions(query, actor)).limit(COUNT_CAP + 1)
         .cte("matches").prefix_with("MATERIALIZED")
     )
-    total = sa.select(sa.func.count()).select_from(matches).scalar_subquery().label("total")
-    page = sa.select(matches.c.id).order_by(*_order(matches.c, column, query)).limit(size).offset(offset).subquery()
+    counted = sa.select(sa.func.count().label("total")).select_from(matches).subquery("counted")
+    page = sa.select(matches.c.id).order_by(*_order(matches.c, column, query)).limit(size).offset(offset).subquery("page")
     return (
-        sa.select(ScheduledJob, total).join(page, page.c.id == ScheduledJob.id)
+        sa.select(counted.c.total, ScheduledJob).select_from(counted)
+        .outerjoin(page, sa.true()).outerjoin(ScheduledJob, ScheduledJob.id == page.c.id)
         .order_by(*_order(ScheduledJob, column, query))
     )
 

@@ -140,6 +140,8 @@ async def test_every_page_of_every_sort_matches_the_rows_sorted_in_python(runtim
                     for size in (3, 7):
                         ids, totals = await _all_pages(runtime, actor, size, sort=sort, order=order, **filters)
                         assert (ids, totals) == (expected, {len(expected)}), (actor.label, sort, order, filters, size)
+    beyond = await runtime.scheduler.list(JobQuery(page=50, page_size=3, last_status="failed"), ORG_ADMIN)
+    assert beyond.items == [] and beyond.total == len(_expected(rows, ORG_ADMIN, "name", "asc", last_status="failed")) > 0
 
 
 async def test_pages_past_the_count_cap_keep_the_same_order(runtime, clock, monkeypatch):
@@ -150,7 +152,7 @@ async def test_pages_past_the_count_cap_keep_the_same_order(runtime, clock, monk
     for actor in (SUPERADMIN, ORG_ADMIN):
         for sort in SORT_COLUMNS:
             for order in ("asc", "desc"):
-                for filters in ({}, {"search": "export"}):
+                for filters in ({}, {"search": "export"}, {"last_status": "failed"}):
                     expected = _expected(rows, actor, sort, order, **filters)
                     ids, totals = await _all_pages(runtime, actor, 3, sort=sort, order=order, **filters)
                     assert ids == expected and totals <= {4, len(expected)}, (actor.label, sort, order, filters)
