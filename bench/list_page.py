@@ -9,6 +9,12 @@ Then it asks the real application in-process (httpx over ASGI: routing, session,
 checks, queries and template rendering, no network) for each page K times and reports the
 server time p50/p95, signed in as a superadmin (sees every schedule) and, for the list's
 first page and a search, as a tenant admin (sees one organization's).
+
+    python -m bench.list_page --size full --reuse
+
+keeps the database (``mercato_bench_list``) and, when it already holds the data of that size,
+skips the load (ten minutes of both cores at full size): the migrations are brought up to date
+and the pages measured on the rows already there.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ import random
 import time
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import sqlalchemy as sa
 
+from app.persistence.migrate import upgrade
 from bench.common import (
-    Table, analyze, bench_runtime, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow, verdict,
+    PG_ADMIN, PREFIX, Table, analyze, bench_runtime, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect,
+    utcnow, verdict,
 )
 
 SIZES = {
@@ -76,8 +85,11 @@ def _job(i: int, now, rng: random.Random) -> dict:
     )
 
 
-async def build(size: str) -> str:
+async def build(size: str, *, reuse: bool = False) -> str:
     sizes = SIZES[size]
+    if reuse and (url := await _loaded(size)):
+        log(f"list page: reusing the {sizes['jobs']:,} schedules and {sizes['runs']:,} runs already loaded")
+        return url
     url = await fresh_pg("list")
     rng = random.Random(8)
     now = utcnow().replace(microsecond=0)
@@ -109,12 +121,40 @@ async def build(size: str) -> str:
     return url
 
 
+async def _loaded(size: str) -> str | None:
+    """The URL of ``mercato_bench_list``, migrated to the newest revision, if it holds the data
+    of ``size`` (its number of schedules, and the long history's runs); else None."""
+    sizes = SIZES[size]
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PREFIX + "list")
+    finally:
+        await admin.close()
+    if not exists:
+        return None
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{PREFIX}list"
+    conn = await pg_connect(url)
+    try:
+        jobs = await conn.fetchval("SELECT count(*) FROM scheduled_jobs")
+        long = await conn.fetchval("SELECT count(*) FROM scheduled_job_runs WHERE job_id = $1", LONG_HISTORY_JOB)
+    except asyncpg.UndefinedTableError:
+        return None
+    finally:
+        await conn.close()
+    if jobs != sizes["jobs"] or long != sizes["runs"] // 5:
+        return None
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
 async def _client(runtime, email: str, **user):
     from app.domain.passwords import hash_password
     from app.persistence.models import User
     from app.web.app import create_app
     from app.web.auth import SESSION_COOKIE
 
+    async with runtime.sessions.begin() as session:  # left by an earlier run on the same data (--reuse)
+        await session.execute(sa.delete(User).where(User.email == email))
     await runtime.users.create(email, "benchmark password 1", "admin", password_hash=_HASH or hash_password("x" * 12), **user)
     async with runtime.sessions() as session:
         user_id = await session.scalar(sa.select(User.id).where(User.email == email))
@@ -168,13 +208,13 @@ def scenarios(size: str) -> list[tuple[str, str]]:
     ]
 
 
-async def main(size: str, *, keep: bool = False) -> Table:
+async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
     global _HASH
     from app.domain.passwords import hash_password
 
     _HASH = hash_password("benchmark password 1")
     sizes = SIZES[size]
-    url = await build(size)
+    url = await build(size, reuse=reuse)
     runtime = bench_runtime(url)
     table = Table(f"Admin pages: {sizes['jobs']:,} schedules, {sizes['runs']:,} runs (server time, in-process)",
                   ["page", "as", "p50", "p95", "target p95", ""])
@@ -199,7 +239,7 @@ async def main(size: str, *, keep: bool = False) -> Table:
         await tenant.aclose()
     finally:
         await runtime.close()
-        if not keep:
+        if not (keep or reuse):
             await drop_pg("list")
     table.notes.append(f"{sizes['repeat']} requests per page after 2 warm-up requests; the tenant admin sees one "
                        f"organization's schedules ({sizes['jobs'] // TENANTS // ORGS_PER_TENANT:,} or so) plus the tenant's.")
@@ -210,5 +250,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--keep", action="store_true", help="Keep the database (mercato_bench_list) to explore plans.")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Keep the database, and skip the load when it already holds the data of this size.")
     args = parser.parse_args()
-    print(asyncio.run(main(args.size, keep=args.keep)).render())
+    print(asyncio.run(main(args.size, keep=args.keep, reuse=args.reuse)).render())

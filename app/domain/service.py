@@ -20,7 +20,7 @@ from app.domain.clock import Clock, utcnow
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.domain.hooks import NoHooks, SchedulerHooks
 from app.domain.listing import (
-    COUNT_CAP, JobQuery, Page, RunQuery, list_statement, runs_statement, search_statement, source_modules_statement,
+    COUNT_CAP, JobQuery, Page, RunQuery, list_statement, matches_statement, runs_statement, source_modules_statement,
 )
 from app.domain.registry import TargetRegistry
 from app.domain.schedules import next_run_after, snapshot
@@ -73,23 +73,18 @@ class SchedulerService:
     async def list(self, query: JobQuery | None = None, actor: Actor = SYSTEM) -> Page:
         query = query or JobQuery()
         self._require(actor, VIEW)
-        rows, count = list_statement(query, actor)
         async with self.sessions() as session:
-            found = []
-            if query.search:
-                if not self.settings.is_sqlite and len(query.search.strip()) >= 3:
-                    # The trigram indexes find the matches; PostgreSQL's estimate of a scan that
-                    # stops after the first 10,001 prices lower() and ILIKE on every row far too
-                    # low (measured at a million schedules: 200-400 ms against 80 ms).
-                    await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
-                found = (await session.execute(search_statement(query, actor))).all()
-            if found and found[0].total <= COUNT_CAP:
-                items, total = [row[0] for row in found], found[0].total
-            elif found:  # more matches than the cap: a walk of the sort index finds a page fast
-                items, total = list(await session.scalars(rows)), found[0].total
-            else:
-                total = await session.scalar(count) or 0
-                items = list(await session.scalars(rows)) if total else []
+            if query.search and not self.settings.is_sqlite and len(query.search.strip()) >= 3:
+                # The trigram indexes find the matches; PostgreSQL's estimate of a scan that
+                # stops after the first 10,001 prices lower() and LIKE on every row far too
+                # low (measured at a million schedules: 200-400 ms against 80 ms).
+                await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            found = (await session.execute(matches_statement(query, actor))).all()
+            total = found[0].total
+            if total <= COUNT_CAP:
+                items = [row.ScheduledJob for row in found if row.ScheduledJob is not None]
+            else:  # more matches than the cap: a walk of the sort index finds a page fast
+                items = list(await session.scalars(list_statement(query, actor)))
         size = max(1, min(query.page_size, 100))
         return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
 
