@@ -254,7 +254,7 @@ async def _record(runtime, finishes, now: datetime):
         })
     async with runtime.sessions.begin() as session:
         if session.bind.dialect.name == "postgresql":
-            finished = set(await session.scalars(_FINISH_MANY.statement, _FINISH_MANY.params(rows, now=now)))
+            finished = set((await _FINISH_MANY.execute(session, rows, now=now)).scalars())
         else:
             finished = {row["b_id"] for row in rows if (await session.execute(_FINISH_ONE, {"now": now, **row})).rowcount == 1}
         for (run, job, finish), row in zip(finishes, rows):
@@ -288,12 +288,11 @@ _FINISH_ONE = (
 #: The same for a whole batch on PostgreSQL: one statement, the runs really written returned.
 _FINISH_MANY = Unnest(
     "UPDATE scheduled_job_runs AS r SET status = v.b_status, reason = v.b_reason, finished_at = :now, "
-    "duration_ms = v.b_duration, error_message = v.b_error, error_stack = v.b_stack, result = v.b_result::jsonb, "
+    "duration_ms = v.b_duration, error_message = v.b_error, error_stack = v.b_stack, result = v.b_result, "
     "lease_expires_at = NULL "
-    "FROM {unnest} AS v(b_id, b_status, b_reason, b_duration, b_error, b_stack, b_result) "
-    "WHERE r.id = v.b_id AND r.status = 'running' RETURNING r.id",
+    "FROM {rows} WHERE r.id = v.b_id AND r.status = 'running' RETURNING id",
     {"b_id": sa.String, "b_status": sa.String, "b_reason": sa.String, "b_duration": sa.Integer,
-     "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.Text},
+     "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.JSON},
     sa.bindparam("now", type_=UTCDateTime()),
 )
 
@@ -322,7 +321,7 @@ async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
             newest[job_id] = (at, status)
     rows = [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, (at, status) in sorted(newest.items())]
     if session.bind.dialect.name == "postgresql":
-        await session.execute(_SET_LAST_MANY.statement, _SET_LAST_MANY.params(rows))
+        await _SET_LAST_MANY.execute(session, rows)
         return
     table = ScheduledJob.__table__
     await session.execute(
@@ -337,9 +336,10 @@ async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
 #: ``_set_last`` on PostgreSQL: one statement for the batch, the schedules taken in id order.
 _SET_LAST_MANY = Unnest(
     "UPDATE scheduled_jobs AS j SET last_run_at = v.b_started, last_status = v.b_status FROM ("
-    "SELECT * FROM {unnest} AS u(b_id, b_started, b_status) ORDER BY b_id) AS v "
+    "SELECT * FROM {rows} ORDER BY b_id) AS v "
     "WHERE j.id = v.b_id AND (j.last_run_at IS NULL OR j.last_run_at <= v.b_started)",
     {"b_id": sa.String, "b_started": UTCDateTime, "b_status": sa.String},
+    alias="u",
 )
 
 
