@@ -267,10 +267,7 @@ async def _record(runtime, finishes, now: datetime):
             "b_result": _json_text(finish.result),
         })
     async with runtime.sessions.begin() as session:
-        if session.bind.dialect.name == "postgresql":
-            finished = set(await session.scalars(_FINISH_MANY.statement, _FINISH_MANY.params(rows, now=now)))
-        else:
-            finished = {row["b_id"] for row in rows if (await session.execute(_FINISH_ONE, {"now": now, **row})).rowcount == 1}
+        finished = set((await _FINISH_MANY.execute(session, rows, now=now)).scalars())
         for (run, job, finish), row in zip(finishes, rows):
             if run.id not in finished:
                 outcomes.append(Outcome(run.id, "lost"))
@@ -289,24 +286,15 @@ async def _record(runtime, finishes, now: datetime):
     return outcomes, recorded, retry_ids
 
 
-#: A run's outcome, written only while it is still running (one settled as lost is not written twice).
-_FINISH_ONE = (
-    _RUNS.update()
-    .where(_RUNS.c.id == sa.bindparam("b_id"), _RUNS.c.status == "running")
-    .values(status=sa.bindparam("b_status"), reason=sa.bindparam("b_reason"), finished_at=sa.bindparam("now"),
-            duration_ms=sa.bindparam("b_duration"), error_message=sa.bindparam("b_error"),
-            error_stack=sa.bindparam("b_stack"), result=sa.func.json(sa.bindparam("b_result", type_=sa.Text)),
-            lease_expires_at=None)
-)
-#: The same for a whole batch on PostgreSQL: one statement, the runs really written returned.
+#: Runs' outcomes, in one statement for the batch, each written only while the run is still
+#: running (one settled as lost is not written twice); the runs really written are returned.
 _FINISH_MANY = Unnest(
     "UPDATE scheduled_job_runs AS r SET status = v.b_status, reason = v.b_reason, finished_at = :now, "
-    "duration_ms = v.b_duration, error_message = v.b_error, error_stack = v.b_stack, result = v.b_result::jsonb, "
+    "duration_ms = v.b_duration, error_message = v.b_error, error_stack = v.b_stack, result = v.b_result, "
     "lease_expires_at = NULL "
-    "FROM {unnest} AS v(b_id, b_status, b_reason, b_duration, b_error, b_stack, b_result) "
-    "WHERE r.id = v.b_id AND r.status = 'running' RETURNING r.id",
+    "FROM {rows} WHERE r.id = v.b_id AND r.status = 'running' RETURNING id",
     {"b_id": sa.String, "b_status": sa.String, "b_reason": sa.String, "b_duration": sa.Integer,
-     "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.Text},
+     "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.JSON},
     sa.bindparam("now", type_=UTCDateTime()),
 )
 
@@ -334,24 +322,16 @@ async def _set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
         if job_id not in newest or newest[job_id][0] <= at:
             newest[job_id] = (at, status)
     rows = [{"b_id": job_id, "b_started": at, "b_status": status} for job_id, (at, status) in sorted(newest.items())]
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(_SET_LAST_MANY.statement, _SET_LAST_MANY.params(rows))
-        return
-    await session.execute(
-        _JOBS.update()
-        .where(_JOBS.c.id == sa.bindparam("b_id"),
-               sa.or_(_JOBS.c.last_run_at.is_(None), _JOBS.c.last_run_at <= sa.bindparam("b_started")))
-        .values(last_run_at=sa.bindparam("b_started"), last_status=sa.bindparam("b_status")),
-        rows,
-    )
+    await _SET_LAST_MANY.execute(session, rows)
 
 
-#: ``_set_last`` on PostgreSQL: one statement for the batch, the schedules taken in id order.
+#: ``_set_last``: one statement for the batch, the schedules taken in id order.
 _SET_LAST_MANY = Unnest(
     "UPDATE scheduled_jobs AS j SET last_run_at = v.b_started, last_status = v.b_status FROM ("
-    "SELECT * FROM {unnest} AS u(b_id, b_started, b_status) ORDER BY b_id) AS v "
+    "SELECT * FROM {rows} ORDER BY b_id) AS v "
     "WHERE j.id = v.b_id AND (j.last_run_at IS NULL OR j.last_run_at <= v.b_started)",
     {"b_id": sa.String, "b_started": UTCDateTime, "b_status": sa.String},
+    alias="u",
 )
 
 

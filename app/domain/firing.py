@@ -2,10 +2,13 @@
 
 One transaction takes a batch of due schedules, decides what each due slot becomes (a run, a
 catch-up run, a missed or skipped record), inserts those run rows and advances ``next_run_at``
-from the slot, not from now. On PostgreSQL the batch is locked with ``FOR UPDATE SKIP LOCKED``
-so concurrent pollers take disjoint batches; on SQLite (one writer at a time) each schedule is
-advanced by a conditional ``UPDATE ... WHERE next_run_at = :seen`` and skipped if someone else
-moved it first. The unique (schedule, slot) index backs both: a duplicate insert is a no-op.
+from the slot, not from now, in three statements whatever the batch's size: the read, one
+``UPDATE`` advancing the batch, one ``INSERT`` of its runs (``app.persistence.bulk``). On
+PostgreSQL the batch is locked with ``FOR UPDATE SKIP LOCKED`` so concurrent pollers take
+disjoint batches; on SQLite (one writer at a time) the read takes no lock, and the ``UPDATE``
+advances a schedule only if ``next_run_at`` is still the slot it read: one that someone else
+moved first is skipped, its runs not inserted. The unique (schedule, slot) index backs both: a
+duplicate insert is a no-op.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any, Collection
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ids import new_id
@@ -150,60 +152,48 @@ async def claim_due_slots(
     if not jobs:
         return result
     busy = await _busy_jobs(session, [j.id for j in jobs if j.overlap_policy == "skip"])
-    rows: list[dict[str, Any]] = []
+    planned: list[tuple[str, list[dict[str, Any]]]] = []
     advances: list[dict[str, Any]] = []
     for job in jobs:
         plan = _plan_or_stop(job, now, grace)
         runs, fired, status = _runs_for(job, plan, now, busy=job.id in busy)
-        values: dict[str, Any] = {"next_run_at": plan.next_run_at}
-        if fired == 0 and status:
-            values["last_status"] = status
+        next_run_at = plan.next_run_at
         if job.max_runs is not None and job.run_count + fired >= job.max_runs:
-            values["next_run_at"] = None
-        if on_sqlite:
-            values["run_count"] = ScheduledJob.run_count + fired
-            update = sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(values)
-            update = update.where(ScheduledJob.next_run_at == job.next_run_at)
-            if (await session.execute(update.execution_options(synchronize_session=False))).rowcount != 1:
-                continue  # another poller advanced it first
-        else:
-            # The rows are locked by this transaction: advance them all in one statement below.
-            advances.append({"b_id": job.id, "b_next": values["next_run_at"], "b_fired": fired,
-                             "b_status": values.get("last_status")})
+            next_run_at = None
+        advances.append({"b_id": job.id, "b_seen": job.next_run_at, "b_next": next_run_at, "b_fired": fired,
+                         "b_status": status if fired == 0 else None})
+        planned.append((job.id, runs))
+    # One statement advances the batch; its row locks (PostgreSQL), or SQLite's one write lock,
+    # are held for as short a time as possible (workers recording runs wait for them). Each row
+    # only if its slot is still the one planned from: on SQLite the read above took no lock, and
+    # a schedule another poller claimed (or someone changed) meanwhile is left alone.
+    advanced = set((await _ADVANCE.execute(session, advances)).scalars())
+    rows: list[dict[str, Any]] = []
+    for job_id, runs in planned:
+        if job_id not in advanced:
+            continue
         result.jobs += 1
         rows.extend(runs)
         result.queued.extend(r["id"] for r in runs if r["status"] == "queued")
         result.skipped.extend(r["id"] for r in runs if r["status"] == "skipped")
         result.missed += sum(1 for r in runs if r["status"] == "missed")
         result.slots.extend((r["job_id"], r["id"], r["scheduled_for"], r["status"]) for r in runs)
-    if advances:
-        # One statement for the batch: its row locks are held for as short a time as possible
-        # (workers recording runs wait for them). Locked already, so the order is no matter.
-        await session.execute(_ADVANCE.statement, _ADVANCE.params(advances))
     if rows:
-        if on_sqlite:
-            # The table, not the ORM entity: plain rows need no unit-of-work bookkeeping.
-            insert = sqlite.insert(ScheduledJobRun.__table__).on_conflict_do_nothing(
-                index_elements=["job_id", "scheduled_for"],
-                # Literal SQL: a bound IN list cannot be used with a multi-row (executemany) insert.
-                index_where=sa.text("trigger IN ('scheduled', 'catch_up')"),
-            )
-            await session.execute(insert, rows)
-        else:
-            await session.execute(_INSERT_RUNS.statement, _INSERT_RUNS.params(rows))
+        await _INSERT_RUNS.execute(session, rows)
     session.expunge_all()
     return result
 
 
-#: Advance claimed schedules (PostgreSQL): next slot, runs fired, the status to show if none ran.
+#: Advance claimed schedules: next slot, runs fired, the status to show if none ran; only those
+#: still at the slot the claim planned from (returned).
 _ADVANCE = Unnest(
     "UPDATE scheduled_jobs AS j SET next_run_at = v.b_next, run_count = j.run_count + v.b_fired, "
     "last_status = coalesce(v.b_status, j.last_status) "
-    "FROM {unnest} AS v(b_id, b_next, b_fired, b_status) WHERE j.id = v.b_id",
-    {"b_id": sa.String, "b_next": UTCDateTime, "b_fired": sa.Integer, "b_status": sa.String},
+    "FROM {rows} WHERE j.id = v.b_id AND j.next_run_at = v.b_seen RETURNING id",
+    {"b_id": sa.String, "b_seen": UTCDateTime, "b_next": UTCDateTime, "b_fired": sa.Integer, "b_status": sa.String},
 )
-#: The claimed slots' run rows (PostgreSQL), every column an array. A slot that already has its
-#: run (the unique slot index) is left alone.
+#: The claimed slots' run rows. A slot that already has its run (the unique slot index) is left
+#: alone. (``WHERE true``: SQLite would read ``ON CONFLICT`` after a bare ``FROM`` as a join's.)
 _RUN_COLUMNS = {
     "id": sa.String, "job_id": sa.String, "tenant_id": sa.String, "organization_id": sa.String,
     "scheduled_for": UTCDateTime, "trigger": sa.String, "triggered_by": sa.String, "status": sa.String,
@@ -211,7 +201,7 @@ _RUN_COLUMNS = {
     "enqueued_at": UTCDateTime, "finished_at": UTCDateTime, "created_at": UTCDateTime,
 }
 _INSERT_RUNS = Unnest(
-    f"INSERT INTO scheduled_job_runs ({', '.join(_RUN_COLUMNS)}) SELECT * FROM {{unnest}} "
+    f"INSERT INTO scheduled_job_runs ({', '.join(_RUN_COLUMNS)}) SELECT * FROM {{rows}} WHERE true "
     "ON CONFLICT (job_id, scheduled_for) WHERE trigger IN ('scheduled', 'catch_up') DO NOTHING",
     _RUN_COLUMNS,
 )

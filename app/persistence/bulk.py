@@ -1,34 +1,100 @@
-"""Batch statements on PostgreSQL: a whole batch bound as one array per column.
+"""Batch statements: a whole batch of rows bound as a handful of parameters, on both backends.
 
-``UPDATE … FROM unnest(…)`` and ``INSERT … SELECT * FROM unnest(…)`` do in one statement what an
-``executemany`` does row by row (a server round of work per row), and return what a row-by-row
-``rowcount`` would tell.
+``UPDATE … FROM <rows>`` and ``INSERT … SELECT * FROM <rows>`` do in one statement what an
+``executemany`` does row by row (a round of work per row), and with ``RETURNING`` tell which rows
+they touched, which a row-by-row ``rowcount`` would tell. The rows are, on PostgreSQL,
+``unnest()`` over one array per column; on SQLite (no arrays), ``json_each()`` over one JSON
+array of rows.
 """
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeEngine, to_instance
 
 _PG = postgresql.dialect()
+_SQLITE = sqlite.dialect()
 
 
 class Unnest:
-    """``sql`` with ``{unnest}`` standing for ``unnest(CAST(:a AS <type of a>[]), …)`` over
-    ``columns`` (name -> column type, in order), each bound as an array of that type.
-    ``extra`` are further typed bind parameters the SQL uses."""
+    """``sql`` with ``{rows}`` standing for the batch as a table named ``alias`` whose columns
+    are ``columns`` (name -> column type, in order). ``extra`` are further typed bind parameters
+    the SQL uses; the SQL is the same on both backends.
 
-    def __init__(self, sql: str, columns: Mapping[str, Any], *extra: sa.BindParameter) -> None:
+    On PostgreSQL ``{rows}`` is ``unnest(CAST(:a AS <type of a>[]), …) AS alias(a, …)``, each
+    column bound as an array of its type. On SQLite it is ``(SELECT json_extract(value, '$[0]')
+    AS a, … FROM json_each(:rows)) AS alias``, the rows bound as one JSON array of arrays, each
+    value as the column type stores it on SQLite (a datetime as its text). A column of type
+    ``sa.JSON`` is given as JSON text and is JSON in the rows (``jsonb`` on PostgreSQL, the text
+    itself on SQLite, which stores JSON as text).
+    """
+
+    def __init__(self, sql: str, columns: Mapping[str, Any], *extra: sa.BindParameter, alias: str = "v") -> None:
+        self.sql = sql
+        self.alias = alias
         self.columns: dict[str, TypeEngine] = {name: to_instance(kind) for name, kind in columns.items()}
-        arrays = ", ".join(f"CAST(:{name} AS {kind.compile(dialect=_PG)}[])" for name, kind in self.columns.items())
-        self.statement = sa.text(sql.format(unnest=f"unnest({arrays})")).bindparams(
-            *(sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in self.columns.items()), *extra
-        )
+        self.extra = extra
 
-    def params(self, rows: Iterable[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
-        """The arrays for ``rows`` (mappings with every column's name), plus ``extra`` values."""
+    def statement(self, dialect: str) -> sa.TextClause:
+        return self._postgresql if dialect == "postgresql" else self._sqlite
+
+    def params(self, dialect: str, rows: Iterable[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
+        """The bound values for ``rows`` (mappings with every column's name), plus ``extra`` values."""
         rows = list(rows)
-        return {**{name: [row[name] for row in rows] for name in self.columns}, **extra}
+        if dialect == "postgresql":
+            return {**{name: [row[name] for row in rows] for name in self.columns}, **extra}
+        return {"rows": json.dumps(self._sqlite_rows(rows)), **extra}
+
+    async def execute(self, session, rows: Iterable[Mapping[str, Any]], **extra: Any) -> sa.Result:
+        """The statement for ``rows`` in ``session``'s transaction, on its backend."""
+        dialect = session.bind.dialect.name
+        return await session.execute(self.statement(dialect), self.params(dialect, rows, **extra))
+
+    @cached_property
+    def _postgresql(self) -> sa.TextClause:
+        arrays = []
+        binds = []
+        for name, kind in self.columns.items():
+            if isinstance(kind, sa.JSON):
+                arrays.append(f"CAST(CAST(:{name} AS TEXT[]) AS JSONB[])")
+                kind = sa.Text()
+            else:
+                arrays.append(f"CAST(:{name} AS {kind.compile(dialect=_PG)}[])")
+            binds.append(sa.bindparam(name, type_=postgresql.ARRAY(kind)))
+        rows = f"unnest({', '.join(arrays)}) AS {self.alias}({', '.join(self.columns)})"
+        return sa.text(self.sql.format(rows=rows)).bindparams(*binds, *self.extra)
+
+    @cached_property
+    def _sqlite(self) -> sa.TextClause:
+        values = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(self.columns))
+        rows = f"(SELECT {values} FROM json_each(:rows)) AS {self.alias}"
+        return sa.text(self.sql.format(rows=rows)).bindparams(sa.bindparam("rows", type_=sa.Text), *self.extra)
+
+    def _sqlite_rows(self, rows: list[Mapping[str, Any]]) -> list[list[Any]]:
+        """Each row's values in column order, as SQLite stores them. A value that needs converting
+        (a datetime) is converted once per batch: a burst's rows share a few instants."""
+        columns = [(name, convert, {}) for name, convert in self._sqlite_converters]
+        out = []
+        for row in rows:
+            values = []
+            for name, convert, converted in columns:
+                value = row[name]
+                if convert is not None and value is not None:
+                    stored = converted.get(value)
+                    if stored is None:
+                        stored = converted[value] = convert(value)
+                    value = stored
+                values.append(value)
+            out.append(values)
+        return out
+
+    @cached_property
+    def _sqlite_converters(self) -> list[tuple[str, Any]]:
+        """Each column's name and how SQLite stores its values (None: as they are)."""
+        return [(name, None if isinstance(kind, sa.JSON) else kind.dialect_impl(_SQLITE).bind_processor(_SQLITE))
+                for name, kind in self.columns.items()]

@@ -9,13 +9,14 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from app.domain import events
 from app.domain.actors import ALL_FEATURES, Actor
 from app.domain.dispatch import take_runnable
-from app.domain.execution import LEASE, execute_run, settle_lost_runs
+from app.domain.execution import LEASE, Finish, execute_run, record_finishes, settle_lost_runs, start_runs
 from app.domain.firing import claim_due_slots
-from app.persistence.models import Tenant
+from app.persistence.models import ScheduledJobRun, Tenant
 from app.strategies.local import MISFIRE_GRACE, LocalScheduler
 from tests.local_support import definition, fire, reload, runs_of, utc
 
@@ -260,6 +261,28 @@ async def test_a_manual_run_is_recorded_with_its_user_and_leaves_the_next_slot_a
     assert [e.trigger for e in published] == ["manual", "manual"]
     job = await reload(runtime, job.id)
     assert (job.last_run_at, job.last_status, job.next_run_at) == (clock(), "succeeded", SLOT)
+
+
+async def test_outcomes_ending_together_are_written_together_and_one_settled_meanwhile_is_lost(runtime, clock):
+    jobs = [await runtime.scheduler.create(definition(name=f"j{i}")) for i in range(4)]
+    clock.set(SLOT)
+    runs = [await runtime.scheduler.trigger(job.id) for job in jobs]
+    prepared = await start_runs(runtime, [run.id for run in runs], worker="test:1")
+    async with runtime.sessions.begin() as session:  # the last one is settled elsewhere meanwhile
+        await session.execute(sa.update(ScheduledJobRun).where(ScheduledJobRun.id == runs[3].id)
+                              .values(status="failed", error_message="settled elsewhere"))
+    clock.advance(seconds=2)
+    finishes = [Finish("succeeded", result={"rows": 3, "note": "ünïcode"}), Finish("succeeded", result="plain text"),
+                Finish("failed", error="boom", stack="Traceback ..."), Finish("succeeded", result=1)]
+    outcomes = await record_finishes(runtime, [(p.run, p.job, f) for p, f in zip(prepared, finishes)])
+    assert [(o.run_id, o.status) for o in outcomes] == [
+        (runs[0].id, "succeeded"), (runs[1].id, "succeeded"), (runs[2].id, "failed"), (runs[3].id, "lost")]
+    rows = [(await runs_of(runtime, job.id))[0] for job in jobs]
+    assert [(r.status, r.result, r.error_message, r.finished_at) for r in rows] == [
+        ("succeeded", {"rows": 3, "note": "ünïcode"}, None, clock()), ("succeeded", "plain text", None, clock()),
+        ("failed", None, "boom", clock()), ("failed", None, "settled elsewhere", None)]
+    assert [r.duration_ms for r in rows[:3]] == [2000, 2000, 2000] and rows[2].error_stack == "Traceback ..."
+    assert [(await reload(runtime, job.id)).last_status for job in jobs] == ["succeeded", "succeeded", "failed", "running"]
 
 
 # ----- lost runs -------------------------------------------------------------------------------

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
+from app.settings import load_settings
 from app.strategies.local import MISFIRE_GRACE, LocalScheduler
 from tests.local_support import definition, fire, reload, runs_of, utc
 
@@ -299,6 +302,78 @@ async def test_a_stored_schedule_the_engine_cannot_read_stops_without_blocking_t
     assert run.error_message.startswith("the schedule cannot be evaluated")
     bad = await reload(runtime, bad.id)
     assert (bad.next_run_at, bad.last_status) == (None, "failed")
+
+
+# ----- claiming in batches ---------------------------------------------------------------------
+
+async def _claim(runtime, clock, limit):
+    async with runtime.sessions.begin() as session:
+        return await claim_due_slots(session, clock(), limit=limit, grace=MISFIRE_GRACE,
+                                     on_sqlite=runtime.settings.is_sqlite)
+
+
+async def test_claiming_in_batches_takes_each_due_slot_once(runtime, clock):
+    ids = {(await runtime.scheduler.create(definition(name=f"j{i}"))).id for i in range(25)}
+    clock.set(utc(2026, 6, 1, 12, 5))
+    claims = [await _claim(runtime, clock, 10)]
+    while claims[-1].full:
+        claims.append(await _claim(runtime, clock, 10))
+    assert [(c.jobs, len(c.queued), c.full) for c in claims] == [(10, 10, True), (10, 10, True), (5, 5, False)]
+    queued = [run_id for c in claims for run_id in c.queued]
+    runs = [r for job_id in ids for r in await runs_of(runtime, job_id)]
+    assert sorted(r.id for r in runs) == sorted(queued)
+    assert {(r.job_id, r.scheduled_for, r.status, r.trigger) for r in runs} == {
+        (job_id, utc(2026, 6, 1, 12, 5), "queued", "scheduled") for job_id in ids}
+    for job_id in ids:
+        job = await reload(runtime, job_id)
+        assert (job.next_run_at, job.run_count) == (utc(2026, 6, 1, 12, 10), 1)
+    assert (await _claim(runtime, clock, 10)).jobs == 0  # nothing is due twice
+    assert len([r for job_id in ids for r in await runs_of(runtime, job_id)]) == 25
+
+
+async def test_a_schedule_moved_by_someone_else_after_the_claim_read_it_is_left_alone(sqlite_url, clock):
+    """SQLite: the claim reads without a lock (one writer at a time, and a reader does not block
+    it); another poller or an edit may move a schedule before the claim's one ``UPDATE`` takes the
+    write lock. That schedule is neither advanced again nor given a run; the rest of the batch is.
+    (PostgreSQL locks the rows it reads: nobody can move them in between.)"""
+    runtime = Runtime.create(load_settings({"DATABASE_URL": sqlite_url}), clock=clock)
+    try:
+        jobs = [await runtime.scheduler.create(definition(name=f"j{i}")) for i in range(4)]
+        claimed_elsewhere, edited = jobs[0].id, jobs[1].id
+        moved = []
+
+        def meanwhile(conn, cursor, statement, parameters, context, executemany):
+            if not moved and statement.startswith("UPDATE scheduled_jobs AS j SET next_run_at"):
+                other = sqlite3.connect(sqlite_url.split("///", 1)[1])
+                with other:  # another process: claims one schedule's slot, reschedules another
+                    other.execute("UPDATE scheduled_jobs SET next_run_at = '2026-06-01 12:10:00.000000', "
+                                  "run_count = 1 WHERE id = ?", (claimed_elsewhere,))
+                    other.execute("UPDATE scheduled_jobs SET next_run_at = '2026-06-01 12:07:00.000000' "
+                                  "WHERE id = ?", (edited,))
+                other.close()
+                moved.append(True)
+
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", meanwhile)
+        clock.set(utc(2026, 6, 1, 12, 5))
+        try:
+            claimed = await _claim(runtime, clock, 10)
+        finally:
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", meanwhile)
+        assert moved and claimed.jobs == 2 and len(claimed.queued) == 2
+        for job in jobs[2:]:
+            [run] = await runs_of(runtime, job.id)
+            assert claimed.queued.count(run.id) == 1
+            assert (await reload(runtime, job.id)).next_run_at == utc(2026, 6, 1, 12, 10)
+        assert await runs_of(runtime, claimed_elsewhere) == [] and await runs_of(runtime, edited) == []
+        assert ((await reload(runtime, claimed_elsewhere)).next_run_at, (await reload(runtime, claimed_elsewhere)).run_count) \
+            == (utc(2026, 6, 1, 12, 10), 1)
+        assert (await reload(runtime, edited)).next_run_at == utc(2026, 6, 1, 12, 7)
+        # The edited schedule fires at its new slot, once.
+        clock.set(utc(2026, 6, 1, 12, 7))
+        assert (await _claim(runtime, clock, 10)).jobs == 1
+        assert [r.scheduled_for for r in await runs_of(runtime, edited)] == [utc(2026, 6, 1, 12, 7)]
+    finally:
+        await runtime.close()
 
 
 # ----- exactly once, in one process ------------------------------------------------------------
