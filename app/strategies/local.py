@@ -49,8 +49,8 @@ class LocalScheduler:
         self.concurrency = concurrency or runtime.settings.scheduler_concurrency
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
-        #: A schedule or a queued run changed: claim, and work out the next wake-up, on the next
-        #: round. A round woken only because targets ended just starts queued runs.
+        #: A schedule or a queued run changed: the next round claims and works out the next
+        #: wake-up (targets that end start the next runs themselves, without a round).
         self._recheck = True
         #: When something is next due (a slot, a queued run); a round from then on claims.
         self._due_at: datetime | None = None
