@@ -39,17 +39,20 @@ async def take_runnable(
     return sorted(taken, key=lambda run: (run.not_before, run.id))
 
 
-async def next_wakeup(session: AsyncSession, *, include_queued: bool = True) -> datetime | None:
-    """The earliest instant something becomes due: a schedule's next slot or a queued run."""
+async def next_wakeup(session: AsyncSession, *, queued_after: datetime | None) -> datetime | None:
+    """The earliest instant something becomes due: a schedule's next slot, or (unless
+    ``queued_after`` is None) a queued run whose time comes after ``queued_after`` (a retry's
+    backoff, jitter). Queued runs whose time has come are the starter's, not a reason to wake."""
     slot = await session.scalar(
         sa.select(sa.func.min(ScheduledJob.next_run_at)).where(
             ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None)
         )
     )
     queued = None
-    if include_queued:
+    if queued_after is not None:
         queued = await session.scalar(
-            sa.select(sa.func.min(ScheduledJobRun.not_before)).where(ScheduledJobRun.status == "queued")
+            sa.select(sa.func.min(ScheduledJobRun.not_before))
+            .where(ScheduledJobRun.status == "queued", ScheduledJobRun.not_before > queued_after)
         )
     candidates = [t for t in (slot, queued) if t is not None]
     return min(candidates) if candidates else None

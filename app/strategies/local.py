@@ -273,7 +273,7 @@ class LocalScheduler:
         # wakes us anyway): don't spin on it.
         self._recheck_when_free = len(self._running) >= self.concurrency
         async with self.runtime.sessions() as session:
-            wake_at = await next_wakeup(session, include_queued=not self._recheck_when_free)
+            wake_at = await next_wakeup(session, queued_after=None if self._recheck_when_free else now)
         if wake_at is None:
             return now + poll
         if wake_at <= now:
