@@ -5,7 +5,6 @@ Both strategies run targets through these functions; here the local poller drive
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -225,7 +224,7 @@ async def test_a_failed_run_emits_failed_with_the_error(runtime, clock, poller, 
 
 
 async def test_an_overlap_skip_emits_skipped_with_the_reason(runtime, clock, poller, published):
-    job = await runtime.scheduler.create(
+    await runtime.scheduler.create(
         definition(schedule_value="* * * * *", overlap_policy="skip", target_payload={"sleep": 0.2})
     )
     clock.set(utc(2026, 6, 1, 12, 1))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 
 from app.domain.actors import ALL_FEATURES, VIEW, Actor
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError

@@ -8,7 +8,6 @@ until ``post_send`` confirms the XADD; an unconfirmed one is sent again after ``
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa

@@ -3,7 +3,6 @@ no secret in any log line, and no production start without a secret key."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess

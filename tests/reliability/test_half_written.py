@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 
-import httpx
 import pytest
 
 from tests.reliability.conftest import API, csrf_from

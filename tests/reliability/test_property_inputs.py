@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
-import click
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
