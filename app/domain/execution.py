@@ -1,8 +1,10 @@
 """The execution path shared by both strategies: one run, from claimed to finished.
 
-A taskiq worker calls ``start_run`` + ``execute_run`` from its task (async strategy); the local
-poller starts runs in batches and calls ``prepare_runs`` + ``execute_prepared``, the same path.
-The run row follows the real life of the job: ``queued -> running -> succeeded | failed |
+Runs are started (``queued -> running``) and prepared in batches: by the local poller
+(``dispatch.take_runnable`` + ``prepare_started``) and by a taskiq worker for the messages that
+arrive together (``start_runs``); each target then runs (``run_target``) and the outcomes of runs
+that end together are written in one transaction (``record_finishes``). ``start_run`` +
+``execute_run`` do the same for one run (``mercato scheduler run``). The run row follows the real life of the job: ``queued -> running -> succeeded | failed |
 timed_out`` or ``skipped`` with a reason.
 """
 
@@ -158,13 +160,9 @@ async def execute_run(runtime, run_id: str) -> Outcome:
     prepared = await retry_transient(prepare)
     if isinstance(prepared, Outcome):
         return prepared
-    return await execute_prepared(runtime, prepared[0])
-
-
-async def execute_prepared(runtime, prepared: Prepared) -> Outcome:
-    """The target of a prepared run, and its outcome recorded."""
-    finish = await run_target(runtime, prepared)
-    [outcome] = await record_finishes(runtime, [(prepared.run, prepared.job, finish)])
+    [run] = prepared
+    finish = await run_target(runtime, run)
+    [outcome] = await record_finishes(runtime, [(run.run, run.job, finish)])
     return outcome
 
 
