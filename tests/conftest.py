@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -18,7 +19,10 @@ from app.runtime import Runtime
 from app.settings import load_settings
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_TEST_DB = os.environ.get("TEST_PG_DATABASE", "mercato_test")
+#: Each run of the suite makes its own database (several people, a test run and a benchmark
+#: may share one PostgreSQL): a name of this run's own unless TEST_PG_DATABASE names one, and
+#: the run drops only a database it made itself.
+PG_TEST_DB = os.environ.get("TEST_PG_DATABASE") or f"mercato_test_{os.getpid()}_{secrets.token_hex(3)}"
 PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_TEST_DB}"
 TABLES = ("web_sessions", "scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens", "users", "organizations", "tenants")
 
@@ -41,25 +45,37 @@ class FakeClock:
         return now
 
 
-async def _recreate_pg_database() -> None:
+async def _create_pg_database() -> None:
+    """Create this run's database; refuses to touch one that exists (someone else's)."""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            PG_TEST_DB,
-        )
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}"')
         await conn.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
+    except asyncpg.DuplicateDatabaseError:
+        raise pytest.UsageError(
+            f"database {PG_TEST_DB!r} exists already; the suite only uses a database it makes itself "
+            "(unset TEST_PG_DATABASE, or name one that does not exist)"
+        ) from None
+    finally:
+        await conn.close()
+
+
+async def _drop_pg_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}" WITH (FORCE)')
     finally:
         await conn.close()
 
 
 @pytest.fixture(scope="session")
-def pg_database() -> str:
-    """A PostgreSQL database made by the migrations, once per test session."""
-    asyncio.run(_recreate_pg_database())
-    upgrade(PG_URL)
-    return PG_URL
+def pg_database():
+    """A PostgreSQL database of this run's own, made by the migrations, dropped at the end."""
+    asyncio.run(_create_pg_database())
+    try:
+        upgrade(PG_URL)
+        yield PG_URL
+    finally:
+        asyncio.run(_drop_pg_database())
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Reliability and security suite: faults, hostile input, authorization.
 
-Process tests use the session's PostgreSQL test database (``TEST_PG_DATABASE``) and Redis
+Process tests use the session's PostgreSQL test database (made by this run, see tests/conftest.py) and Redis
 databases 11-12, which belong to this folder (flushed here, used by nothing else). HTTP tests
 use the in-process client and personas of ``tests/web`` and ``tests/api``, plus one more: an
 admin of the same tenant but another organization.
