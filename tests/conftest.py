@@ -115,9 +115,22 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc))
 
 
+#: The tenants and organizations of the tests' world: schedules may name only these.
+SCOPES = {"acme": ("acme-eu", "acme-us"), "globex": ("globex-us",), "t1": ("org-1", "org-2"), "t2": ("org-9",),
+          "tenant-007": ("tenant-007-org-1",)}
+
+
+async def seed_scopes(runtime: Runtime) -> None:
+    for tenant, organizations in SCOPES.items():
+        await runtime.users.ensure_scope(tenant)
+        for organization in organizations:
+            await runtime.users.ensure_scope(tenant, organization)
+
+
 @pytest.fixture
 async def runtime(db_url, clock):
     settings = replace(load_settings({"DATABASE_URL": db_url}), scheduler_poll_interval_ms=200)
     rt = Runtime.create(settings, clock=clock)
+    await seed_scopes(rt)
     yield rt
     await rt.close()

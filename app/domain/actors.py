@@ -41,6 +41,18 @@ class Actor:
             return True
         return self.organization_id is None or organization_id == self.organization_id
 
+    def can_see_owned(self, tenant_id: str | None, organization_id: str | None) -> bool:
+        """``can_see`` for a row that carries its scope's ids but no scope type (a run, an
+        audit entry): no tenant is system's, a tenant without an organization is the tenant's."""
+        return self.can_see(scope_of(tenant_id, organization_id), tenant_id, organization_id)
+
+
+def scope_of(tenant_id: str | None, organization_id: str | None) -> str:
+    """The scope type that a pair of scope ids implies."""
+    if tenant_id is None:
+        return "system"
+    return "tenant" if organization_id is None else "organization"
+
 
 #: Module code and background work act as the system: full access, no scope limits.
 SYSTEM = Actor(id=None, label="system", features=ALL_FEATURES, is_superadmin=True)

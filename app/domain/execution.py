@@ -186,6 +186,12 @@ async def run_target(runtime, prepared: Prepared) -> Finish:
         return Finish("skipped", reason=prepared.skip_reason)
     if target is None:
         name = job.target_queue or job.target_command
+        declared = runtime.registry.get(job.target_type, name)
+        if declared is not None and declared.schedulable:
+            # Made before the target declared its scopes, or the declaration changed since.
+            allowed = " or ".join(sorted(declared.scopes))
+            return Finish("failed", error=f"{job.target_type} '{name}' may only run for {allowed} schedules, "
+                                          f"not for a {job.scope_type} schedule")
         return Finish("failed", error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
     if runtime.events.wants(events.STARTED):
         await runtime.events.emit(_event(events.STARTED, run, job, "running", runtime.clock()))
@@ -195,6 +201,7 @@ async def run_target(runtime, prepared: Prepared) -> Finish:
         slot=run.scheduled_for,
         trigger=run.trigger,
         attempt=run.attempt,
+        scope_type=job.scope_type,
         tenant_id=job.tenant_id,
         organization_id=job.organization_id,
         acting_user=run.triggered_by or job.created_by or "system",
@@ -217,7 +224,7 @@ async def run_target(runtime, prepared: Prepared) -> Finish:
 
 def _target(runtime, job) -> Target | None:
     target = runtime.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
-    return target if target is not None and target.schedulable else None
+    return target if target is not None and target.allows(job.scope_type) else None
 
 
 def _skip_reason(run, job) -> str | None:

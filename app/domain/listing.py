@@ -88,6 +88,18 @@ def visible_to(actor: Actor) -> sa.ColumnElement[bool]:
     )
 
 
+def owned_visible_to(actor: Actor, tenant: sa.ColumnElement, organization: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """SQL form of ``Actor.can_see_owned``: rows authorized by their own scope ids (runs, audit
+    entries), never only through their schedule."""
+    if actor.is_superadmin:
+        return sa.true()
+    if actor.tenant_id is None:
+        return sa.false()
+    if actor.organization_id is None:
+        return tenant == actor.tenant_id
+    return sa.and_(tenant == actor.tenant_id, sa.or_(organization.is_(None), organization == actor.organization_id))
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -246,9 +258,10 @@ def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
     return sa.select(modules.c[0]).where(modules.c[0].is_not(None)).limit(limit)
 
 
-def runs_statement(job_id: str, query: RunQuery) -> tuple[sa.Select, sa.Select]:
+def runs_statement(job_id: str, query: RunQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
     """Rows and bounded count of a schedule's runs (served by ``ix_scheduled_job_runs_history``)."""
-    conditions = [ScheduledJobRun.job_id == job_id]
+    conditions = [ScheduledJobRun.job_id == job_id,
+                  owned_visible_to(actor, ScheduledJobRun.tenant_id, ScheduledJobRun.organization_id)]
     if query.status:
         conditions.append(ScheduledJobRun.status == query.status)
     if query.trigger:

@@ -30,10 +30,20 @@ def next_run_after(job: ScheduledJob, after: datetime) -> datetime | None:
     return to_schedule(job).next_after(after)
 
 
+#: What an audit entry records beside the definition: who paused the schedule, when and why
+#: (an undo of a delete or an enable brings the pause back with its note).
+PAUSE_FIELDS = ("pause_note", "paused_by", "paused_at")
+
+
 def snapshot(job: ScheduledJob) -> dict[str, Any]:
-    """The editable configuration as JSON-friendly values (audit log, undo, export)."""
-    data: dict[str, Any] = {}
-    for field in FIELDS:
-        value = getattr(job, field)
-        data[field] = value.isoformat() if isinstance(value, datetime) else value
-    return data
+    """The editable configuration as JSON-friendly values (undo, export)."""
+    return {field: _plain(getattr(job, field)) for field in FIELDS}
+
+
+def audit_snapshot(job: ScheduledJob) -> dict[str, Any]:
+    """``snapshot`` and the pause (note, who, when): what an audit entry keeps of a version."""
+    return {**snapshot(job), **{field: _plain(getattr(job, field)) for field in PAUSE_FIELDS}}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -6,6 +6,7 @@ validated the same way, writes an audit entry, and tells the running strategy (h
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -20,12 +21,13 @@ from app.domain.clock import Clock, utcnow
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.domain.hooks import NoHooks, SchedulerHooks
 from app.domain.listing import (
-    COUNT_CAP, JobQuery, Page, RunQuery, list_statement, matches_statement, runs_statement, source_modules_statement,
+    COUNT_CAP, JobQuery, Page, RunQuery, list_statement, matches_statement, owned_visible_to, runs_statement,
+    source_modules_statement,
 )
 from app.domain.registry import TargetRegistry
-from app.domain.schedules import next_run_after, snapshot
+from app.domain.schedules import PAUSE_FIELDS, audit_snapshot, next_run_after
 from app.domain.validation import DEFAULTS, FIELDS, clean_job, validate_job_id
-from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
+from app.persistence.models import AuditEntry, Organization, ScheduledJob, ScheduledJobRun, Tenant
 from app.settings import Settings
 
 #: Fields a module registration may not overwrite on an existing schedule: ops own them.
@@ -93,7 +95,8 @@ class SchedulerService:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
             rows = await session.scalars(
                 sa.select(AuditEntry)
-                .where(AuditEntry.job_id == job_id)
+                .where(AuditEntry.job_id == job_id,
+                       owned_visible_to(actor, AuditEntry.tenant_id, AuditEntry.organization_id))
                 .order_by(AuditEntry.id.desc())
                 .limit(limit)
             )
@@ -102,7 +105,7 @@ class SchedulerService:
     async def runs(self, job_id: str, query: RunQuery | None = None, actor: Actor = SYSTEM) -> Page:
         """A schedule's run history, newest first (the schedule may be deleted: history stays)."""
         query = query or RunQuery()
-        rows, count = runs_statement(job_id, query)
+        rows, count = runs_statement(job_id, query, actor)
         async with self.sessions() as session:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
             items = list(await session.scalars(rows))
@@ -114,7 +117,7 @@ class SchedulerService:
         async with self.sessions() as session:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
             run = await session.get(ScheduledJobRun, run_id) if _usable_key(run_id, 36) else None
-        if run is None or run.job_id != job_id:
+        if run is None or run.job_id != job_id or not actor.can_see_owned(run.tenant_id, run.organization_id):
             raise NotFound(f"no run with id '{run_id}'")
         return run
 
@@ -127,6 +130,8 @@ class SchedulerService:
                     await self._load_visible(session, run.job_id, actor, VIEW, include_deleted=True)
             except NotFound:
                 run = None
+        if run is not None and not actor.can_see_owned(run.tenant_id, run.organization_id):
+            run = None
         if run is None:
             raise NotFound(f"no run with id '{run_id}'")
         return run
@@ -159,36 +164,23 @@ class SchedulerService:
         """Upsert a module's schedule by its stable id (e.g. ``currencies:fetch-rates:<org>``).
 
         Re-registering an existing schedule updates its definition but keeps whether ops
-        enabled or disabled it.
+        enabled or disabled it. A registration never takes over a schedule of another scope or
+        one the module did not make (a user's, another module's), live or deleted.
         """
         job_id, data = _registration(registration)
         async with self.sessions() as session:
             # Most registrations repeat what is stored (every start of a module): that needs no
             # lock and no write, so it is checked first.
             job = await session.get(ScheduledJob, job_id)
-            if job is not None and job.deleted_at is None and self._registration_changes(job, data) is None:
-                return job
-        for attempt in (1, 2):
-            try:
-                async with self.sessions.begin() as session:
-                    job = await session.get(ScheduledJob, job_id, with_for_update=True)
-                    if job is None or job.deleted_at is not None:
-                        job = await self._insert(session, job_id, data, SYSTEM, existing=job)
-                    else:
-                        clean = self._registration_changes(job, data)
-                        if clean is None:
-                            return job
-                        before = snapshot(job)
-                        await self._apply(session, job, clean, SYSTEM, expected_version=None)
-                        self._audit(session, job, "update", SYSTEM, before, snapshot(job))
-                break
-            except IntegrityError as exc:
-                # Another process inserted it a moment ago (every process of a module registers
-                # its schedules at start): now there is a row to lock, and ours applies over it.
-                if attempt == 2 or not _duplicate_id(exc):
-                    raise
-        await self.hooks.schedules_changed([job_id])
-        return job
+            if job is not None and job.deleted_at is None:
+                step = self._plan_step(job_id, data, job, SYSTEM, REGISTER)
+                if step.action == "unchanged":
+                    return job
+        try:
+            await self._upsert([(job_id, data)], SYSTEM, REGISTER)
+        except ValidationError as exc:
+            raise ValidationError({field.split(".", 1)[1]: message for field, message in exc.errors.items()}) from None
+        return await self.get(job_id)
 
     async def register_many(self, registrations: list[dict[str, Any]]) -> list[tuple[str, str]]:
         """``register`` for many schedules at once (a module with one per tenant or organization).
@@ -198,57 +190,159 @@ class SchedulerService:
         audit entries are inserted as plain rows, a statement for all of them; unchanged ones
         write nothing. Returns ``(id, "create" | "update" | "unchanged")`` in the order given.
         """
-        items: list[tuple[str, dict[str, Any]]] = []
+        items: list[tuple[str, dict[str, Any]] | None] = []
         errors: dict[str, str] = {}
         for index, registration in enumerate(registrations):
             try:
                 items.append(_registration(registration))
             except ValidationError as exc:
-                errors.update({f"[{index}].{field}": message for field, message in exc.errors.items()})
-        ids = [job_id for job_id, _ in items]
-        if not errors and len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            for index, job_id in enumerate(ids):
-                if job_id in seen:
-                    errors[f"[{index}].id"] = f"'{job_id}' appears more than once"
-                seen.add(job_id)
+                items.append(None)
+                errors.update(_indexed(index, exc))
         if errors:
             raise ValidationError(errors)
-        outcome: list[tuple[str, str]] = []
-        async with self.sessions.begin() as session:
-            # Locked in id order, as concurrent batches then cannot deadlock.
-            stored = {job.id: job for job in await session.scalars(self._lock_by_ids(ids))}
-            new_rows: list[dict[str, Any]] = []
-            for index, (job_id, data) in enumerate(items):
-                job = stored.get(job_id)
-                try:
-                    if job is None:
-                        new_rows.append(self._new_row(job_id, data, SYSTEM, existing=None))
-                        outcome.append((job_id, "create"))
-                    elif job.deleted_at is not None:
-                        await self._insert(session, job_id, data, SYSTEM, existing=job)
-                        outcome.append((job_id, "create"))
-                    elif (clean := self._registration_changes(job, data)) is not None:
-                        before = snapshot(job)
-                        await self._apply(session, job, clean, SYSTEM, expected_version=None)
-                        self._audit(session, job, "update", SYSTEM, before, snapshot(job))
-                        outcome.append((job_id, "update"))
-                    else:
-                        outcome.append((job_id, "unchanged"))
-                except ValidationError as exc:
-                    errors.update({f"[{index}].{field}": message for field, message in exc.errors.items()})
-            if errors:
-                raise ValidationError(errors)
-            if new_rows:
-                now = self.clock()
-                await session.execute(sa.insert(ScheduledJob.__table__), new_rows)
-                await session.execute(sa.insert(AuditEntry.__table__), [
-                    _audit_row(row, "create", SYSTEM, None, snapshot(SimpleNamespace(**row)), now) for row in new_rows
-                ])
-        changed = [job_id for job_id, action in outcome if action != "unchanged"]
-        if changed:
+        return await self._upsert([item for item in items if item is not None], SYSTEM, REGISTER)
+
+    async def import_many(
+        self, items: list[dict[str, Any]], actor: Actor = SYSTEM, *, dry_run: bool = False
+    ) -> list[tuple[str, str]]:
+        """Create or replace schedules by id, all or nothing (import files).
+
+        Each item is a whole definition: absent fields take their defaults. Every item is
+        validated before anything is written, and the writes share one transaction. Returns
+        ``(id, "create" | "update" | "unchanged")`` per item; errors are keyed ``[index].field``.
+        """
+        self._require(actor, MANAGE)
+        parsed: list[tuple[str, dict[str, Any]]] = []
+        errors: dict[str, str] = {}
+        for index, raw in enumerate(items):
+            data = dict(raw)
+            try:
+                parsed.append((validate_job_id(data.pop("id", None)), data))
+            except ValidationError as exc:
+                parsed.append(("", data))
+                errors.update(_indexed(index, exc))
+        return await self._upsert(parsed, actor, IMPORT, dry_run=dry_run, errors=errors)
+
+    async def _upsert(
+        self, items: list[tuple[str, dict[str, Any]]], actor: Actor, source: str, *, dry_run: bool = False,
+        errors: dict[str, str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """The one planner of the upserts by id (registrations and imports): every item is
+        planned against the stored row of its id (locked, in id order), all errors are
+        gathered (``[index].field``), then the plan is written in one transaction."""
+        errors = dict(errors or {})
+        seen: set[str] = set()
+        for index, (job_id, _) in enumerate(items):
+            if job_id and job_id in seen:
+                errors[f"[{index}].id"] = f"'{job_id}' appears more than once"
+            seen.add(job_id)
+        ids = sorted(seen - {""})
+        for attempt in (1, 2):
+            try:
+                async with self.sessions.begin() as session:
+                    stored = {job.id: job for job in await session.scalars(self._lock_by_ids(ids))} if ids else {}
+                    plan: list[_Step] = []
+                    for index, (job_id, data) in enumerate(items):
+                        if f"[{index}].id" in errors:
+                            continue
+                        try:
+                            plan.append(self._plan_step(job_id, data, stored.get(job_id), actor, source, index))
+                        except ValidationError as exc:
+                            errors.update(_indexed(index, exc))
+                    errors.update(await self._missing_scopes(session, [s for s in plan if s.action == "create"]))
+                    if errors:
+                        raise ValidationError(errors)
+                    if not dry_run:
+                        await self._write_plan(session, plan, actor)
+                break
+            except IntegrityError as exc:
+                # Another process inserted one of these ids a moment ago (every process of a
+                # module registers its schedules at start): planned again, it is an update.
+                if attempt == 2 or not _duplicate_id(exc):
+                    raise
+        changed = [step.job_id for step in plan if step.action != "unchanged"]
+        if changed and not dry_run:
             await self.hooks.schedules_changed(changed)
-        return outcome
+        return [(step.job_id, step.action) for step in plan]
+
+    def _plan_step(
+        self, job_id: str, data: dict[str, Any], job: ScheduledJob | None, actor: Actor, source: str, index: int = 0
+    ) -> _Step:
+        """What an upsert of ``data`` does to the stored row ``job`` (None: no row has the id)."""
+        if job is not None and job.deleted_at is None and source == REGISTER:
+            # A registration is the module's whole say; fields it leaves out and the ops-owned
+            # ones keep their stored values.
+            current = before_values(job)
+            given = {field: value for field, value in data.items() if field not in OPS_OWNED}
+            clean = clean_job(given, base=current, registry=self.registry, settings=self.settings)
+        else:
+            clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+            self._check_actor_scope(actor, clean)
+        if source == REGISTER:
+            _check_registration_holds(job_id, job, clean)
+        elif job is not None:
+            self._check_id_free(job_id, job, clean, actor, updating=job.deleted_at is None)
+        if job is None or job.deleted_at is not None:
+            return _Step(index, job_id, "create", job, clean)
+        return _Step(index, job_id, "unchanged" if clean == before_values(job) else "update", job, clean)
+
+    def _check_id_free(self, job_id: str, job: ScheduledJob, clean: dict[str, Any], actor: Actor, *,
+                       updating: bool = False) -> None:
+        """Whether ``actor`` may write ``clean`` under ``job``'s id: a row outside the actor's
+        scope, live or deleted, is never taken, and the refusal says only that the id is not
+        available (the same words whether that row is live or deleted)."""
+        if not actor.can_see(job.scope_type, job.tenant_id, job.organization_id):
+            raise ValidationError({"id": id_not_available(job_id)})
+        if _scope_ids(job) != _scope_ids(clean):
+            if updating:
+                raise ValidationError({"scope_type": "the scope of a schedule cannot change; use a new id"})
+            # A deleted schedule is made again only in its own scope: its runs and audit trail stay its own.
+            raise ValidationError({"id": id_not_available(job_id)})
+        if job.deleted_at is None and not updating:
+            raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
+
+    async def _missing_scopes(self, session: AsyncSession, steps: list[_Step]) -> dict[str, str]:
+        """Errors for new schedules whose tenant does not exist, or whose organization is not one
+        of that tenant's (one query for all of them)."""
+        tenants = {step.clean["tenant_id"] for step in steps if step.clean.get("tenant_id")}
+        organizations = {step.clean["organization_id"] for step in steps if step.clean.get("organization_id")}
+        if not tenants and not organizations:
+            return {}
+        known_tenants = set(await session.scalars(sa.select(Tenant.id).where(Tenant.id.in_(tenants))))
+        parent = dict((await session.execute(
+            sa.select(Organization.id, Organization.tenant_id).where(Organization.id.in_(organizations))
+        )).tuples().all()) if organizations else {}
+        errors: dict[str, str] = {}
+        for step in steps:
+            tenant, organization = step.clean.get("tenant_id"), step.clean.get("organization_id")
+            prefix = f"[{step.index}]." if step.index is not None else ""
+            if tenant and tenant not in known_tenants:
+                errors[f"{prefix}tenant_id"] = f"there is no tenant '{tenant}'"
+            elif organization and parent.get(organization) != tenant:
+                # The same words whether it does not exist or is another tenant's.
+                errors[f"{prefix}organization_id"] = f"tenant '{tenant}' has no organization '{organization}'"
+        return errors
+
+    async def _write_plan(self, session: AsyncSession, plan: list[_Step], actor: Actor) -> None:
+        """Write the planned steps (in id order, like every batch that locks schedules): new
+        schedules and their audit entries as plain rows, a statement for all of them."""
+        new_rows: list[dict[str, Any]] = []
+        for step in sorted(plan, key=lambda step: step.job_id):
+            if step.action == "create" and step.job is None:
+                new_rows.append(self._new_row(step.job_id, step.clean, actor, existing=None))
+            elif step.action == "create":
+                await self._insert(session, step.job_id, step.clean, actor, existing=step.job)
+            elif step.action == "update":
+                job = step.job
+                before = audit_snapshot(job)
+                await self._apply(session, job, step.clean, actor, expected_version=None)
+                self._audit(session, job, "update", actor, before, audit_snapshot(job))
+        if new_rows:
+            now = self.clock()
+            await session.execute(sa.insert(ScheduledJob.__table__), new_rows)
+            await session.execute(sa.insert(AuditEntry.__table__), [
+                _audit_row(row, "create", actor, None, audit_snapshot(SimpleNamespace(**row)), now) for row in new_rows
+            ])
 
     def _lock_by_ids(self, ids: list[str]) -> sa.Select:
         """Schedules by id, locked in id order (so concurrent batches cannot deadlock)."""
@@ -261,29 +355,38 @@ class SchedulerService:
         wanted = sa.values(sa.column("id", sa.String), name="wanted").data([(job_id,) for job_id in ids])
         return query.join(wanted, ScheduledJob.id == wanted.c.id)
 
-    def _registration_changes(self, job: ScheduledJob, data: dict[str, Any]) -> dict[str, Any] | None:
-        """The clean definition a registration gives a stored schedule, or None if it changes nothing."""
-        data = {field: value for field, value in data.items() if field not in OPS_OWNED}
-        current = before_values(job)
-        clean = clean_job(data, base=current, registry=self.registry, settings=self.settings)
-        return None if clean == current else clean
-
     async def create(self, data: dict[str, Any], actor: Actor = SYSTEM) -> ScheduledJob:
         data = dict(data)
         given = data.pop("id", None)
-        job_id = validate_job_id(given) if given else new_id()
         self._require(actor, MANAGE)
+        errors: dict[str, str] = {}
+        job_id = new_id()
+        if given:
+            try:
+                job_id = validate_job_id(given)
+            except ValidationError as exc:
+                errors.update(exc.errors)
+        try:
+            clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+        except ValidationError as exc:
+            raise ValidationError({**errors, **exc.errors}) from None
+        if errors:
+            raise ValidationError(errors)
+        self._check_actor_scope(actor, clean)
         try:
             async with self.sessions.begin() as session:
                 existing = await session.get(ScheduledJob, job_id)
-                if existing is not None and existing.deleted_at is None:
-                    raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
-                job = await self._insert(session, job_id, data, actor, existing=existing)
+                if existing is not None:
+                    self._check_id_free(job_id, existing, clean, actor)
+                missing = await self._missing_scopes(session, [_Step(None, job_id, "create", existing, clean)])
+                if missing:
+                    raise ValidationError(missing)
+                job = await self._insert(session, job_id, clean, actor, existing=existing)
         except IntegrityError as exc:
             if not _duplicate_id(exc):
                 raise
             # Created by someone else between our look and our insert.
-            raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"}) from None
+            raise ValidationError({"id": id_not_available(job_id)}) from None
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -298,7 +401,7 @@ class SchedulerService:
             for locked in ("tenant_id", "organization_id"):
                 if locked in changes and (changes[locked] or None) != getattr(job, locked):
                     raise ValidationError({locked: "the scope of a schedule cannot change; create a new one"})
-            before = snapshot(job)
+            before = audit_snapshot(job)
             clean = clean_job(changes, base=before_values(job), registry=self.registry, settings=self.settings)
             self._check_actor_scope(actor, clean)
             if expected_version is not None and expected_version != job.version:
@@ -306,7 +409,7 @@ class SchedulerService:
             if clean == before_values(job):
                 return job  # nothing changed: no new version, no audit entry
             await self._apply(session, job, clean, actor, expected_version=expected_version)
-            self._audit(session, job, "update", actor, before, snapshot(job))
+            self._audit(session, job, "update", actor, before, audit_snapshot(job))
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -326,7 +429,7 @@ class SchedulerService:
         """Soft delete: the row stays for history and undo; it never fires again."""
         async with self.sessions.begin() as session:
             job = await self._load_visible(session, job_id, actor, MANAGE)
-            before = snapshot(job)
+            before = audit_snapshot(job)
             now = self.clock()
             await self._write(
                 session, job, {"deleted_at": now, "next_run_at": None}, actor, expected_version=expected_version
@@ -355,12 +458,17 @@ class SchedulerService:
             )
             if last is None or last.before is None:
                 raise ValidationError({"undo": "there is no earlier version to go back to"})
-            before = snapshot(job) if job.deleted_at is None else None
-            clean = clean_job(last.before, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+            before = audit_snapshot(job) if job.deleted_at is None else None
+            definition = {k: v for k, v in last.before.items() if k not in PAUSE_FIELDS}
+            clean = clean_job(definition, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
             values = dict(clean)
             values["deleted_at"] = None
+            if not clean["is_enabled"]:
+                # Back to a paused version: its pause (note, who, when) comes back with it. Audit
+                # entries written before pauses were recorded keep the pause the row has.
+                values.update(_pause_of(last.before, job))
             await self._write(session, job, values, actor, expected_version=None)
-            self._audit(session, job, "undo", actor, before, snapshot(job))
+            self._audit(session, job, "undo", actor, before, audit_snapshot(job))
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -386,59 +494,6 @@ class SchedulerService:
             session.add(run)
         await self.hooks.runs_queued([run.id])
         return run
-
-    async def import_many(
-        self, items: list[dict[str, Any]], actor: Actor = SYSTEM, *, dry_run: bool = False
-    ) -> list[tuple[str, str]]:
-        """Create or replace schedules by id, all or nothing (import files).
-
-        Each item is a whole definition: absent fields take their defaults. Every item is
-        validated before anything is written, and the writes share one transaction. Returns
-        ``(id, "create" | "update" | "unchanged")`` per item; errors are keyed ``[index].field``.
-        """
-        self._require(actor, MANAGE)
-        plan: list[tuple[str, str, ScheduledJob | None, dict[str, Any], dict[str, Any]]] = []
-        errors: dict[str, str] = {}
-        async with self.sessions.begin() as session:
-            seen: set[str] = set()
-            for index, raw in enumerate(items):
-                try:
-                    step = await self._plan_import(session, dict(raw), actor, seen)
-                except ValidationError as exc:
-                    errors.update({f"[{index}].{field}": message for field, message in exc.errors.items()})
-                else:
-                    plan.append(step)
-            if errors:
-                raise ValidationError(errors)
-            # Written in id order, like every other batch that locks schedules: no deadlocks.
-            for job_id, action, job, data, clean in [] if dry_run else sorted(plan, key=lambda step: step[0]):
-                if action == "create":
-                    await self._insert(session, job_id, data, actor, existing=job)
-                elif action == "update":
-                    before = snapshot(job)
-                    await self._apply(session, job, clean, actor, expected_version=None)
-                    self._audit(session, job, "update", actor, before, snapshot(job))
-        changed = [job_id for job_id, action, *_ in plan if action != "unchanged"]
-        if changed and not dry_run:
-            await self.hooks.schedules_changed(changed)
-        return [(job_id, action) for job_id, action, *_ in plan]
-
-    async def _plan_import(self, session: AsyncSession, data: dict[str, Any], actor: Actor, seen: set[str]):
-        job_id = validate_job_id(data.pop("id", None))
-        if job_id in seen:
-            raise ValidationError({"id": f"'{job_id}' appears more than once"})
-        seen.add(job_id)
-        clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
-        self._check_actor_scope(actor, clean)
-        job = await session.get(ScheduledJob, job_id)
-        if job is None or job.deleted_at is not None:
-            return job_id, "create", job, data, clean
-        if not actor.can_see(job.scope_type, job.tenant_id, job.organization_id):
-            raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
-        for locked in ("scope_type", "tenant_id", "organization_id"):
-            if clean[locked] != getattr(job, locked):
-                raise ValidationError({locked: "the scope of a schedule cannot change; use a new id"})
-        return job_id, "unchanged" if clean == before_values(job) else "update", job, data, clean
 
     # ----- internals -----------------------------------------------------------------------
 
@@ -469,28 +524,24 @@ class SchedulerService:
         return job
 
     async def _insert(
-        self, session: AsyncSession, job_id: str, data: dict[str, Any], actor: Actor, existing: ScheduledJob | None
+        self, session: AsyncSession, job_id: str, clean: dict[str, Any], actor: Actor, existing: ScheduledJob | None
     ) -> ScheduledJob:
-        job = self._new_job(job_id, data, actor, existing=existing)
+        """Write a new schedule of the validated definition ``clean`` (over ``existing``, a
+        deleted one of the same scope made again, if given)."""
+        row = self._new_row(job_id, clean, actor, existing=existing)
         if existing is None:
+            job = ScheduledJob(**row)
             session.add(job)
+        else:
+            job = existing
+            for field, value in row.items():
+                setattr(job, field, value)
         await session.flush()
-        self._audit(session, job, "create", actor, None, snapshot(job))
+        self._audit(session, job, "create", actor, None, audit_snapshot(job))
         return job
 
-    def _new_job(self, job_id: str, data: dict[str, Any], actor: Actor, *, existing: ScheduledJob | None) -> ScheduledJob:
-        """A schedule made from ``data`` (or ``existing``, a deleted one, made again), not yet written."""
-        row = self._new_row(job_id, data, actor, existing=existing)
-        if existing is None:
-            return ScheduledJob(**row)
-        for field, value in row.items():
-            setattr(existing, field, value)
-        return existing
-
-    def _new_row(self, job_id: str, data: dict[str, Any], actor: Actor, *, existing: ScheduledJob | None) -> dict[str, Any]:
-        """Every column of a schedule made from ``data``, validated, with its first slot."""
-        clean = clean_job(data, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
-        self._check_actor_scope(actor, clean)
+    def _new_row(self, job_id: str, clean: dict[str, Any], actor: Actor, *, existing: ScheduledJob | None) -> dict[str, Any]:
+        """Every column of a schedule of the validated definition ``clean``, with its first slot."""
         now = self.clock()
         row = {
             **clean, "id": job_id, "anchor_at": clean.get("start_at") or now.replace(microsecond=0), "run_count": 0,
@@ -521,9 +572,7 @@ class SchedulerService:
             raise Conflict(_conflict_message(job))
         now = self.clock()
         values = dict(values)
-        if values.get("is_enabled") is True or (
-            "deleted_at" in values and values["deleted_at"] is None and job.deleted_at is not None
-        ):
+        if values.get("is_enabled") is True:
             values.setdefault("paused_at", None)
             values.setdefault("paused_by", None)
             values.setdefault("pause_note", None)
@@ -554,14 +603,16 @@ class SchedulerService:
     ) -> ScheduledJob:
         async with self.sessions.begin() as session:
             job = await self._load_visible(session, job_id, actor, MANAGE)
+            if expected_version is not None and expected_version != job.version:
+                raise Conflict(_conflict_message(job))
             if job.is_enabled == enabled and (enabled or job.pause_note == note):
                 return job
-            before = snapshot(job)
+            before = audit_snapshot(job)
             values: dict[str, Any] = {"is_enabled": enabled}
             if not enabled:
                 values.update(paused_at=self.clock(), paused_by=actor.label, pause_note=note)
             await self._write(session, job, values, actor, expected_version=expected_version)
-            self._audit(session, job, "enable" if enabled else "disable", actor, before, snapshot(job))
+            self._audit(session, job, "enable" if enabled else "disable", actor, before, audit_snapshot(job))
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -576,6 +627,72 @@ def _audit_row(job: dict[str, Any], action: str, actor: Actor, before: dict | No
                at: datetime) -> dict[str, Any]:
     return {"id": new_id(), "job_id": job["id"], "tenant_id": job["tenant_id"], "organization_id": job["organization_id"],
             "action": action, "actor": actor.label, "before": before, "after": after, "created_at": at}
+
+
+#: What an upsert by id is: a module's registration or an import.
+REGISTER, IMPORT = "register", "import"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One item of an upsert by id, planned: its index in the batch (None: a single call),
+    what it does, the stored row it meets, and its validated definition."""
+
+    index: int | None
+    job_id: str
+    action: str  # "create" | "update" | "unchanged"
+    job: ScheduledJob | None
+    clean: dict[str, Any]
+
+
+def id_not_available(job_id: str) -> str:
+    return f"the id '{job_id}' is not available; choose another"
+
+
+def _indexed(index: int, exc: ValidationError) -> dict[str, str]:
+    return {f"[{index}].{field}": message for field, message in exc.errors.items()}
+
+
+def _scope_ids(row: Any) -> tuple[str | None, str | None, str | None]:
+    get = row.get if isinstance(row, dict) else lambda field: getattr(row, field)
+    return get("scope_type"), get("tenant_id"), get("organization_id")
+
+
+def _scope_label(scope: tuple[str | None, str | None, str | None]) -> str:
+    kind, tenant, organization = scope
+    if kind == "system":
+        return "system scope"
+    if kind == "tenant":
+        return f"tenant '{tenant}'"
+    return f"organization '{organization}' of tenant '{tenant}'"
+
+
+def _check_registration_holds(job_id: str, job: ScheduledJob | None, clean: dict[str, Any]) -> None:
+    """A module's registration updates (or makes again) only its own schedule, in its scope:
+    never a user's row, another module's, or one of another scope, live or deleted. Module
+    code is trusted, so the error names the conflict."""
+    if job is None:
+        return
+    if (job.source_type, job.source_module) != (clean["source_type"], clean["source_module"]):
+        owner = f"module '{job.source_module}'" if job.source_type == "module" else "a user"
+        raise ValidationError({"id": (
+            f"schedule '{job_id}' was made by {owner}, not by this registration "
+            f"({clean['source_type']} '{clean['source_module']}'); register under another id"
+        )})
+    if _scope_ids(job) != _scope_ids(clean):
+        raise ValidationError({"id": (
+            f"schedule '{job_id}' belongs to {_scope_label(_scope_ids(job))}; a registration cannot move it "
+            f"to {_scope_label(_scope_ids(clean))}; register under another id"
+        )})
+
+
+def _pause_of(version: dict[str, Any], job: ScheduledJob) -> dict[str, Any]:
+    """The pause (note, who, when) an audit snapshot recorded, or ``job``'s if it has none."""
+    if not any(field in version for field in PAUSE_FIELDS):
+        return {field: getattr(job, field) for field in PAUSE_FIELDS}
+    at = version.get("paused_at")
+    return {"pause_note": version.get("pause_note"), "paused_by": version.get("paused_by"),
+            "paused_at": datetime.fromisoformat(at) if isinstance(at, str) else None}
 
 
 def _registration(registration: dict[str, Any]) -> tuple[str, dict[str, Any]]:

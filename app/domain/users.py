@@ -84,6 +84,12 @@ class UserService:
             session.add(user)
         return user
 
+    async def ensure_scope(self, tenant_id: str, organization_id: str | None = None) -> None:
+        """Make the tenant (and its organization) when they do not exist yet; an organization
+        of another tenant is refused."""
+        async with self.sessions.begin() as session:
+            await self._ensure_scope(session, tenant_id, organization_id)
+
     async def _ensure_scope(self, session: AsyncSession, tenant_id: str | None, organization_id: str | None) -> None:
         now = self.clock()
         if tenant_id:

@@ -288,6 +288,9 @@ def _check_target(clean: dict[str, Any], errors: dict[str, str], registry: Targe
         errors[field] = f"unknown {label} '{name}'"
     elif not target.schedulable:
         errors[field] = f"{label} '{name}' is not schedulable"
+    elif not target.allows(clean.get("scope_type")):
+        allowed = " or ".join(sorted(target.scopes))
+        errors[field] = f"{label} '{name}' can only be scheduled in {allowed} scope"
 
 
 def _check_schedule(clean: dict[str, Any], errors: dict[str, str], settings: Settings) -> None:

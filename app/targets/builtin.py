@@ -72,6 +72,8 @@ async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
     description="Deletes run history older than the retention period, in small batches.",
     payload_hint={"days": 7},
     schedulable=True,
+    # It deletes the runs of every tenant: a system schedule's work, never a tenant's.
+    scopes={"system"},
 )
 async def cleanup_history(payload: dict, ctx: TargetContext) -> dict:
     from app.domain.history import delete_expired_runs

@@ -87,14 +87,16 @@ async def test_one_bad_schedule_and_nothing_is_written(owner, app_runtime, job):
 
 async def test_a_failure_while_writing_rolls_back_every_write(owner, app_runtime, job, monkeypatch):
     changed = {**(await exported(owner))["schedules"][0], "name": "Renamed"}
-    real_insert = SchedulerService._insert
+    real_new_row = SchedulerService._new_row
 
-    async def insert_then_fail(self, session, job_id, *args, **kwargs):
+    def new_row_then_fail(self, job_id, *args, **kwargs):
+        # Written in id order: "first" is planned and the update of the exported schedule
+        # written before "second" fails.
         if job_id == "second":
             raise RuntimeError("the database went away")
-        return await real_insert(self, session, job_id, *args, **kwargs)
+        return real_new_row(self, job_id, *args, **kwargs)
 
-    monkeypatch.setattr(SchedulerService, "_insert", insert_then_fail)
+    monkeypatch.setattr(SchedulerService, "_new_row", new_row_then_fail)
     with pytest.raises(RuntimeError):
         await app_runtime.scheduler.import_many(
             [_snake(changed), _snake(new_item(id="first")), _snake(new_item(id="second"))], await _owner(app_runtime)
@@ -132,7 +134,7 @@ async def test_an_import_cannot_move_a_schedule_or_take_another_tenants_id(clien
     assert response.status_code == 422 and "cannot change" in response.json()["errors"]["schedules[0].scopeType"]
     stolen = document(new_item(id=job.id, tenantId="globex", organizationId="globex-us"))
     response = await client.post(f"{API}/import", content=stolen, headers={**YAML, **bearer("owner@globex.test")})
-    assert response.status_code == 422 and "already exists" in response.json()["errors"]["schedules[0].id"]
+    assert response.status_code == 422 and "is not available" in response.json()["errors"]["schedules[0].id"]
 
 
 async def test_export_filters_by_scope_and_tenant(client, bearer, app_runtime, job):

@@ -16,6 +16,12 @@ def per_org(n: int, **overrides):
     return [registration(id=f"currencies:fetch-rates:org-{i}", organization_id=f"org-{i}", **overrides) for i in range(n)]
 
 
+@pytest.fixture(autouse=True)
+async def organizations(runtime):
+    for i in range(5):
+        await runtime.users.ensure_scope("t1", f"org-{i}")
+
+
 async def test_it_creates_every_schedule_with_its_next_slot_and_an_audit_entry(runtime):
     outcome = await runtime.scheduler.register_many(per_org(3))
     assert outcome == [(f"currencies:fetch-rates:org-{i}", "create") for i in range(3)]

@@ -11,6 +11,7 @@ from app import engine
 from app.domain.actors import VIEW
 from app.domain.errors import ValidationError
 from app.domain.fieldnames import camel
+from app.domain.registry import schedulable_scopes
 from app.web.api.models import Preview, ScheduleType, Target, TargetList
 from app.web.api.problems import errors
 from app.web.auth import require, runtime_of
@@ -18,10 +19,14 @@ from app.web.auth import require, runtime_of
 
 @get("/targets", summary="Schedulable targets", responses=errors(401, 403))
 async def targets(request: Request) -> TargetList:
-    """The queues and commands a schedule may run, with labels and an example payload."""
-    require(request, VIEW)
-    schedulable = runtime_of(request).registry.schedulable()
-    return TargetList([Target(t.kind, t.name, t.label, t.description, dict(t.payload_hint)) for t in schedulable])
+    """The queues and commands you may schedule, with labels, an example payload and the scopes
+    a schedule of each may have (a target allowed only in scopes you cannot manage is not listed)."""
+    allowed = schedulable_scopes(require(request, VIEW))
+    schedulable = runtime_of(request).registry.schedulable(scopes=allowed)
+    return TargetList([
+        Target(t.kind, t.name, t.label, t.description, dict(t.payload_hint), sorted(t.scopes & allowed))
+        for t in schedulable
+    ])
 
 
 @get("/preview", summary="Describe a schedule and list its next slots", responses=errors(400, 401, 403, 422))

@@ -232,6 +232,8 @@ class Target(Struct, rename="camel"):
     description: str
     #: An example payload.
     payload_hint: dict[str, Any]
+    #: The scopes a schedule of this target may have (of those the caller may schedule in).
+    scopes: list[Scope]
 
 
 class TargetList(Struct):

@@ -17,6 +17,7 @@ from litestar.params import FromPath
 
 from app.domain.actors import MANAGE, VIEW, Actor
 from app.domain.errors import Conflict, Forbidden, ValidationError
+from app.domain.registry import schedulable_scopes
 from app.web.auth import require, runtime_of
 from app.web.forms import JobForm
 from app.web.login import HOME
@@ -36,9 +37,13 @@ def _preview_for(request: Request, values: dict[str, str], anchor: datetime | No
     )
 
 
-def _target_choice(request: Request, value: str):
+def _target_choice(request: Request, actor: Actor, value: str):
+    """The chosen target, if ``actor`` may schedule it in some scope (else as if unknown)."""
     kind, _, name = (value or "").partition(":")
-    return runtime_of(request).registry.get(kind, name) if kind in ("queue", "command") else None
+    target = runtime_of(request).registry.get(kind, name) if kind in ("queue", "command") else None
+    if target is None or not target.schedulable or not target.scopes & schedulable_scopes(actor):
+        return None
+    return target
 
 
 def _scope_choices(actor: Actor) -> dict[str, str]:
@@ -50,13 +55,14 @@ def _scope_choices(actor: Actor) -> dict[str, str]:
 def _form_page(request: Request, actor: Actor, form: JobForm, *, job: Any = None, status: int = 200,
                conflict: str | None = None) -> Response:
     registry = runtime_of(request).registry
+    allowed = schedulable_scopes(actor)
     context = {
         "form": form,
         "job": job,
         "action": job_url(job.id, "/edit") if job else f"{HOME}/new",
         "cancel": job_url(job.id) if job else HOME,
-        "targets": {"command": registry.schedulable("command"), "queue": registry.schedulable("queue")},
-        "target": _target_choice(request, form.values.get("target", "")),
+        "targets": {kind: registry.schedulable(kind, scopes=allowed) for kind in ("command", "queue")},
+        "target": _target_choice(request, actor, form.values.get("target", "")),
         "timezones": engine.all_timezones(),
         "schedule_types": engine.SCHEDULE_TYPES,
         "scope_choices": _scope_choices(actor),
@@ -135,10 +141,8 @@ async def preview(request: Request) -> Response:
 @get(f"{HOME}/target", name="jobs.target_hint")
 async def target_hint(request: Request) -> Response:
     """What the chosen target does and an example payload."""
-    require(request, VIEW)
-    target = _target_choice(request, str(request.query_params.get("target") or ""))
-    if target is not None and not target.schedulable:
-        target = None
+    actor = require(request, VIEW)
+    target = _target_choice(request, actor, str(request.query_params.get("target") or ""))
     return render(request, "jobs/form.html", {"target": target}, block="target_hint")
 
 
