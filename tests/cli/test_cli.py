@@ -57,6 +57,7 @@ def test_users_create_and_its_errors(db_url):
 async def test_scheduler_list_and_status(db_url):
     runtime = Runtime.create(load_settings({"DATABASE_URL": db_url}))
     try:
+        await runtime.users.ensure_scope("acme")
         await runtime.scheduler.register({
             "id": "reports:daily:acme", "name": "Daily report", "scope_type": "tenant", "tenant_id": "acme",
             "schedule_type": "cron", "schedule_value": "0 6 * * *", "target_type": "command",
