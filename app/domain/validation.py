@@ -294,21 +294,24 @@ def _check_target(clean: dict[str, Any], errors: dict[str, str], registry: Targe
 
 
 def _check_schedule(clean: dict[str, Any], errors: dict[str, str], settings: Settings) -> None:
-    if any(f in errors for f in ("schedule_type", "schedule_value", "timezone", "start_at", "end_at")):
-        if "timezone" not in errors and clean.get("timezone"):
-            try:
-                engine.validate_timezone(clean["timezone"])
-            except engine.ScheduleError as exc:
-                errors["timezone"] = exc.message
+    """The schedule's fields together: each is checked even when another one is wrong, so a
+    bad timezone does not hide a bad cron (every field's error at once)."""
+    if "timezone" not in errors:
+        try:
+            engine.validate_timezone(clean["timezone"])
+        except engine.ScheduleError as exc:
+            errors["timezone"] = exc.message
+    if "schedule_type" in errors or "schedule_value" in errors:
         return
+    dates_ok = "start_at" not in errors and "end_at" not in errors
     try:
         engine.parse_schedule(
             clean["schedule_type"],
             clean["schedule_value"],
-            clean["timezone"],
-            start_at=clean.get("start_at"),
-            end_at=clean.get("end_at"),
+            clean["timezone"] if "timezone" not in errors else "UTC",
+            start_at=clean.get("start_at") if dates_ok else None,
+            end_at=clean.get("end_at") if dates_ok else None,
             min_interval_seconds=settings.scheduler_min_interval_seconds,
         )
     except engine.ScheduleError as exc:
-        errors[exc.field] = exc.message
+        errors.setdefault(exc.field, exc.message)

@@ -41,7 +41,8 @@ FIELD_LABELS = {
     "catch_up_policy": "Catch-up", "catch_up_window_seconds": "Catch-up window (s)", "overlap_policy": "Overlap",
     "jitter_seconds": "Jitter (s)", "timeout_seconds": "Timeout (s)", "max_retries": "Retries",
     "retry_backoff_seconds": "Retry backoff (s)", "start_at": "Start", "end_at": "End", "max_runs": "Max runs",
-    "source_type": "Source", "source_module": "Module",
+    "source_type": "Source", "source_module": "Module", "pause_note": "Pause note", "paused_by": "Paused by",
+    "paused_at": "Paused at",
 }
 
 
