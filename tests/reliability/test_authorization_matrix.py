@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 import sqlalchemy as sa
 
-from app.persistence.models import AuditEntry, ScheduledJobRun
+from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.domain.transfer import dump_schedules
 from tests.reliability.conftest import OTHER_ORG, PASSWORD, acme_job, csrf_from, login
 
@@ -257,3 +257,212 @@ async def test_another_scopes_schedule_never_shows_in_lists_searches_exports_or_
                 f"{API}/export", f"{API}/export?tenantId=acme"):
         text = (await client.get(url)).text
         assert not any(name in text for name in secret_names), url
+
+
+# ----- Across scopes: ids of live and deleted rows, runs and audit entries of other scopes, and
+# targets not schedulable in the caller's scope, tried on every route --------------------------
+
+#: Rows of tenant t2 (which no persona but the superadmin can see): a live schedule, a deleted
+#: one, a superadmin's deleted system schedule, each with a run; and, on the acme schedule, a run
+#: and an audit entry of t2 (as a takeover of its id before this was closed would have left).
+FOREIGN_JOBS = ("foreign_live", "foreign_deleted", "system_deleted")
+NOT_SUPERADMIN = tuple(p for p in SIGNED_IN if p != "superadmin")
+CLEANUP = "scheduler.history.cleanup"
+
+
+def by_id(route_key: str) -> bool:
+    return "{job_id" in route_key or "{run_id" in route_key
+
+
+#: How each route without an id in its path is tried across scopes, or why it cannot be:
+#: "listing": what it shows never names another scope's rows; "create": an id of another
+#: scope in the body is refused as not available; "targets": what it offers never includes a
+#: target the caller may not schedule; "bulk": ids of other scopes are refused one by one and
+#: nothing of theirs changes; anything else says why no scoped row is involved.
+ACROSS_SCOPES = {
+    "GET /login": "no scoped data: the sign-in form",
+    "GET /": "no scoped data: a redirect",
+    "GET /healthz": "no scoped data: liveness",
+    "GET /readyz": "no scoped data: readiness",
+    "GET /static/{file_path:path}": "no scoped data: static files",
+    "GET /schema": "no scoped data: the OpenAPI document",
+    "GET /schema/openapi.json": "no scoped data: the OpenAPI document",
+    "GET /schema/openapi.yaml": "no scoped data: the OpenAPI document",
+    "GET /schema/{path:str}": "no scoped data: the OpenAPI document",
+    "GET /metrics": "superadmins only (matrix above): totals across every scope are theirs",
+    f"GET {LIST}": "listing",
+    f"GET {LIST}/new": "targets",
+    f"GET {LIST}/preview": "no scoped data: describes a schedule expression",
+    f"GET {LIST}/target": "targets",
+    f"POST {LIST}/new": "targets",  # the form has no id field: its ids are generated
+    f"POST {LIST}/bulk": "bulk",
+    f"GET {API}/jobs": "listing",
+    f"GET {API}/targets": "targets",
+    f"GET {API}/preview": "no scoped data: describes a schedule expression",
+    f"GET {API}/export": "listing",
+    f"POST {API}/import": "create",
+    f"POST {API}/jobs": "create",
+    "POST /login": "no scoped data: signing in",
+    "POST /logout": "no scoped data: signing out",
+}
+
+
+def test_every_route_is_tried_across_scopes():
+    """A route added later must say how it is tried across scopes (or why it cannot be)."""
+    unplaced = sorted(key for key in ROUTES if not by_id(key) and key not in ACROSS_SCOPES)
+    assert unplaced == [], f"routes with no cross-scope rule: {unplaced}"
+
+
+@pytest.fixture
+async def foreign(app_runtime, scene):
+    """Tenant t2's rows, and t2's run and audit entry stuck on acme's API schedule."""
+    from app.domain.actors import SYSTEM
+    from app.domain.ids import new_id
+
+    scheduler = app_runtime.scheduler
+    made = {}
+    for key, scope in (("foreign_live", "organization"), ("foreign_deleted", "organization"), ("system_deleted", "system")):
+        data = {**acme_job(id=f"t2:{key}", name=f"Secret {key}", target_payload={"secret": "t2-payload"}),
+                "scope_type": scope, "tenant_id": "t2" if scope != "system" else None,
+                "organization_id": "org-9" if scope != "system" else None}
+        job = await scheduler.create(data)
+        run = await scheduler.trigger(job.id)
+        if key != "foreign_live":
+            await scheduler.delete(job.id)
+        made[key], made[f"{key}_run"] = job.id, run.id
+    stray_run = ScheduledJobRun(
+        id=new_id(), job_id=scene["api_job"], tenant_id="t2", organization_id="org-9", scheduled_for=app_runtime.clock(),
+        trigger="manual", triggered_by="someone@t2", status="succeeded", attempt=1, created_at=app_runtime.clock(),
+        result={"secret": "t2-result"},
+    )
+    stray_audit = AuditEntry(
+        id=new_id(), job_id=scene["api_job"], tenant_id="t2", organization_id="org-9", action="update",
+        actor=SYSTEM.label, before={"name": "Secret before"}, after={"name": "Secret after"}, created_at=app_runtime.clock(),
+    )
+    async with app_runtime.sessions.begin() as session:
+        session.add_all([stray_run, stray_audit])
+    made["stray_run"] = stray_run.id
+    return made
+
+
+def _foreign_scene(scene: dict, foreign: dict, key: str, run_key: str) -> dict:
+    return {**scene, "page_job": foreign[key], "api_job": foreign[key], "page_run": foreign[run_key],
+            "api_run": foreign[run_key]}
+
+
+async def _foreign_state(app_runtime, foreign) -> tuple:
+    async with app_runtime.sessions() as session:
+        jobs = [(j.version, j.is_enabled, j.deleted_at) for j in [
+            await session.get(ScheduledJob, foreign[k]) for k in FOREIGN_JOBS]]
+        runs = list(await session.scalars(sa.select(ScheduledJobRun.id).where(
+            ScheduledJobRun.tenant_id.is_distinct_from("acme")).order_by(ScheduledJobRun.id)))
+    return jobs, runs
+
+
+@pytest.mark.parametrize("persona", NOT_SUPERADMIN)
+async def test_ids_of_other_scopes_are_not_found_on_every_route_that_takes_one(client, app_runtime, scene, foreign, persona):
+    headers = await caller(client, app_runtime, persona)
+    before = await _foreign_state(app_runtime, foreign)
+    wrong = {}
+    for key, route in ROUTES.items():
+        if not by_id(key):
+            continue
+        tries = {job: _foreign_scene(scene, foreign, job, f"{job}_run") for job in FOREIGN_JOBS}
+        if "{run_id" in key:  # a run of another scope under a schedule the caller can see
+            tries["stray run"] = {**scene, "page_run": foreign["stray_run"], "api_run": foreign["stray_run"]}
+            tries["other schedule's run"] = {**scene, "page_run": foreign["foreign_live_run"],
+                                             "api_run": foreign["foreign_live_run"]}
+        for what, ids in tries.items():
+            status = await call(client, ids, route, headers)
+            if status != 404:
+                wrong[f"{key} with {what}"] = status
+    assert wrong == {}, wrong
+    assert await _foreign_state(app_runtime, foreign) == before
+
+
+@pytest.mark.parametrize("persona", NOT_SUPERADMIN)
+async def test_runs_and_audit_entries_of_other_scopes_never_show(client, app_runtime, scene, foreign, persona):
+    headers = await caller(client, app_runtime, persona)
+    urls = [f"{API}/jobs/{scene['api_job']}/runs", f"{API}/jobs/{scene['api_job']}/audit",
+            f"{LIST}/{scene['api_job']}", f"{API}/jobs", f"{API}/export", LIST, f"{LIST}?search=Secret"]
+    for url in urls:
+        text = (await client.get(url, headers=headers)).text
+        for secret in ("t2-result", "t2-payload", "Secret before", "someone@t2", *(foreign[k] for k in FOREIGN_JOBS)):
+            assert secret not in text, (url, secret)
+
+
+@pytest.mark.parametrize("persona", NOT_SUPERADMIN)
+@pytest.mark.parametrize("job", FOREIGN_JOBS)
+async def test_creating_with_an_id_of_another_scope_is_refused_alike(client, app_runtime, scene, foreign, persona, job):
+    headers = await caller(client, app_runtime, persona)
+    before = await _foreign_state(app_runtime, foreign)
+    new = {**NEW_JOB, "id": foreign[job]}
+    item = acme_job(id=foreign[job])
+    for key, extra in ((f"POST {API}/jobs", {"json": new}),
+                       (f"POST {API}/import", {"content": _import_document(item), "headers": {"Content-Type": "application/yaml"}})):
+        route = Route("POST", key.split(" ", 1)[1] + ("?dryRun=false" if "import" in key else ""), ROUTES[key].rule,
+                      lambda s, extra=extra: dict(extra))
+        status = await call(client, scene, route, headers)
+        manages = persona in ("manager", "bearer token", "other organization", "other tenant")
+        assert status == (422 if manages else 403), (key, status)
+    assert await _foreign_state(app_runtime, foreign) == before
+
+
+def _import_document(item: dict) -> bytes:
+    import yaml
+
+    from app.domain.fieldnames import camel
+
+    body = {camel(k): v for k, v in item.items() if v is not None}
+    return yaml.safe_dump({"version": 1, "schedules": [body]}).encode()
+
+
+@pytest.mark.parametrize("persona", ("manager", "bearer token"))
+async def test_the_refusal_says_only_that_the_id_is_not_available(client, app_runtime, scene, foreign, persona):
+    headers = await caller(client, app_runtime, persona)
+    token = client.cookies.get("mercato_csrf")
+    extra = {"X-CSRF-Token": token} if token and "Authorization" not in headers else {}
+    answers = set()
+    for job in FOREIGN_JOBS:
+        response = await client.post(f"{API}/jobs", json={**NEW_JOB, "id": foreign[job]}, headers={**headers, **extra})
+        answers.add(response.json()["errors"]["id"].replace(foreign[job], "<id>"))
+    assert answers == {"the id '<id>' is not available; choose another"}
+
+
+@pytest.mark.parametrize("persona", NOT_SUPERADMIN)
+async def test_targets_not_schedulable_in_the_callers_scope_are_never_offered_or_accepted(client, app_runtime, scene, persona):
+    headers = await caller(client, app_runtime, persona)
+    for key, how in ACROSS_SCOPES.items():
+        if how != "targets" or not key.startswith("GET"):
+            continue
+        url = key.split(" ", 1)[1] + (f"?target=command:{CLEANUP}" if key.endswith("/target") else "")
+        text = (await client.get(url, headers=headers)).text
+        assert CLEANUP not in text, key
+    with_cleanup = {
+        f"POST {API}/jobs": lambda s: {"json": {**NEW_JOB, "targetCommand": CLEANUP}},
+        f"POST {LIST}/new": lambda s: {"data": {**job_form(s)["data"], "target": f"command:{CLEANUP}"}},
+        f"POST {API}/import": lambda s: {"content": _import_document({**acme_job(id="new-cleanup"), "target_command": CLEANUP}),
+                                          "headers": {"Content-Type": "application/yaml"}},
+        f"PATCH {API}/jobs/{{job_id:str}}": lambda s: {"json": {"targetCommand": CLEANUP}},
+        f"POST {LIST}/{{job_id:str}}/edit": lambda s: {"data": {**edit_form(s)["data"], "target": f"command:{CLEANUP}"}},
+    }
+    for key, body in with_cleanup.items():
+        route = ROUTES[key]
+        status = await call(client, scene, Route(route.method, route.path, route.rule, body), headers)
+        expected = 422 if persona in ("manager", "bearer token") else route.rule(persona)
+        if persona in OUTSIDERS and "{job_id" not in key:
+            expected = 422  # refused as invalid input (also for the scope it names)
+        assert status == expected, (key, status, expected)
+    async with app_runtime.sessions() as session:
+        assert not list(await session.scalars(sa.select(ScheduledJob.id).where(ScheduledJob.target_command == CLEANUP)))
+
+
+@pytest.mark.parametrize("persona", ("manager", "bearer token", "other organization"))
+async def test_bulk_actions_on_ids_of_other_scopes_change_nothing_of_theirs(client, app_runtime, scene, foreign, persona):
+    headers = await caller(client, app_runtime, persona)
+    before = await _foreign_state(app_runtime, foreign)
+    for action in ("disable", "enable", "run", "delete", "undo"):
+        body = {"data": {"action": action, "ids": [foreign[k] for k in FOREIGN_JOBS], "confirmed": "yes"}}
+        route = Route("POST", f"{LIST}/bulk", ROUTES[f"POST {LIST}/bulk"].rule, lambda s, body=body: body)
+        assert await call(client, scene, route, headers) == 303
+    assert await _foreign_state(app_runtime, foreign) == before
