@@ -63,3 +63,13 @@ async def test_enable_or_disable_with_a_stale_if_match_is_412_even_in_that_state
             assert response.status_code == 412, (action, response.text)
             assert (await client.post(f"{API}/jobs/{job.id}/{action}",
                                       headers={**bearer(OWNER), "If-Match": current})).status_code == 200
+
+
+async def test_every_wrong_field_of_a_body_is_named_at_once(client, bearer):
+    body = {"name": 5, "jitterSeconds": "abc", "maxRetries": [1], "colour": "red"}
+    response = await client.post(f"{API}/jobs", json=body, headers=bearer(OWNER))
+    assert response.status_code == 422
+    assert response.json()["errors"] == {
+        "name": "Expected str, got int", "scheduleValue": "is required", "jitterSeconds": "Expected int, got str",
+        "maxRetries": "Expected int, got array", "colour": "unknown field",
+    }

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import re
+import typing
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -51,11 +53,51 @@ def schema_mismatch(request: Request, exc: ValidationException) -> Response:
         elif item.get("source") != "body":
             key = _wire_name(request, key)
         errors[key] = message.replace("`", "")
+    if errors and all(item.get("source") == "body" for item in exc.extra if isinstance(item, dict)):
+        errors = {**_every_body_error(request), **errors}
     if not errors and (match := _MISSING_PARAM.match(str(exc.detail))):
         errors[match.group(1)] = "is required"
     if not errors:
         return problem(400, "the request is malformed")
     return problem(422, "; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
+
+
+def _every_body_error(request: Request) -> dict[str, str]:
+    """msgspec stops at a body's first bad field; the others are checked one by one here, so a
+    422 names every wrong field at once."""
+    body = request._connection_state.body
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    struct = getattr(parameter, "annotation", None)
+    if not isinstance(body, bytes) or not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+        return {}
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    hints = typing.get_type_hints(struct)
+    names = dict(zip(struct.__struct_encode_fields__, struct.__struct_fields__))
+    errors: dict[str, str] = {}
+    for wire in struct.__struct_encode_fields__:
+        if wire not in data and wire in _required(struct):
+            errors[wire] = "is required"
+    for wire, value in data.items():
+        if wire not in names:
+            errors[str(wire)] = "unknown field"
+            continue
+        try:
+            msgspec.convert(value, hints[names[wire]])
+        except msgspec.ValidationError as exc:
+            errors[wire] = str(exc).replace("`", "")
+    return errors
+
+
+def _required(struct: type[msgspec.Struct]) -> set[str]:
+    """The wire names of fields without a default (defaults align with the last fields)."""
+    fields, defaults = struct.__struct_encode_fields__, struct.__struct_defaults__
+    padded = (msgspec.NODEFAULT,) * (len(fields) - len(defaults)) + tuple(defaults)
+    return {name for name, default in zip(fields, padded) if default is msgspec.NODEFAULT}
 
 
 def _wire_name(request: Request, name: str) -> str:
