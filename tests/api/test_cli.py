@@ -80,3 +80,11 @@ def test_token_commands_explain_their_errors(db_url):
     unknown = mercato("users", "token", "revoke", "no-such-token", db_url=db_url)
     assert unknown.returncode == 1 and "no token with id 'no-such-token'" in unknown.stderr
     assert "Traceback" not in ghost.stderr + unknown.stderr
+
+
+async def test_import_refuses_a_tenant_that_does_not_exist(runtime, tmp_path, db_url):
+    path = tmp_path / "typo.yaml"
+    path.write_bytes(document(new_item(tenantId="acmee", organizationId=None, scopeType="tenant")))
+    result = mercato("scheduler", "import", str(path), db_url=db_url)
+    assert result.returncode == 1 and "schedules[0].tenantId: there is no tenant 'acmee'" in result.stderr
+    assert not await runtime.scheduler.exists("rates:acme-eu")

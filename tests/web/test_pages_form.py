@@ -202,3 +202,13 @@ async def test_who_may_open_and_submit_the_form(client, app_runtime):
     assert (await client.get(url(job.id, "/edit"))).status_code == 404
     assert (await post_form(client, url(job.id, "/edit"), new_form(version="1"))).status_code == 404
     assert (await app_runtime.scheduler.get(job.id)).version == 1
+
+
+async def test_a_tenant_that_does_not_exist_is_refused_next_to_its_field(client, app_runtime):
+    await as_user(client, app_runtime, "root@example.com")
+    response = await post_form(client, NEW, new_form(scope_type="tenant", tenant_id="acmee", name="Typo"), page=NEW)
+    assert response.status_code == 422 and error_of(response.text, "tenant_id") == "there is no tenant &#39;acmee&#39;"
+    response = await post_form(client, NEW, new_form(scope_type="organization", tenant_id="globex",
+                                                     organization_id="acme-eu", name="Wrong organization"), page=NEW)
+    assert "tenant &#39;globex&#39; has no organization &#39;acme-eu&#39;" == error_of(response.text, "organization_id")
+    assert not (await app_runtime.scheduler.list()).total
