@@ -1,41 +1,32 @@
-"""The running application's parts, wired once: settings, database, registry, services, events."""
+"""The composition root: the running application's parts, wired once per process.
+
+``Runtime.create`` opens the database, builds the services and installs the hooks of the
+configured strategy (PostgreSQL notifications, the async strategy's Redis sync). It sits above
+the strategies and the built-in targets; below it, code receives the result typed as
+``app.domain.services.Services``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
+import app.targets  # noqa: F401  (registers the built-in targets)
 from app.domain.clock import Clock, utcnow
 from app.domain.credentials import CredentialService
-from app.domain.events import EventBus
 from app.domain.hooks import HookList
 from app.domain.registry import TargetRegistry, registry as default_registry
 from app.domain.service import SchedulerService
+from app.domain.services import Services
 from app.domain.users import UserService
 from app.persistence.database import create_engine, create_session_factory
 from app.settings import Settings, get_settings
+from app.strategies.notify import PgNotifier
+from app.strategies.taskiq_sync import RedisSync
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    registry: TargetRegistry
-    scheduler: SchedulerService
-    users: UserService
-    credentials: CredentialService
-    clock: Clock
-    hooks: HookList = field(default_factory=HookList)
-    events: EventBus = field(default_factory=EventBus)
-
+class Runtime(Services):
     @classmethod
     def create(
         cls, settings: Settings | None = None, *, clock: Clock = utcnow, registry: TargetRegistry | None = None
     ) -> "Runtime":
-        import app.targets  # noqa: F401  (registers the built-in targets)
-
         settings = settings or get_settings()
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         sessions = create_session_factory(engine)
@@ -44,15 +35,8 @@ class Runtime:
         scheduler = SchedulerService(sessions, registry, settings, clock=clock, hooks=hooks)
         users = UserService(sessions, clock=clock)
         if not settings.is_sqlite:
-            from app.strategies.notify import PgNotifier
-
             hooks.add(PgNotifier(engine))
         if settings.queue_strategy == "async":
-            from app.strategies.taskiq_sync import RedisSync
-
             hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
         return cls(settings, engine, sessions, registry, scheduler, users, credentials, clock, hooks)
-
-    async def close(self) -> None:
-        await self.engine.dispose()

@@ -40,12 +40,12 @@ def start(workers, queues, max_async_tasks, taskiq_args) -> None:
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker
 
-    from app.strategies.taskiq_app import QUEUES_ENV
+    from app.taskiq_app import QUEUES_ENV
 
     _require_async()
     os.environ[QUEUES_ENV] = ",".join(queues)  # read by the child processes' broker
     args = WorkerArgs.from_cli([
-        "app.strategies.taskiq_app:broker", "--workers", str(workers),
+        "app.taskiq_app:broker", "--workers", str(workers),
         "--max-async-tasks", str(max_async_tasks), *taskiq_args,
     ])
     raise SystemExit(run_worker(args) or 0)
@@ -61,6 +61,6 @@ def scheduler() -> None:
     # taskiq logs every send at INFO; our claim log says the same once per tick.
     logging.getLogger("taskiq.cli.scheduler.run").setLevel(logging.WARNING)
     logging.getLogger("taskiq.scheduler.scheduler").setLevel(logging.WARNING)
-    from app.strategies.taskiq_app import run_scheduler, scheduler as taskiq_scheduler
+    from app.taskiq_app import run_scheduler, scheduler as taskiq_scheduler
 
     asyncio.run(run_scheduler(taskiq_scheduler))

@@ -30,6 +30,8 @@ from app.persistence.types import UTCDateTime
 
 log = logging.getLogger("mercato.firing")
 
+#: A slot at most this late is on time; older ones follow the catch-up policy.
+MISFIRE_GRACE = timedelta(seconds=60)
 #: Missed slots are recorded one row each up to this many per claim; the rest in one summary row.
 MAX_MISSED_ROWS = 100
 #: At most this many catch-up runs for one schedule in one claim (policy ``all``).

@@ -14,6 +14,8 @@ from app.persistence.models import ScheduledJobRun
 log = logging.getLogger("mercato.history")
 
 CLEANUP_JOB_ID = "scheduler:history-cleanup"
+#: The built-in command that deletes expired runs (declared in ``app.targets.builtin``).
+CLEANUP_COMMAND = "scheduler.history.cleanup"
 BATCH = 5_000
 
 
@@ -48,6 +50,7 @@ CLEANUP_SCHEDULE = {
     "schedule_value": "17 3 * * *",
     "timezone": "UTC",
     "target_type": "command",
+    "target_command": CLEANUP_COMMAND,
     "target_payload": {},
     "catch_up_policy": "latest",
     "overlap_policy": "skip",
@@ -57,10 +60,8 @@ CLEANUP_SCHEDULE = {
 
 async def ensure_cleanup_schedule(runtime) -> None:
     """The built-in daily cleanup: system scope, registered like any module's schedule."""
-    from app.targets.builtin import CLEANUP_COMMAND
-
     try:
-        await runtime.scheduler.register({**CLEANUP_SCHEDULE, "target_command": CLEANUP_COMMAND})
+        await runtime.scheduler.register(CLEANUP_SCHEDULE)
     except IntegrityError:
         # Several pollers started at the same moment and another one inserted it first.
         log.info("cleanup schedule registered by another process")

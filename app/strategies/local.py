@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 from datetime import datetime, timedelta
 from typing import Sequence
@@ -23,14 +24,13 @@ from app.domain.dispatch import next_wakeup, take_runnable
 from app.domain.execution import (
     LEASE, Outcome, Prepared, announce_skipped, prepare_started, record_finishes, renew_leases, run_target, settle_lost_runs,
 )
-from app.domain.firing import ClaimResult, claim_due_slots
-from app.runtime import Runtime
+from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
+from app.domain.history import ensure_cleanup_schedule
+from app.domain.services import Services
 from app.strategies.notify import PgNotifications
 
 log = logging.getLogger("mercato.poller")
 
-#: A slot at most this late is on time; older ones follow the catch-up policy.
-MISFIRE_GRACE = timedelta(seconds=60)
 #: Seconds before looking again at something due that another transaction holds.
 BUSY_RETRY = timedelta(milliseconds=50)
 
@@ -44,7 +44,7 @@ def _log_claims(claims: list[ClaimResult]) -> None:
 
 
 class LocalScheduler:
-    def __init__(self, runtime: Runtime, *, concurrency: int | None = None) -> None:
+    def __init__(self, runtime: Services, *, concurrency: int | None = None) -> None:
         self.runtime = runtime
         self.concurrency = concurrency or runtime.settings.scheduler_concurrency
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -291,12 +291,8 @@ class LocalScheduler:
                 log.exception("renewing leases failed")
 
 
-async def run_until_signalled(runtime: Runtime) -> None:
+async def run_until_signalled(runtime: Services) -> None:
     """``mercato scheduler start``: poll until SIGINT/SIGTERM, then finish the claimed runs."""
-    import signal
-
-    from app.domain.history import ensure_cleanup_schedule
-
     await ensure_cleanup_schedule(runtime)
     poller = LocalScheduler(runtime)
 

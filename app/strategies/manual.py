@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from app.domain.actors import ALL_FEATURES, Actor
 from app.domain.execution import execute_run, start_run
 from app.persistence.models import ScheduledJobRun
-from app.runtime import Runtime
+from app.domain.services import Services
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def cli_actor() -> Actor:
     return Actor(id=None, label=f"cli:{who}", features=ALL_FEATURES, is_superadmin=True)
 
 
-async def run_manually(runtime: Runtime, job_id: str, *, wait: bool = True) -> ManualOutcome:
+async def run_manually(runtime: Services, job_id: str, *, wait: bool = True) -> ManualOutcome:
     """Queue a manual run; in the local strategy with ``wait``, run it here and report the outcome."""
     run = await runtime.scheduler.trigger(job_id, cli_actor())
     if not wait or runtime.settings.queue_strategy == "async":
@@ -42,7 +42,7 @@ async def run_manually(runtime: Runtime, job_id: str, *, wait: bool = True) -> M
     return ManualOutcome(run.id, status, f"run {run.id} of {job_id} {status.replace('_', ' ')}{detail}")
 
 
-async def _wait_for_outcome(runtime: Runtime, run_id: str, every: float = 0.2) -> tuple[str, str | None]:
+async def _wait_for_outcome(runtime: Services, run_id: str, every: float = 0.2) -> tuple[str, str | None]:
     while True:
         async with runtime.sessions() as session:
             run = await session.get(ScheduledJobRun, run_id)

@@ -18,6 +18,7 @@ from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
 from app.domain.batching import Coalescer
+from app.domain.registry import TargetRegistry, registry as default_registry
 from app.settings import Settings
 
 log = logging.getLogger("mercato.taskiq")
@@ -125,11 +126,12 @@ class MercatoStreamBroker(RedisStreamBroker):
                             yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(message_id, stream))
 
 
-def build_broker(settings: Settings, *, streams: Iterable[str] | None = None) -> AsyncBroker:
-    """The project's broker; ``streams`` are what a worker reads (default: every known stream)."""
-    from app.strategies.taskiq_worker import RunLifecycle, run_job
-
-    wanted = list(streams) if streams is not None else [COMMAND_STREAM, *known_queue_streams()]
+def build_broker(
+    settings: Settings, *, streams: Iterable[str] | None = None, registry: TargetRegistry = default_registry
+) -> MercatoStreamBroker:
+    """The project's broker, for sending; ``streams`` are what a worker reads (default: every
+    stream of the registry's targets). ``taskiq_worker.serve_runs`` makes it a worker's."""
+    wanted = list(streams) if streams is not None else [COMMAND_STREAM, *known_queue_streams(registry)]
     broker = MercatoStreamBroker(
         url=settings.broker_redis_url,
         queue_name=wanted[0],
@@ -142,15 +144,10 @@ def build_broker(settings: Settings, *, streams: Iterable[str] | None = None) ->
         unacknowledged_lock_timeout=10,
         xread_block=1000,
     )
-    broker.add_middlewares(RunLifecycle(settings))
-    broker.register_task(run_job, task_name=RUN_TASK)
     return broker
 
 
-def known_queue_streams() -> list[str]:
-    import app.targets  # noqa: F401  (registers the built-in targets)
-    from app.domain.registry import registry
-
+def known_queue_streams(registry: TargetRegistry) -> list[str]:
     return [queue_stream(t.name) for t in registry.schedulable("queue")]
 
 

@@ -17,10 +17,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.domain.execution import announce_skipped
-from app.domain.firing import ClaimResult, claim_due_slots
+from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.persistence.models import ScheduledJob
-from app.strategies.local import MISFIRE_GRACE
-from app.strategies.taskiq_source import ScheduleStore
+from app.strategies.taskiq_store import ScheduleStore
 from app.strategies.taskiq_sync import Sendable, confirm_sent, send_runs, take_sendable
 
 log = logging.getLogger("mercato.claim")

@@ -1,8 +1,7 @@
 """The async strategy's taskiq ``ScheduleSource``: exact slots from a Redis sorted set.
 
-Redis holds what can be rebuilt from the database: a sorted set of schedule ids scored by their
-next slot (epoch seconds, the database's ``next_run_at``) and a hash of each schedule's timing
-definition. ``get_schedules`` reads only the schedules due within a short horizon (no keyspace
+Redis holds what can be rebuilt from the database (``app.strategies.taskiq_store``).
+``get_schedules`` reads only the schedules due within a short horizon (no keyspace
 SCAN) and hands taskiq one ``ScheduledTask`` per slot with its exact ``time``, computed by our
 own engine: cron semantics, DST and intervals are the ones the rest of the product uses.
 
@@ -13,20 +12,21 @@ cancel their send.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable
 
 from redis.asyncio import Redis
-from taskiq import ScheduledTask, ScheduleSource
+from taskiq import AsyncBroker, ScheduledTask, ScheduleSource
 from taskiq.exceptions import ScheduledTaskCancelledError
 
-from app import engine
-from app.persistence.models import ScheduledJob
+from app.domain.history import ensure_cleanup_schedule
+from app.domain.services import Services
+from app.settings import Settings
 from app.strategies.taskiq_broker import RUN_TASK
+from app.strategies.taskiq_claim import SlotClaimer
+from app.strategies.taskiq_store import ScheduleStore, schedule_of
+from app.strategies.taskiq_sync import Maintenance
 
 log = logging.getLogger("mercato.source")
 
@@ -39,94 +39,6 @@ MAX_SLOTS_PER_SCHEDULE = 10
 #: Redis was just rebuilt): offer it to taskiq again under a fresh id every ``RETRY_EVERY``.
 OVERDUE = timedelta(seconds=2)
 RETRY_EVERY = 5
-
-
-# ----- what Redis holds ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    job_id: str
-    next_at: datetime
-    spec: str  # the timing definition, canonical JSON
-
-
-def entry_for(job: ScheduledJob) -> Entry | None:
-    """The Redis entry a schedule row should have; None when it must not fire."""
-    if not job.is_enabled or job.deleted_at is not None or job.next_run_at is None:
-        return None
-    spec = {
-        "type": job.schedule_type,
-        "value": job.schedule_value,
-        "tz": job.timezone,
-        # Only intervals hang on their anchor: identical crons share one spec (and one slot list).
-        "anchor": _iso(job.anchor_at) if job.schedule_type == "interval" else None,
-        "start": _iso(job.start_at),
-        "end": _iso(job.end_at),
-    }
-    return Entry(job.id, job.next_run_at, json.dumps(spec, sort_keys=True, separators=(",", ":")))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-@lru_cache(maxsize=16_384)
-def schedule_of(spec: str) -> engine.Schedule:
-    data = json.loads(spec)
-    instant = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
-    return engine.parse_schedule(
-        data["type"], data["value"], data["tz"], anchor=instant(data["anchor"]),
-        start_at=instant(data["start"]), end_at=instant(data["end"]), min_interval_seconds=1,
-    )
-
-
-class ScheduleStore:
-    """The Redis layout: ``<prefix>:due`` (sorted set) and ``<prefix>:defs`` (hash)."""
-
-    def __init__(self, redis: Redis, prefix: str = "mercato:schedules") -> None:
-        self.redis = redis
-        self.due_key = f"{prefix}:due"
-        self.defs_key = f"{prefix}:defs"
-
-    async def put(self, entries: Sequence[Entry]) -> None:
-        if not entries:
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.defs_key, mapping={e.job_id: e.spec for e in entries})
-            pipe.zadd(self.due_key, {e.job_id: e.next_at.timestamp() for e in entries})
-            await pipe.execute()
-
-    async def remove(self, job_ids: Iterable[str]) -> None:
-        ids = list(job_ids)
-        if not ids:
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.due_key, *ids)
-            pipe.hdel(self.defs_key, *ids)
-            await pipe.execute()
-
-    async def advance(self, moves: dict[str, datetime]) -> None:
-        """Move scores forward only (GT), and only for schedules still present (XX)."""
-        if moves:
-            await self.redis.zadd(self.due_key, {k: v.timestamp() for k, v in moves.items()}, xx=True, gt=True)
-
-    async def upcoming(self, until: datetime) -> list[tuple[str, datetime, str]]:
-        """(id, next slot, spec) of every schedule whose next slot is at or before ``until``."""
-        scored = await self.redis.zrange(self.due_key, "-inf", until.timestamp(), byscore=True, withscores=True)
-        if not scored:
-            return []
-        specs = await self.redis.hmget(self.defs_key, [member for member, _ in scored])
-        return [
-            (member.decode(), datetime.fromtimestamp(score, UTC), spec.decode())
-            for (member, score), spec in zip(scored, specs)
-            if spec is not None  # half-written entry: reconcile repairs it
-        ]
-
-    async def snapshot(self) -> tuple[dict[str, float], dict[str, str]]:
-        scores = {m.decode(): s for m, s in await self.redis.zrange(self.due_key, 0, -1, withscores=True)}
-        specs = {k.decode(): v.decode() for k, v in (await self.redis.hgetall(self.defs_key)).items()}
-        return scores, specs
 
 
 def _later_slots(spec: str, first: datetime, now: datetime) -> list[datetime]:
@@ -143,30 +55,33 @@ def _later_slots(spec: str, first: datetime, now: datetime) -> list[datetime]:
 class MercatoScheduleSource(ScheduleSource):
     """Used by ``taskiq scheduler`` (``mercato worker scheduler``) processes."""
 
-    def __init__(self, settings, broker, *, runtime=None) -> None:
+    def __init__(
+        self, settings: Settings, broker: AsyncBroker, *, runtime: Services | None = None,
+        connect: Callable[[Settings], Services] | None = None,
+    ) -> None:
+        """``runtime``: the services to use; or ``connect``, which makes them at startup (the
+        composition root passes ``Runtime.create``) and they are closed at shutdown."""
+        if runtime is None and connect is None:
+            raise ValueError("give the source its services (runtime) or how to make them (connect)")
         self.settings = settings
         self.broker = broker
         self._own_runtime = runtime is None
+        self._connect = connect
         self.runtime = runtime
         self.store: ScheduleStore | None = None
-        self.claimer = None
-        self._maintenance = None
+        self.claimer: SlotClaimer | None = None
+        self._maintenance: Maintenance | None = None
         #: The tasks of the last listing, by (schedule id, slot, retry round).
         self._listed: dict[tuple[str, datetime, int], ScheduledTask] = {}
 
     def connect(self) -> None:
         """Open the database and Redis (``startup`` does this; tests call it alone)."""
-        from app.runtime import Runtime
-        from app.strategies.taskiq_claim import SlotClaimer
-
-        self.runtime = self.runtime or Runtime.create(self.settings)
+        if self.runtime is None and self._connect is not None:
+            self.runtime = self._connect(self.settings)
         self.store = ScheduleStore(Redis.from_url(self.settings.redis_url))
         self.claimer = SlotClaimer(self.runtime, self.store, self.broker)
 
     async def startup(self) -> None:
-        from app.domain.history import ensure_cleanup_schedule
-        from app.strategies.taskiq_sync import Maintenance
-
         self.connect()
         await ensure_cleanup_schedule(self.runtime)
         self._maintenance = Maintenance(self.runtime, self.store, self.broker)

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.execution import LEASE, settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, send_run, stream_for
-from app.strategies.taskiq_source import ScheduleStore, entry_for
+from app.strategies.taskiq_store import ScheduleStore, entry_for
 
 log = logging.getLogger("mercato.sync")
 

@@ -16,11 +16,15 @@ import asyncio
 import logging
 import os
 import socket
+from typing import Callable
 
-from taskiq import Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
 from app.domain.batching import Coalescer
 from app.domain.execution import LEASE, Outcome, Prepared, record_finishes, renew_leases, run_target, start_runs
+from app.domain.services import Services
+from app.settings import Settings
+from app.strategies.taskiq_broker import RUN_TASK
 
 log = logging.getLogger("mercato.worker")
 
@@ -29,11 +33,14 @@ STARTED_LABEL = "mercato_started"
 
 
 class RunLifecycle(TaskiqMiddleware):
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings, connect: Callable[[Settings], Services]) -> None:
+        """``connect`` makes the worker process's services after the fork (the composition
+        root passes ``Runtime.create``)."""
         super().__init__()
         self.settings = settings
+        self.connect = connect
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.runtime = None
+        self.runtime: Services | None = None
         self._in_flight: set[str] = set()
         self._prepared: dict[str, Prepared] = {}
         self._renewer: asyncio.Task | None = None
@@ -44,10 +51,8 @@ class RunLifecycle(TaskiqMiddleware):
     async def startup(self) -> None:
         if not self.broker.is_worker_process:
             return  # a process that only sends (scheduler, web) runs nothing
-        from app.runtime import Runtime
-
         self.worker = f"{socket.gethostname()}:{os.getpid()}"  # after the fork
-        self.runtime = Runtime.create(self.settings)
+        self.runtime = self.connect(self.settings)
         self.broker.state.runtime = self.runtime
         self.broker.state.lifecycle = self
         self._renewer = asyncio.create_task(self._renew_leases())
@@ -99,3 +104,11 @@ async def run_job(run_id: str, context: Context = TaskiqDepends()) -> str:
     """Run one started run to its end; the returned status is for logs, the row is the record."""
     outcome = await context.state.lifecycle.execute(run_id) if context.message.labels.get(STARTED_LABEL) else None
     return outcome.status if outcome else "not started"
+
+
+def serve_runs(broker: AsyncBroker, settings: Settings, connect: Callable[[Settings], Services]) -> AsyncBroker:
+    """Make ``broker`` a worker's: the run task, and the middleware that starts, runs and
+    records each run."""
+    broker.add_middlewares(RunLifecycle(settings, connect))
+    broker.register_task(run_job, task_name=RUN_TASK)
+    return broker

@@ -6,9 +6,8 @@ import asyncio
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from app.domain.history import CLEANUP_COMMAND, delete_expired_runs
 from app.domain.registry import TargetContext, registry
-
-CLEANUP_COMMAND = "scheduler.history.cleanup"
 
 
 @registry.command(
@@ -76,8 +75,6 @@ async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
     scopes={"system"},
 )
 async def cleanup_history(payload: dict, ctx: TargetContext) -> dict:
-    from app.domain.history import delete_expired_runs
-
     days = payload.get("days")
     deleted = await delete_expired_runs(ctx.runtime, days=days if isinstance(days, int) and days > 0 else None)
     return {"deleted": deleted}

@@ -16,7 +16,8 @@ from app.domain.dispatch import take_runnable
 from app.domain.execution import LEASE, Finish, execute_run, record_finishes, settle_lost_runs, start_runs
 from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJobRun, Tenant
-from app.strategies.local import MISFIRE_GRACE, LocalScheduler
+from app.domain.firing import MISFIRE_GRACE
+from app.strategies.local import LocalScheduler
 from tests.local_support import definition, fire, reload, runs_of, utc
 
 SLOT = utc(2026, 6, 1, 12, 5)

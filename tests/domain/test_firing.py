@@ -19,7 +19,8 @@ from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
 from app.settings import load_settings
-from app.strategies.local import MISFIRE_GRACE, LocalScheduler
+from app.domain.firing import MISFIRE_GRACE
+from app.strategies.local import LocalScheduler
 from tests.local_support import definition, fire, reload, runs_of, utc
 
 

@@ -23,7 +23,8 @@ from app.domain.firing import claim_due_slots
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
-from app.strategies.local import MISFIRE_GRACE, LocalScheduler
+from app.domain.firing import MISFIRE_GRACE
+from app.strategies.local import LocalScheduler
 from tests.local_support import definition, fire, reload, runs_of, utc
 
 
@@ -319,7 +320,7 @@ async def test_a_change_commits_and_returns_when_redis_is_down_and_reconcile_rep
     (a silent Redis costs its 5 s socket timeout, no more), and a reconcile brings Redis along."""
     from redis.asyncio import Redis as RedisClient
 
-    from app.strategies.taskiq_source import ScheduleStore
+    from app.strategies.taskiq_store import ScheduleStore
     from app.strategies.taskiq_sync import SENDING, reconcile_all
     from tests.reliability.conftest import FAULTS_REDIS
 

@@ -25,7 +25,9 @@ from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, queue_stream
-from app.strategies.taskiq_source import MercatoScheduleSource, ScheduleStore, entry_for
+from app.strategies.taskiq_worker import serve_runs
+from app.strategies.taskiq_source import MercatoScheduleSource
+from app.strategies.taskiq_store import ScheduleStore, entry_for
 from app.strategies.taskiq_sync import SENDING, reconcile_all
 from tests.local_support import definition
 
@@ -346,7 +348,7 @@ async def delivered(broker, run_id: str) -> AckableMessage:
 
 @pytest.fixture
 async def worker_broker(settings, rt):
-    broker = build_broker(settings)
+    broker = serve_runs(build_broker(settings), settings, Runtime.create)
     broker.is_worker_process = True
     await broker.startup()
     yield broker

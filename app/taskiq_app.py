@@ -1,7 +1,9 @@
-"""The objects the taskiq CLI imports, built from the environment's settings.
+"""The objects the taskiq CLI imports, built from the environment's settings (a composition
+root, like ``app.runtime``: the worker and the schedule source make their services with
+``Runtime.create`` once their process runs).
 
-    mercato worker start       = taskiq worker app.strategies.taskiq_app:broker
-    mercato worker scheduler   ~ taskiq scheduler app.strategies.taskiq_app:scheduler --update-interval 1
+    mercato worker start       = taskiq worker app.taskiq_app:broker
+    mercato worker scheduler   ~ taskiq scheduler app.taskiq_app:scheduler --update-interval 1
 
 ``mercato worker scheduler`` runs taskiq's own ``SchedulerLoop`` with this scheduler, but
 re-reads the source on every tick: the stock CLI only takes whole seconds for
@@ -20,9 +22,11 @@ from datetime import timedelta
 from taskiq import TaskiqScheduler
 from taskiq.cli.scheduler.run import SchedulerLoop
 
+from app.runtime import Runtime
 from app.settings import Settings, get_settings
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, queue_stream
 from app.strategies.taskiq_source import MercatoScheduleSource
+from app.strategies.taskiq_worker import serve_runs
 
 log = logging.getLogger("mercato.scheduler")
 
@@ -38,11 +42,11 @@ def _streams() -> list[str] | None:
 
 def build_scheduler(settings: Settings, broker=None) -> TaskiqScheduler:
     broker = broker or build_broker(settings, streams=[COMMAND_STREAM])
-    return TaskiqScheduler(broker, [MercatoScheduleSource(settings, broker)])
+    return TaskiqScheduler(broker, [MercatoScheduleSource(settings, broker, connect=Runtime.create)])
 
 
 settings = get_settings()
-broker = build_broker(settings, streams=_streams())
+broker = serve_runs(build_broker(settings, streams=_streams()), settings, Runtime.create)
 scheduler = build_scheduler(settings, broker)
 
 
