@@ -57,7 +57,7 @@ class Target:
 
 
 def schedulable_scopes(actor: Actor) -> frozenset[str]:
-    """The scopes ``actor`` may make schedules in (see ``SchedulerService._check_actor_scope``)."""
+    """The scopes ``actor`` may make schedules in (see ``ownership.check_actor_scope``)."""
     if actor.is_superadmin:
         return frozenset(SCOPES)
     if actor.tenant_id is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from app.domain.service import SchedulerService
+from app.domain.writes import ScheduleWriter
 from tests.api.conftest import API, acme_job
 
 OWNER = "owner@acme.test"
@@ -87,7 +87,7 @@ async def test_one_bad_schedule_and_nothing_is_written(owner, app_runtime, job):
 
 async def test_a_failure_while_writing_rolls_back_every_write(owner, app_runtime, job, monkeypatch):
     changed = {**(await exported(owner))["schedules"][0], "name": "Renamed"}
-    real_new_row = SchedulerService._new_row
+    real_new_row = ScheduleWriter.new_row
 
     def new_row_then_fail(self, job_id, *args, **kwargs):
         # Written in id order: "first" is planned and the update of the exported schedule
@@ -96,7 +96,7 @@ async def test_a_failure_while_writing_rolls_back_every_write(owner, app_runtime
             raise RuntimeError("the database went away")
         return real_new_row(self, job_id, *args, **kwargs)
 
-    monkeypatch.setattr(SchedulerService, "_new_row", new_row_then_fail)
+    monkeypatch.setattr(ScheduleWriter, "new_row", new_row_then_fail)
     with pytest.raises(RuntimeError):
         await app_runtime.scheduler.import_many(
             [_snake(changed), _snake(new_item(id="first")), _snake(new_item(id="second"))], await _owner(app_runtime)
