@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from app.web.auth import SESSION_COOKIE, runtime_of, session_cookie
+from app.web.auth import SESSION_COOKIE, new_csrf_seed, runtime_of, session_cookie
 
 HOME = "/backend/config/scheduled-jobs"
 
@@ -62,6 +62,7 @@ async def login_submit(request: Request) -> Response:
     if previous:
         await runtime.credentials.close_session(previous)
     key = await runtime.credentials.open_session(user.id)
+    new_csrf_seed(request)
     return Redirect(safe_next(next_), cookies=[session_cookie(request, key)])
 
 
@@ -70,6 +71,7 @@ async def logout(request: Request) -> Response:
     key = request.cookies.get(SESSION_COOKIE)
     if key:
         await runtime_of(request).credentials.close_session(key)
+    new_csrf_seed(request)
     return Redirect("/login", cookies=[session_cookie(request, None)])
 
 

@@ -41,9 +41,10 @@ async def test_login_is_throttled_after_repeated_failures(client):
 
 
 async def test_each_login_gets_a_new_session_and_logout_ends_it(client):
-    token = csrf_from((await client.get("/login")).text)
-    form = {"email": "owner@acme.test", "password": PASSWORD, "_csrf": token}
+    form = {"email": "owner@acme.test", "password": PASSWORD, "_csrf": csrf_from((await client.get("/login")).text)}
     first = (await client.post("/login", data=form, follow_redirects=False)).cookies.get("mercato_session")
+    # Signed in, the session's own token is the one that counts (the login page's is void).
+    form["_csrf"] = csrf_from((await client.get(LIST)).text)
     second = (await client.post("/login", data=form, follow_redirects=False)).cookies.get("mercato_session")
     assert first and second and first != second
     # The old session no longer works (no fixation), the new one does.
