@@ -10,6 +10,7 @@ from app.domain.clock import Clock, utcnow
 from app.domain.credentials import CredentialService
 from app.domain.events import EventBus
 from app.domain.hooks import HookList
+from app.domain.login_throttle import LoginThrottle
 from app.domain.registry import TargetRegistry, registry as default_registry
 from app.domain.service import SchedulerService
 from app.domain.users import UserService
@@ -26,6 +27,7 @@ class Runtime:
     scheduler: SchedulerService
     users: UserService
     credentials: CredentialService
+    login_throttle: LoginThrottle
     clock: Clock
     hooks: HookList = field(default_factory=HookList)
     events: EventBus = field(default_factory=EventBus)
@@ -52,7 +54,8 @@ class Runtime:
 
             hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
-        return cls(settings, engine, sessions, registry, scheduler, users, credentials, clock, hooks)
+        login_throttle = LoginThrottle(sessions, clock=clock)
+        return cls(settings, engine, sessions, registry, scheduler, users, credentials, login_throttle, clock, hooks)
 
     async def close(self) -> None:
         await self.engine.dispose()

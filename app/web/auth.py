@@ -23,8 +23,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
-from collections import defaultdict, deque
 
 from litestar import Request
 from litestar.datastructures import Cookie
@@ -137,41 +135,6 @@ def session_cookie(request: Request, key: str | None) -> Cookie:
     if key is None:
         return Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, samesite="lax", secure=secure, path="/")
     return Cookie(key=SESSION_COOKIE, value=key, httponly=True, samesite="lax", secure=secure, path="/")
-
-
-class LoginThrottle:
-    """After ``limit`` failures for one email or one address within ``window`` seconds, refuse
-    further attempts until the oldest failure leaves the window. Per process (kept in memory)."""
-
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures[key]
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, *keys: str) -> int:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        now = time.monotonic()
-        waits = [
-            int(self.window - (now - f[0])) + 1
-            for key in keys
-            if len(f := self._recent(key, now)) >= self.limit
-        ]
-        return max(waits, default=0)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._recent(key, now).append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 def security_middleware(app):

@@ -42,9 +42,10 @@ async def login_submit(request: Request) -> Response:
     email = str(form.get("email", ""))[:254].strip()
     password = str(form.get("password", ""))[:1024]
     next_ = str(form.get("next", ""))[:2000]
-    throttle = request.app.state.login_throttle
-    keys = (f"email:{email.lower()}", f"ip:{request.client.host if request.client else '-'}")
-    wait = throttle.retry_after(*keys)
+    throttle = runtime.login_throttle
+    # The connecting address, or the one a proxy of TRUSTED_PROXIES forwarded (see create_app).
+    address = request.client.host if request.client else "-"
+    wait = await throttle.retry_after(address, email)
     if wait:
         minutes = max(1, round(wait / 60))
         return _form_page(
@@ -55,9 +56,9 @@ async def login_submit(request: Request) -> Response:
         return _form_page(request, email=email, status=422, next_=next_, error="Enter your email and password.")
     user = await runtime.users.authenticate(email, password)
     if user is None:
-        throttle.failed(*keys)
+        await throttle.failed(address, email)
         return _form_page(request, email=email, status=401, next_=next_, error="That email and password do not match.")
-    throttle.succeeded(keys[0])
+    await throttle.succeeded(address, email)
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         await runtime.credentials.close_session(previous)
