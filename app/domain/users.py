@@ -14,7 +14,7 @@ from app.domain.actors import Actor
 from app.domain.clock import Clock, utcnow
 from app.domain.errors import NotFound, ValidationError
 from app.domain.passwords import hash_password_off_loop, verify_password_off_loop
-from app.persistence.models import Organization, Role, Tenant, User
+from app.persistence.models import Organization, Role, Tenant, User, WebSession
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
 SCOPE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
@@ -112,6 +112,22 @@ class UserService:
             if user is None or not user.is_active:  # disabled (or deleted) in the meantime
                 return None
             user.last_login_at = self.clock()
+        return user
+
+    async def set_active(self, email: str, active: bool) -> User:
+        """Enable or disable the user with ``email``. Disabling ends every session of theirs (a
+        re-enabled user signs in anew); their API tokens are refused while they are disabled and
+        work again once they are enabled (revoking a token ends it for good)."""
+        async with self.sessions.begin() as session:
+            # Locked: a session being opened for them waits, then sees the new state.
+            user = await session.scalar(
+                sa.select(User).where(User.email == (email or "").strip().lower()).with_for_update()
+            )
+            if user is None:
+                raise NotFound(f"no user with email '{email}'")
+            user.is_active = active
+            if not active:
+                await session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
         return user
 
     async def get(self, user_id: str) -> User:

@@ -63,6 +63,8 @@ async def login_submit(request: Request) -> Response:
     if previous:
         await runtime.credentials.close_session(previous)
     key = await runtime.credentials.open_session(user.id)
+    if key is None:  # disabled while the password was being checked
+        return _form_page(request, email=email, status=401, next_=next_, error="That email and password do not match.")
     new_csrf_seed(request)
     return Redirect(safe_next(next_), cookies=[session_cookie(request, key)])
 

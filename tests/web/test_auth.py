@@ -123,3 +123,40 @@ async def test_healthz_answers_while_logins_check_their_passwords(client, app_ru
             await browser.aclose()
     assert len(waits) >= 3, waits  # the probes really ran while passwords were being checked
     assert max(waits) < 0.5, waits  # generous: it answers in milliseconds (bench/ measures)
+
+
+async def test_disabling_a_user_ends_their_sessions_for_good(client, app_runtime):
+    await login(client, "owner@acme.test")
+    key = client.cookies.get("mercato_session")
+    assert (await client.get(LIST)).status_code == 200
+    await app_runtime.users.set_active("owner@acme.test", False)
+    assert (await client.get(LIST, follow_redirects=False)).status_code in (302, 303)
+    assert (await login(client, "owner@acme.test")).status_code == 401  # nor can they sign in
+
+    await app_runtime.users.set_active("owner@acme.test", True)
+    # Enabled again, the old session stays ended: they sign in anew.
+    client.cookies.set("mercato_session", key)
+    assert (await client.get(LIST, follow_redirects=False)).status_code in (302, 303)
+    assert await app_runtime.credentials.session_user(key) is None
+    client.cookies.clear()
+    assert (await login(client, "owner@acme.test")).status_code in (302, 303)
+    assert (await client.get(LIST)).status_code == 200
+
+
+async def test_a_disabled_users_api_tokens_are_refused_until_they_are_enabled_again(client, app_runtime):
+    """Tokens are kept (scripts of an account disabled for a while work again when it is enabled;
+    revoke a token to end it for good) but refused while the account is disabled."""
+    owner = await app_runtime.credentials.user_by_email("owner@acme.test")
+    bearer = {"Authorization": f"Bearer {(await app_runtime.credentials.issue_token(owner.id, 'deploy')).secret}"}
+    assert (await client.get("/api/scheduler/jobs", headers=bearer)).status_code == 200
+    await app_runtime.users.set_active("owner@acme.test", False)
+    assert (await client.get("/api/scheduler/jobs", headers=bearer)).status_code == 401
+    await app_runtime.users.set_active("owner@acme.test", True)
+    assert (await client.get("/api/scheduler/jobs", headers=bearer)).status_code == 200
+
+
+async def test_a_session_cannot_be_opened_for_a_disabled_user(app_runtime):
+    """A sign-in whose password check ended just before the account was disabled gets no session."""
+    owner = await app_runtime.credentials.user_by_email("owner@acme.test")
+    await app_runtime.users.set_active("owner@acme.test", False)
+    assert await app_runtime.credentials.open_session(owner.id) is None
