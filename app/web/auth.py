@@ -63,6 +63,8 @@ async def identify(request: Request) -> None:
     state.new_csrf_cookie = False
     if state.csrf_seed is None:
         new_csrf_seed(request)
+    # Set before anything can fail: an error page renders the token too.
+    state.csrf_token = _csrf_token(request, "anonymous", state.csrf_seed)
 
     state.auth_error = None
     authorization = request.headers.get("authorization", "")
@@ -84,9 +86,8 @@ async def identify(request: Request) -> None:
             state.user, state.auth = user, "session"
     if state.user is not None:
         state.actor = await runtime.users.actor_for(state.user)
-    state.csrf_token = _csrf_token(request, "session", key) if state.auth == "session" else None
-    if state.csrf_token is None:
-        state.csrf_token = _csrf_token(request, "anonymous", state.csrf_seed)
+    if state.auth == "session":
+        state.csrf_token = _csrf_token(request, "session", key)
     if request.method not in SAFE_METHODS and not authorization:
         # Only ambient credentials (cookies) can be borrowed by a forged request.
         await _check_csrf(request)
