@@ -12,6 +12,7 @@ import app.targets  # noqa: F401  (registers the built-in targets)
 from app.domain.clock import Clock, utcnow
 from app.domain.credentials import CredentialService
 from app.domain.hooks import HookList
+from app.domain.login_throttle import LoginThrottle
 from app.domain.registry import TargetRegistry, registry as default_registry
 from app.domain.service import SchedulerService
 from app.domain.services import Services
@@ -39,4 +40,5 @@ class Runtime(Services):
         if settings.queue_strategy == "async":
             hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
-        return cls(settings, engine, sessions, registry, scheduler, users, credentials, clock, hooks)
+        login_throttle = LoginThrottle(sessions, clock=clock)
+        return cls(settings, engine, sessions, registry, scheduler, users, credentials, login_throttle, clock, hooks)

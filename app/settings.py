@@ -5,6 +5,7 @@ A bad value stops the program at start with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -58,6 +59,10 @@ class Settings:
     #: Async strategy: a message a worker took but never acknowledged (the worker died) goes to
     #: another worker after this long. A run that is already running is never started twice.
     worker_redelivery_seconds: int = 60
+    #: Addresses and networks of reverse proxies whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` are believed (the client's address for login throttling, https for
+    #: secure cookies). Empty: no proxy is trusted, the connecting address is the client's.
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -109,6 +114,21 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     return value
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8``), each checked."""
+    items = []
+    for item in (item.strip() for item in (env.get(name) or "").split(",")):
+        try:
+            # Normalized (10.1.2.3/8 -> 10.0.0.0/8) so that every reader parses them alike.
+            items.append(str(ipaddress.ip_network(item, strict=False) if "/" in item else ipaddress.ip_address(item)))
+        except ValueError:
+            if item:
+                raise SettingsError(
+                    f"{name} must be comma-separated IP addresses or networks like 10.0.0.0/8, got {item!r}"
+                ) from None
+    return tuple(items)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -151,6 +171,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=100),
         scheduler_reconcile_interval_seconds=_int(env, "SCHEDULER_RECONCILE_INTERVAL_SECONDS", 30, minimum=1, maximum=86_400),
         worker_redelivery_seconds=_int(env, "WORKER_REDELIVERY_SECONDS", 60, minimum=1, maximum=86_400),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
     )
 
 

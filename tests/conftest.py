@@ -24,7 +24,7 @@ PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.
 #: the run drops only a database it made itself.
 PG_TEST_DB = os.environ.get("TEST_PG_DATABASE") or f"mercato_test_{os.getpid()}_{secrets.token_hex(3)}"
 PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_TEST_DB}"
-TABLES = ("web_sessions", "scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens", "users", "organizations", "tenants")
+TABLES = ("login_attempts", "web_sessions", "scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens", "users", "organizations", "tenants")
 
 
 class FakeClock:

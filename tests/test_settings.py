@@ -18,6 +18,12 @@ def test_defaults_are_the_embedded_setup():
     assert settings.scheduler_history_retention_days == 7
 
 
+def test_no_proxy_is_trusted_unless_listed():
+    assert load_settings({}).trusted_proxies == ()
+    listed = load_settings({"TRUSTED_PROXIES": " 10.1.2.3/8, 127.0.0.1 ,::1, fd00::/8, "})
+    assert listed.trusted_proxies == ("10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8")
+
+
 def test_plain_postgres_urls_get_the_async_driver():
     assert load_settings({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+asyncpg://u@h/db"
 
@@ -33,6 +39,9 @@ def test_plain_postgres_urls_get_the_async_driver():
         ({"REDIS_URL": "http://x"}, "REDIS_URL must start with one of"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
         ({"MERCATO_ENV": "production"}, "SECRET_KEY is required when MERCATO_ENV=production"),
+        ({"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "TRUSTED_PROXIES must be comma-separated IP addresses or networks like 10.0.0.0/8, got 'proxy.internal'"),
+        ({"TRUSTED_PROXIES": "*"}, "TRUSTED_PROXIES must be comma-separated IP addresses"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES must be comma-separated IP addresses"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):

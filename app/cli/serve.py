@@ -24,4 +24,6 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
         fail(str(exc))
     app = create_app(settings, run_scheduler=settings.embedded_scheduler and not no_scheduler)
     # log_config=None: uvicorn's loggers go through the one setup of the mercato command (JSON lines).
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, proxy_headers=True)
+    # proxy_headers=False: the app believes X-Forwarded-* from TRUSTED_PROXIES only (create_app);
+    # uvicorn's own handling would trust 127.0.0.1 (or FORWARDED_ALLOW_IPS) besides.
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, proxy_headers=False)

@@ -28,6 +28,31 @@ async def create_user(runtime, email, password, role, tenant, org, superadmin) -
     click.echo(f"created user {user.email} ({user.role}{', superadmin' if superadmin else ''})")
 
 
+@users.command("disable")
+@click.option("--email", required=True, help="The user to disable.")
+@with_runtime
+async def disable_user(runtime, email) -> None:
+    """Disable a user: their sessions end now; they cannot sign in, nor their API tokens be used,
+    until they are enabled again."""
+    user = await runtime.users.set_active(email, False)
+    live = [t for t in await runtime.credentials.tokens_of(user.id) if t.revoked_at is None]
+    click.echo(f"disabled {user.email}; signed out everywhere")
+    if live:
+        click.echo(
+            f"{len(live)} API token{'s' if len(live) != 1 else ''} refused until enabled again; to end "
+            f"{'them' if len(live) != 1 else 'it'} for good: mercato users token revoke ID (see 'token list')"
+        )
+
+
+@users.command("enable")
+@click.option("--email", required=True, help="The user to enable.")
+@with_runtime
+async def enable_user(runtime, email) -> None:
+    """Enable a disabled user: they can sign in again (their old sessions stay ended)."""
+    user = await runtime.users.set_active(email, True)
+    click.echo(f"enabled {user.email}")
+
+
 @users.group("token")
 def token() -> None:
     """API tokens: for scripts calling the JSON API with 'Authorization: Bearer <token>'."""

@@ -38,11 +38,17 @@ class CredentialService:
 
     # ----- browser sessions ----------------------------------------------------------------
 
-    async def open_session(self, user_id: str) -> str:
-        """A new session key for a fresh login (a new key every time: no session fixation)."""
+    async def open_session(self, user_id: str) -> str | None:
+        """A new session key for a fresh login (a new key every time: no session fixation);
+        None if the user was disabled meanwhile."""
         key = secrets.token_urlsafe(32)
         now = self.clock()
         async with self.sessions.begin() as session:
+            # FOR SHARE: a concurrent disable (FOR UPDATE, then deleting the user's sessions)
+            # either sees this session or is seen by it.
+            active = await session.scalar(sa.select(User.is_active).where(User.id == user_id).with_for_update(read=True))
+            if not active:
+                return None
             await session.execute(sa.delete(WebSession).where(WebSession.expires_at < now))
             session.add(WebSession(key_hash=digest(key), user_id=user_id, created_at=now, expires_at=now + SESSION_LIFETIME))
         return key

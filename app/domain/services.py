@@ -16,6 +16,7 @@ from app.domain.clock import Clock
 from app.domain.credentials import CredentialService
 from app.domain.events import EventBus
 from app.domain.hooks import HookList
+from app.domain.login_throttle import LoginThrottle
 from app.domain.registry import TargetRegistry
 from app.domain.service import SchedulerService
 from app.domain.users import UserService
@@ -31,6 +32,7 @@ class Services:
     scheduler: SchedulerService
     users: UserService
     credentials: CredentialService
+    login_throttle: LoginThrottle
     clock: Clock
     hooks: HookList = field(default_factory=HookList)
     events: EventBus = field(default_factory=EventBus)

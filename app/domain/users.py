@@ -13,8 +13,8 @@ from app.domain.ids import new_id
 from app.domain.actors import Actor
 from app.domain.clock import Clock, utcnow
 from app.domain.errors import NotFound, ValidationError
-from app.domain.passwords import hash_password, verify_password
-from app.persistence.models import Organization, Role, Tenant, User
+from app.domain.passwords import hash_password_off_loop, verify_password_off_loop
+from app.persistence.models import Organization, Role, Tenant, User, WebSession
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
 SCOPE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
@@ -61,6 +61,8 @@ class UserService:
                 errors[field] = f"{field} must be 1-64 letters, digits, '.', '_' or '-'"
         if organization_id and not tenant_id:
             errors["tenant"] = "an organization user needs a tenant"
+        if not errors and password_hash is None:
+            password_hash = await hash_password_off_loop(password)
         async with self.sessions.begin() as session:
             if await session.get(Role, role) is None:
                 names = ", ".join(await session.scalars(sa.select(Role.name).order_by(Role.name)))
@@ -73,7 +75,7 @@ class UserService:
             user = User(
                 id=new_id(),
                 email=email,
-                password_hash=password_hash or hash_password(password),
+                password_hash=password_hash,
                 role=role,
                 tenant_id=tenant_id,
                 organization_id=organization_id,
@@ -105,12 +107,33 @@ class UserService:
                 raise ValidationError({"org": f"organization '{organization_id}' belongs to another tenant"})
 
     async def authenticate(self, email: str, password: str) -> User | None:
-        async with self.sessions.begin() as session:
+        async with self.sessions() as session:
             user = await session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
-            ok = verify_password(user.password_hash if user else None, password or "")
-            if not ok or user is None or not user.is_active:
+        # Outside any transaction: no connection is held while Argon2 works.
+        ok = await verify_password_off_loop(user.password_hash if user else None, password or "")
+        if not ok or user is None or not user.is_active:
+            return None
+        async with self.sessions.begin() as session:
+            user = await session.get(User, user.id)
+            if user is None or not user.is_active:  # disabled (or deleted) in the meantime
                 return None
             user.last_login_at = self.clock()
+        return user
+
+    async def set_active(self, email: str, active: bool) -> User:
+        """Enable or disable the user with ``email``. Disabling ends every session of theirs (a
+        re-enabled user signs in anew); their API tokens are refused while they are disabled and
+        work again once they are enabled (revoking a token ends it for good)."""
+        async with self.sessions.begin() as session:
+            # Locked: a session being opened for them waits, then sees the new state.
+            user = await session.scalar(
+                sa.select(User).where(User.email == (email or "").strip().lower()).with_for_update()
+            )
+            if user is None:
+                raise NotFound(f"no user with email '{email}'")
+            user.is_active = active
+            if not active:
+                await session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
         return user
 
     async def get(self, user_id: str) -> User:

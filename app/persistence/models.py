@@ -256,3 +256,20 @@ class WebSession(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LoginAttempt(Base):
+    """A failed sign-in, kept while it counts towards a limit (``app/domain/login_throttle.py``).
+    The email is stored as a hash: people type passwords into the email field too."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    address: Mapped[str] = mapped_column(sa.String(64))
+    email_hash: Mapped[str] = mapped_column(sa.String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = (
+        sa.Index("ix_login_attempts_address", "address", "failed_at"),
+        sa.Index("ix_login_attempts_email", "email_hash", "failed_at"),
+    )

@@ -11,13 +11,14 @@ from typing import AsyncIterator
 from litestar import Litestar
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app.runtime import Runtime
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.web import api, login, ops, pages
-from app.web.auth import LoginThrottle, identify, security_middleware
+from app.web.auth import identify, security_middleware
 from app.web.errors import EXCEPTION_HANDLERS
 
 log = logging.getLogger("mercato.web")
@@ -65,10 +66,10 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, 
         ],
         lifespan=[lifespan],
         before_request=identify,
-        middleware=[security_middleware],
+        middleware=[*_proxy_headers(settings), security_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(directory=Path(PROJECT_ROOT / "templates"), engine=JinjaTemplateEngine),
-        state=State({"settings": settings, "login_throttle": LoginThrottle()}),
+        state=State({"settings": settings}),
         request_max_body_size=1024 * 1024,
         # Logging is set up once by the mercato command (app/logging.py), not by each app.
         logging_config=None,
@@ -76,3 +77,14 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, 
         include_in_schema=False,
         openapi_config=api.openapi_config(),
     )
+
+
+def _proxy_headers(settings: Settings) -> list[DefineMiddleware]:
+    """Believe X-Forwarded-For/-Proto only from TRUSTED_PROXIES (the client's address is what
+    the login throttle counts by). Done here, not by uvicorn, so that any server runs the app
+    alike; ``mercato serve`` turns uvicorn's own proxy handling off."""
+    if not settings.trusted_proxies:
+        return []
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    return [DefineMiddleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]

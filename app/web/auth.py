@@ -5,14 +5,24 @@
 refuses unsafe requests made with browser credentials but without the CSRF token (a form field
 ``_csrf`` or an ``X-CSRF-Token`` header, as htmx sends it). Bearer requests carry no ambient
 credentials, so CSRF does not apply to them.
+
+The CSRF token is derived, never stored: an HMAC (``SECRET_KEY``) of the session key for a
+signed-in browser, and of a random pre-session value (the ``mercato_csrf`` cookie) before it.
+A cookie can be planted by a sibling subdomain, another port or plain http; a token bound to the
+session makes a planted value worthless once the victim signs in (a new session, a new token).
+Litestar's CSRF middleware is a double-submit cookie (any cookie value the server once minted
+is accepted with itself), not bound to a session and not rotated at login, hence our own.
+Browsers also say where a request comes from (``Sec-Fetch-Site``): a post from another site,
+including a sibling subdomain or another port, is refused whatever token it carries.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import re
 import secrets
-import time
-from collections import defaultdict, deque
 
 from litestar import Request
 from litestar.datastructures import Cookie
@@ -26,6 +36,10 @@ CSRF_COOKIE = "mercato_csrf"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: The pre-session value the CSRF cookie holds (as ``secrets.token_urlsafe(32)`` makes it).
+CSRF_SEED = re.compile(r"^[A-Za-z0-9_\-]{43}$")
+#: ``Sec-Fetch-Site`` values of a request our own pages made (``none``: typed or bookmarked).
+OWN_SITE = frozenset({"same-origin", "none"})
 
 
 class NotAuthenticated(DomainError):
@@ -44,9 +58,13 @@ async def identify(request: Request) -> None:
     runtime = runtime_of(request)
     state = request.state
     state.actor, state.user, state.auth = None, None, None
-    cookie_token = request.cookies.get(CSRF_COOKIE, "")
-    state.csrf_token = cookie_token if 20 <= len(cookie_token) <= 100 else secrets.token_urlsafe(32)
-    state.new_csrf_cookie = state.csrf_token != cookie_token
+    seed = request.cookies.get(CSRF_COOKIE, "")
+    state.csrf_seed = seed if CSRF_SEED.match(seed) else None
+    state.new_csrf_cookie = False
+    if state.csrf_seed is None:
+        new_csrf_seed(request)
+    # Set before anything can fail: an error page renders the token too.
+    state.csrf_token = _csrf_token(request, "anonymous", state.csrf_seed)
 
     state.auth_error = None
     authorization = request.headers.get("authorization", "")
@@ -68,18 +86,36 @@ async def identify(request: Request) -> None:
             state.user, state.auth = user, "session"
     if state.user is not None:
         state.actor = await runtime.users.actor_for(state.user)
+    if state.auth == "session":
+        state.csrf_token = _csrf_token(request, "session", key)
     if request.method not in SAFE_METHODS and not authorization:
         # Only ambient credentials (cookies) can be borrowed by a forged request.
-        await _check_csrf(request, cookie_token)
+        await _check_csrf(request)
 
 
-async def _check_csrf(request: Request, cookie_token: str) -> None:
+def new_csrf_seed(request: Request) -> None:
+    """A new pre-session value (sent as the CSRF cookie): at login and logout, so a token seen
+    on one side of either is no use on the other."""
+    request.state.csrf_seed = secrets.token_urlsafe(32)
+    request.state.new_csrf_cookie = True
+
+
+def _csrf_token(request: Request, kind: str, value: str) -> str:
+    key = request.app.state.settings.secret_key.encode()
+    mac = hmac.new(key, f"mercato-csrf:{kind}:{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+async def _check_csrf(request: Request) -> None:
+    expected = request.state.csrf_token
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form()
         value = form.get(CSRF_FIELD, "")
         sent = value if isinstance(value, str) else ""
-    if not cookie_token or not sent or not hmac.compare_digest(sent.encode(), cookie_token.encode()):
+    fetch_site = request.headers.get("sec-fetch-site")
+    from_elsewhere = fetch_site is not None and fetch_site.lower() not in OWN_SITE
+    if from_elsewhere or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRejected("the form expired or came from another site; reload the page and try again")
 
 
@@ -100,41 +136,6 @@ def session_cookie(request: Request, key: str | None) -> Cookie:
     if key is None:
         return Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, samesite="lax", secure=secure, path="/")
     return Cookie(key=SESSION_COOKIE, value=key, httponly=True, samesite="lax", secure=secure, path="/")
-
-
-class LoginThrottle:
-    """After ``limit`` failures for one email or one address within ``window`` seconds, refuse
-    further attempts until the oldest failure leaves the window. Per process (kept in memory)."""
-
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures[key]
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, *keys: str) -> int:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        now = time.monotonic()
-        waits = [
-            int(self.window - (now - f[0])) + 1
-            for key in keys
-            if len(f := self._recent(key, now)) >= self.limit
-        ]
-        return max(waits, default=0)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._recent(key, now).append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 def security_middleware(app):
@@ -163,7 +164,7 @@ def security_middleware(app):
                 state = scope.get("state", {})
                 if state.get("new_csrf_cookie"):
                     cookie = SimpleCookie()
-                    cookie[CSRF_COOKIE] = state["csrf_token"]
+                    cookie[CSRF_COOKIE] = state["csrf_seed"]
                     morsel = cookie[CSRF_COOKIE]
                     morsel["path"], morsel["httponly"], morsel["samesite"] = "/", True, "Lax"
                     if scope.get("scheme") == "https":

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from app.web.auth import SESSION_COOKIE, runtime_of, session_cookie
+from app.web.auth import SESSION_COOKIE, new_csrf_seed, runtime_of, session_cookie
 
 HOME = "/backend/config/scheduled-jobs"
 
@@ -42,9 +42,10 @@ async def login_submit(request: Request) -> Response:
     email = str(form.get("email", ""))[:254].strip()
     password = str(form.get("password", ""))[:1024]
     next_ = str(form.get("next", ""))[:2000]
-    throttle = request.app.state.login_throttle
-    keys = (f"email:{email.lower()}", f"ip:{request.client.host if request.client else '-'}")
-    wait = throttle.retry_after(*keys)
+    throttle = runtime.login_throttle
+    # The connecting address, or the one a proxy of TRUSTED_PROXIES forwarded (see create_app).
+    address = request.client.host if request.client else "-"
+    wait = await throttle.retry_after(address, email)
     if wait:
         minutes = max(1, round(wait / 60))
         return _form_page(
@@ -55,13 +56,16 @@ async def login_submit(request: Request) -> Response:
         return _form_page(request, email=email, status=422, next_=next_, error="Enter your email and password.")
     user = await runtime.users.authenticate(email, password)
     if user is None:
-        throttle.failed(*keys)
+        await throttle.failed(address, email)
         return _form_page(request, email=email, status=401, next_=next_, error="That email and password do not match.")
-    throttle.succeeded(keys[0])
+    await throttle.succeeded(address, email)
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         await runtime.credentials.close_session(previous)
     key = await runtime.credentials.open_session(user.id)
+    if key is None:  # disabled while the password was being checked
+        return _form_page(request, email=email, status=401, next_=next_, error="That email and password do not match.")
+    new_csrf_seed(request)
     return Redirect(safe_next(next_), cookies=[session_cookie(request, key)])
 
 
@@ -70,6 +74,7 @@ async def logout(request: Request) -> Response:
     key = request.cookies.get(SESSION_COOKIE)
     if key:
         await runtime_of(request).credentials.close_session(key)
+    new_csrf_seed(request)
     return Redirect("/login", cookies=[session_cookie(request, None)])
 
 

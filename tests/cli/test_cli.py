@@ -23,7 +23,7 @@ def mercato(*args: str, db_url: str | None = None, **env: str) -> subprocess.Com
 
 
 def test_help_everywhere():
-    for args in ([], ["scheduler"], ["scheduler", "preview"], ["users", "create"], ["db"], ["serve"]):
+    for args in ([], ["scheduler"], ["scheduler", "preview"], ["users", "create"], ["users", "disable"], ["db"], ["serve"]):
         result = mercato(*args, "--help")
         assert result.returncode == 0, result.stderr
         assert "Usage: mercato" in result.stdout
@@ -52,6 +52,34 @@ def test_users_create_and_its_errors(db_url):
     assert "Traceback" not in bad.stderr
     role = mercato("users", "create", "--email", "a@b.co", "--password", "x" * 12, "--role", "boss", db_url=db_url)
     assert role.returncode == 2 and "Invalid value for '--role'" in role.stderr
+
+
+async def test_users_disable_ends_their_sessions_and_enable_lets_them_sign_in_again(db_url):
+    assert mercato("users", "create", "--email", "ops@example.com", "--password", "correct horse battery",
+                   "--role", "admin", db_url=db_url).returncode == 0
+    runtime = Runtime.create(load_settings({"DATABASE_URL": db_url}))
+    try:
+        user = await runtime.credentials.user_by_email("ops@example.com")
+        session_key = await runtime.credentials.open_session(user.id)
+        token = (await runtime.credentials.issue_token(user.id, "deploy")).secret
+
+        disabled = mercato("users", "disable", "--email", "OPS@example.com", db_url=db_url)
+        assert disabled.returncode == 0, disabled.stderr
+        assert "disabled ops@example.com; signed out everywhere" in disabled.stdout
+        assert "1 API token refused until enabled again" in disabled.stdout
+        assert await runtime.credentials.session_user(session_key) is None
+        assert await runtime.credentials.token_user(token) is None
+        assert await runtime.users.authenticate("ops@example.com", "correct horse battery") is None
+
+        enabled = mercato("users", "enable", "--email", "ops@example.com", db_url=db_url)
+        assert enabled.returncode == 0 and "enabled ops@example.com" in enabled.stdout
+        assert await runtime.credentials.session_user(session_key) is None  # ended for good
+        assert (await runtime.credentials.token_user(token)).email == "ops@example.com"
+        assert await runtime.users.authenticate("ops@example.com", "correct horse battery") is not None
+    finally:
+        await runtime.close()
+    unknown = mercato("users", "disable", "--email", "nobody@example.com", db_url=db_url)
+    assert unknown.returncode == 1 and "no user with email 'nobody@example.com'" in unknown.stderr
 
 
 async def test_scheduler_list_and_status(db_url):

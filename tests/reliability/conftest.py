@@ -32,14 +32,3 @@ async def app_runtime(web_app_runtime):
     await web_app_runtime.users.create(OTHER_ORG, PASSWORD, "admin", tenant_id="acme", organization_id="acme-us",
                                        password_hash=PASSWORD_HASH)
     return web_app_runtime
-
-
-@pytest.fixture(autouse=True)
-def fresh_login_throttle(shared_app):
-    """The API tests' app is shared by the session, and so is its (in-memory) login throttle:
-    the throttling tests here must not lock the other tests out."""
-    from app.web.auth import LoginThrottle
-
-    shared_app.state.login_throttle = LoginThrottle()
-    yield
-    shared_app.state.login_throttle = LoginThrottle()

@@ -21,13 +21,62 @@ async def _attempt(client, email: str, password: str):
     return await login(client, email, password)
 
 
-async def test_failures_from_one_address_are_throttled_across_emails(client):
+async def test_failures_from_one_address_are_throttled_across_emails(client, app_runtime):
     """Guessing passwords for many accounts from one place is stopped as well as for one account."""
-    for i in range(5):
+    for i in range(app_runtime.login_throttle.limits.address.failures):
         assert (await _attempt(client, f"nobody{i}@acme.test", "wrong password!")).status_code == 401
     blocked = await _attempt(client, "owner@acme.test", PASSWORD)
     assert blocked.status_code == 429 and "Too many failed sign-in attempts" in blocked.text
     assert "mercato_session" not in blocked.headers.get("set-cookie", "")
+
+
+def test_mercato_serve_believes_no_forwarded_address_by_default(pg_url):
+    """The server as people run it: a client that writes X-Forwarded-For itself (here from
+    127.0.0.1, the peer uvicorn used to trust by default) is still counted by its own address."""
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": pg_url, "SCHEDULER_EMBEDDED": "false", "LOG_LEVEL": "warning"}
+    env.pop("TRUSTED_PROXIES", None)
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            _wait_for(browser, server)
+            statuses = []
+            for i in range(31):
+                headers = {"X-Forwarded-For": f"192.0.2.{i}"}
+                token = csrf_from(browser.get("/login", headers=headers).text)
+                statuses.append(browser.post("/login", headers=headers, data={
+                    "email": f"nobody{i}@acme.test", "password": "wrong password!", "_csrf": token}).status_code)
+        assert statuses == [401] * 30 + [429]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(browser, server, timeout: float = 30.0) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited early"
+        try:
+            if browser.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not start in time")
 
 
 async def test_an_unknown_email_and_a_wrong_password_look_the_same(client):
@@ -74,10 +123,11 @@ async def test_no_password_token_or_session_key_ever_reaches_a_log_line(client, 
     await login(client, "owner@acme.test", wrong_password)
     await login(client, "owner@acme.test", PASSWORD)
     session_key = client.cookies.get("mercato_session")
-    csrf = client.cookies.get("mercato_csrf")
+    csrf_seed = client.cookies.get("mercato_csrf")
     await client.get(f"{API}/jobs")
-    await client.post(f"{API}/jobs", json={"name": "x"}, headers={"X-CSRF-Token": csrf})
     page = await client.get(LIST)
+    csrf = csrf_from(page.text)
+    await client.post(f"{API}/jobs", json={"name": "x"}, headers={"X-CSRF-Token": csrf})
     await client.post("/logout", data={"_csrf": csrf_from(page.text)})
     client.cookies.clear()
     for secret in (issued.secret, revoked.secret, issued.secret + "x"):
@@ -88,7 +138,7 @@ async def test_no_password_token_or_session_key_ever_reaches_a_log_line(client, 
     formatter = JsonFormatter()
     written = "\n".join(formatter.format(record) for record in caplog.records)
     assert caplog.records, "nothing was logged: the test would prove nothing"
-    for secret in (PASSWORD, wrong_password, issued.secret, revoked.secret, session_key, csrf):
+    for secret in (PASSWORD, wrong_password, issued.secret, revoked.secret, session_key, csrf, csrf_seed):
         assert secret and secret not in written, f"a secret reached the logs: {secret[:6]}..."
     # Hashes of them stay out too (a token's hash is its database key).
     from app.domain.credentials import digest

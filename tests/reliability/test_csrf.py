@@ -13,7 +13,7 @@ import secrets
 import sqlalchemy as sa
 
 from app.persistence.models import AuditEntry, ScheduledJobRun, WebSession
-from tests.reliability.conftest import acme_job, csrf_from
+from tests.reliability.conftest import acme_job, csrf_from, login
 from tests.reliability.test_authorization_matrix import app_routes
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -65,8 +65,69 @@ async def test_the_token_is_bound_to_the_browser_not_guessable_and_not_readable_
     cookie = first.headers["set-cookie"]
     assert "mercato_csrf=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     token = csrf_from(first.text)
-    assert len(token) >= 32 and token == client.cookies.get("mercato_csrf")
+    # The cookie holds a random pre-session value; the page's token is derived from it (and the
+    # server's secret), so neither can be made up from the other.
+    assert len(token) >= 32 and client.cookies.get("mercato_csrf") not in (None, token)
     # The same browser keeps its token; another browser gets another one.
     assert csrf_from((await client.get("/login")).text) == token
     client.cookies.clear()
     assert csrf_from((await client.get("/login")).text) != token
+
+
+LIST = "/backend/config/scheduled-jobs"
+
+
+async def test_a_csrf_cookie_planted_before_login_lets_no_forged_post_through(client, app_runtime):
+    """A sibling subdomain, another port or plain http can set our cookie before the victim signs
+    in; the value it chose must be worth nothing once the victim has a session."""
+    job = await app_runtime.scheduler.create(acme_job())
+    planted = "planted-by-a-sibling-subdomain-0123456789"
+    client.cookies.set("mercato_csrf", planted)
+    assert (await login(client, "owner@acme.test")).status_code in (302, 303)
+
+    forged = await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": planted})
+    assert forged.status_code == 403 and "reload the page" in forged.text
+    forged_htmx = await client.post(f"{LIST}/{job.id}/disable", headers={"X-CSRF-Token": planted})
+    assert forged_htmx.status_code == 403
+    assert (await app_runtime.scheduler.get(job.id)).is_enabled
+
+
+async def test_the_token_of_the_login_page_is_refused_after_login(client, app_runtime):
+    job = await app_runtime.scheduler.create(acme_job())
+    before = csrf_from((await client.get("/login")).text)
+    assert (await login(client, "owner@acme.test")).status_code in (302, 303)
+
+    stale = await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": before})
+    assert stale.status_code == 403 and (await app_runtime.scheduler.get(job.id)).is_enabled
+    # The signed-in page's token works, in the form field and in htmx's header.
+    after = csrf_from((await client.get(LIST)).text)
+    assert after != before
+    assert (await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": after})).status_code in (302, 303)
+    assert (await client.post(f"{LIST}/{job.id}/enable", headers={"X-CSRF-Token": after})).status_code in (302, 303)
+
+
+async def test_the_token_is_bound_to_the_session_and_ends_with_it(client, app_runtime):
+    """Two sessions of one user have different tokens, and after logout the old one is refused."""
+    job = await app_runtime.scheduler.create(acme_job())
+    await login(client, "owner@acme.test")
+    first = csrf_from((await client.get(LIST)).text)
+    await client.post("/logout", data={"_csrf": first})
+    await login(client, "owner@acme.test")
+    second = csrf_from((await client.get(LIST)).text)
+    assert second != first
+    assert (await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": first})).status_code == 403
+
+
+async def test_a_browser_saying_the_post_came_from_another_site_is_refused(client, app_runtime):
+    """Browsers tell where a request comes from (Sec-Fetch-Site): a form posted from a sibling
+    subdomain or another port is refused even with a token the attacker managed to learn."""
+    job = await app_runtime.scheduler.create(acme_job())
+    await login(client, "owner@acme.test")
+    token = csrf_from((await client.get(LIST)).text)
+    for origin in ("same-site", "cross-site"):
+        response = await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": token},
+                                     headers={"Sec-Fetch-Site": origin})
+        assert response.status_code == 403, origin
+    assert (await app_runtime.scheduler.get(job.id)).is_enabled
+    ours = await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": token}, headers={"Sec-Fetch-Site": "same-origin"})
+    assert ours.status_code in (302, 303)
