@@ -41,9 +41,11 @@ FIELD_LABELS = {
     "catch_up_policy": "Catch-up", "catch_up_window_seconds": "Catch-up window (s)", "overlap_policy": "Overlap",
     "jitter_seconds": "Jitter (s)", "timeout_seconds": "Timeout (s)", "max_retries": "Retries",
     "retry_backoff_seconds": "Retry backoff (s)", "start_at": "Start", "end_at": "End", "max_runs": "Max runs",
-    "source_type": "Source", "source_module": "Module", "pause_note": "Pause note", "paused_by": "Paused by",
-    "paused_at": "Paused at",
+    "source_type": "Source", "source_module": "Module", "pause_note": "Pause note",
 }
+#: Kept in audit entries (an undo brings a pause back with them), not listed as changes: the
+#: entry itself says who paused and when.
+UNSHOWN_CHANGES = frozenset({"paused_by", "paused_at"})
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -158,7 +160,7 @@ def audit_changes(before: dict | None, after: dict | None) -> list[Change]:
     return [
         Change(field, FIELD_LABELS.get(field, field), shown_value(field, before.get(field)), shown_value(field, after.get(field)))
         for field in after
-        if before.get(field) != after.get(field)
+        if before.get(field) != after.get(field) and field not in UNSHOWN_CHANGES
     ]
 
 
