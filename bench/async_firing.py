@@ -40,7 +40,7 @@ from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.taskiq_sync import reconcile_all
-from bench.common import fresh_pg, pct
+from bench.support import fresh_pg, pct
 
 UTC = timezone.utc
 SIZES = {"small": {"n": 600, "seconds": 20, "burst": 1000}, "full": {"n": 10_000, "seconds": 60, "burst": 10_000}}

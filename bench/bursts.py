@@ -32,7 +32,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.common import (
+from bench.support import (
     SchedulerProcess, Table, analyze, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
     utcnow, verdict,
 )

@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import (
+from bench.support import (
     ROOT, SchedulerProcess, Table, analyze, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
     utcnow, verdict,
 )

@@ -30,7 +30,7 @@ import httpx
 import sqlalchemy as sa
 
 from app.persistence.migrate import upgrade
-from bench.common import (
+from bench.support import (
     PG_ADMIN, PREFIX, Table, analyze, bench_runtime, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect,
     utcnow, verdict,
 )

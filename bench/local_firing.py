@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.strategies.local import LocalScheduler
-from bench.common import bench_runtime, fresh_pg, fresh_sqlite, pct
+from bench.support import bench_runtime, fresh_pg, fresh_sqlite, pct
 
 SIZES = {"small": {"n": 1000, "spread_seconds": 15}, "full": {"n": 10_000, "spread_seconds": 60}}
 #: The burst gives up after this many seconds.

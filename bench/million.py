@@ -18,7 +18,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import (
+from bench.support import (
     SchedulerProcess, Table, analyze, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow,
     verdict,
 )

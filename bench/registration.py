@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import time
 
-from bench.common import Table, bench_runtime, drop_pg, fresh_pg, log, secs, verdict
+from bench.support import Table, bench_runtime, drop_pg, fresh_pg, log, secs, verdict
 
 SIZES = {"small": {"n": 1_000, "many": 20_000}, "full": {"n": 10_000, "many": 100_000}}
 TARGET_SECONDS = 60.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli.common import fail
+from app.cli.runner import fail
 from app.logging import FORMATS, configure_logging
 from app.settings import SettingsError, get_settings
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from app import engine
-from app.cli.common import echo_json, echo_table, fail, iso, with_runtime
+from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
 from app.domain.listing import JobQuery
 from app.settings import SettingsError, get_settings
 

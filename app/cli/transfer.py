@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from app.cli.common import with_runtime
+from app.cli.runner import with_runtime
 from app.domain import transfer
 from app.domain.errors import ValidationError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli.common import echo_table, iso, with_runtime
+from app.cli.runner import echo_table, iso, with_runtime
 
 
 @click.group()

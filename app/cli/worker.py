@@ -8,7 +8,7 @@ import os
 
 import click
 
-from app.cli.common import fail
+from app.cli.runner import fail
 from app.settings import SettingsError, get_settings
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from app.domain.actors import Actor
 from app.domain.validation import DEFAULTS
-from app.web.views import zone
+from app.web.formatting import zone
 
 #: Form fields, all text. (Scope fields are only sent when creating.)
 TEXT_FIELDS = (

@@ -31,7 +31,7 @@ from app.settings import Settings, SettingsError, load_settings
 from app.web.api.jobs import expected_version
 from app.web.forms import TEXT_FIELDS, JobForm
 from app.web.pages import flash
-from app.web.views import schedule_preview
+from app.web.formatting import schedule_preview
 
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 SETTINGS = load_settings({})

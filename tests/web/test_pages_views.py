@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from app.web.forms import JobForm
-from app.web.views import TimeFormat, audit_changes, duration, runs_chart, schedule_preview
+from app.web.formatting import TimeFormat, audit_changes, duration, runs_chart, schedule_preview
 
 NOW = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
 

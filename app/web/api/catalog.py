@@ -12,7 +12,7 @@ from app.domain.actors import VIEW
 from app.domain.errors import ValidationError
 from app.domain.fieldnames import camel
 from app.domain.registry import schedulable_scopes
-from app.web.api.models import Preview, ScheduleType, Target, TargetList
+from app.web.api.schemas import Preview, ScheduleType, Target, TargetList
 from app.web.api.problems import errors
 from app.web.auth import require, runtime_of
 

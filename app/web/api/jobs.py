@@ -14,7 +14,7 @@ from msgspec import UNSET
 
 from app.domain.errors import Conflict
 from app.domain.listing import SORTS, JobQuery
-from app.web.api.models import (
+from app.web.api.schemas import (
     AuditEntry,
     AuditTrail,
     DisableInput,

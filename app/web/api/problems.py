@@ -19,7 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from app.domain.errors import DomainError, ValidationError
 from app.domain.fieldnames import camel_keys
-from app.web.api.models import Problem
+from app.web.api.schemas import Problem
 from app.web.errors import TITLES, handle_unexpected, problem
 
 PROBLEM_JSON = "application/problem+json"

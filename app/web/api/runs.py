@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 
 from app.domain.errors import ValidationError
 from app.domain.listing import RunQuery
-from app.web.api.models import Run, RunPage, RunStatus, RunSummary, RunTrigger
+from app.web.api.schemas import Run, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.api.problems import errors
 from app.web.auth import require, runtime_of
 

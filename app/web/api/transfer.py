@@ -9,7 +9,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, Reques
 from litestar.params import QueryParameter, RawBody
 
 from app.domain import transfer
-from app.web.api.models import ImportItem, ImportResult, ScheduleFile, Scope
+from app.web.api.schemas import ImportItem, ImportResult, ScheduleFile, Scope
 from app.web.api.problems import errors
 from app.web.auth import require, runtime_of
 

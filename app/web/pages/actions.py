@@ -14,7 +14,7 @@ from app.domain.actors import MANAGE, VIEW
 from app.domain.errors import Forbidden
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
-from app.web.pages.common import job_url, redirect, render, return_to, wants_block
+from app.web.pages.responses import job_url, redirect, render, return_to, wants_block
 from app.web.pages.detail import history_context
 from app.web.pages.flash import Flash
 
@@ -86,7 +86,7 @@ async def undo(request: Request, job_id: FromPath[str]) -> Response:
 
 
 def _next(request: Request, job) -> str:
-    from app.web.views import TimeFormat
+    from app.web.formatting import TimeFormat
 
     if job.next_run_at is None:
         return "none (the schedule has ended)"

@@ -21,9 +21,9 @@ from app.domain.registry import schedulable_scopes
 from app.web.auth import require, runtime_of
 from app.web.forms import JobForm
 from app.web.login import HOME
-from app.web.pages.common import job_url, redirect, render
+from app.web.pages.responses import job_url, redirect, render
 from app.web.pages.flash import Flash
-from app.web.views import CATCH_UP_LABELS, FIELD_LABELS, OVERLAP_LABELS, SCOPE_LABELS, TimeFormat, schedule_preview
+from app.web.formatting import CATCH_UP_LABELS, FIELD_LABELS, OVERLAP_LABELS, SCOPE_LABELS, TimeFormat, schedule_preview
 
 ID = "{job_id:str}"
 

@@ -15,9 +15,9 @@ from app.domain.listing import RUN_STATUSES, SORTS, JobQuery, Page
 from app.domain.validation import SOURCE_TYPES, TARGET_TYPES
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
-from app.web.pages.common import int_param, query_string, redirect, render, return_to, wants_block
+from app.web.pages.responses import int_param, query_string, redirect, render, return_to, wants_block
 from app.web.pages.flash import Flash
-from app.web.views import SCOPE_LABELS, STATUS_LABELS, describe_schedule, target_label
+from app.web.formatting import SCOPE_LABELS, STATUS_LABELS, describe_schedule, target_label
 
 PAGE_SIZES = (10, 25, 50, 100)
 SORT_COLUMNS = {"name": "Name", "nextRunAt": "Next run", "lastRunAt": "Last run"}

@@ -1,4 +1,4 @@
-"""What every CLI command shares: the runtime, error mapping, output helpers."""
+"""How a CLI command runs: with a runtime, domain errors as one line, JSON or table output."""
 
 from __future__ import annotations
 

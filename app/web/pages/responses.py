@@ -14,7 +14,7 @@ from app.web.auth import runtime_of
 from app.web.login import HOME, safe_next
 from app.web.pages import flash
 from app.web.pages.flash import Flash
-from app.web.views import TimeFormat
+from app.web.formatting import TimeFormat
 
 #: A URL that can answer a fragment says so, so no cache serves a fragment for a page.
 VARY = {"Vary": "HX-Request, HX-Target"}
