@@ -11,6 +11,8 @@ from __future__ import annotations
 import app.targets  # noqa: F401  (registers the built-in targets)
 from app.domain.clock import Clock, utcnow
 from app.domain.credentials import CredentialService
+from app.domain.events import EventBus
+from app.domain.execution import RunExecution
 from app.domain.hooks import HookList
 from app.domain.login_throttle import LoginThrottle
 from app.domain.registry import TargetRegistry, registry as default_registry
@@ -41,4 +43,7 @@ class Runtime(Services):
             hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
         login_throttle = LoginThrottle(sessions, clock=clock)
-        return cls(settings, engine, sessions, registry, scheduler, users, credentials, login_throttle, clock, hooks)
+        events = EventBus()
+        execution = RunExecution(sessions, registry, settings, clock, events, hooks)
+        return cls(settings, engine, sessions, registry, scheduler, users, credentials, login_throttle, clock, hooks,
+                   events, execution)

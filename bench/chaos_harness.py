@@ -32,7 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.domain.execution import LEASE, settle_lost_runs
+from app.domain.execution import LEASE
+from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
@@ -284,7 +285,7 @@ async def settle_killed(runtime: Runtime) -> int:
                            registry=runtime.registry)
     try:
         settled = 0
-        while batch := await settle_lost_runs(later):  # a batch at a time, as the scheduler does
+        while batch := await settle_lost_runs(later.execution):  # a batch at a time, as the scheduler does
             settled += len(batch)
         return settled
     finally:

@@ -10,6 +10,7 @@ from app import engine
 from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
 from app.domain.listing import JobQuery
 from app.settings import SettingsError, get_settings
+from app.domain.vocabulary import FAILURES
 
 
 @click.group()
@@ -139,7 +140,7 @@ async def run_now(runtime, job_id, no_wait) -> None:
 
     outcome = await run_manually(runtime, job_id, wait=not no_wait)
     click.echo(outcome.message)
-    if outcome.status in ("failed", "timed_out"):
+    if outcome.status in FAILURES:
         raise SystemExit(1)
 
 

@@ -27,6 +27,7 @@ from app.domain.schedules import to_schedule
 from app.persistence.bulk import Unnest
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.persistence.types import UTCDateTime
+from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 
 log = logging.getLogger("mercato.firing")
 
@@ -36,7 +37,6 @@ MISFIRE_GRACE = timedelta(seconds=60)
 MAX_MISSED_ROWS = 100
 #: At most this many catch-up runs for one schedule in one claim (policy ``all``).
 MAX_CATCH_UP_RUNS = 1000
-ACTIVE = ("queued", "running")
 #: What claiming reads of a schedule (not its payload, texts or audit fields: a burst is CPU-bound).
 CLAIM_COLUMNS = (
     ScheduledJob.id, ScheduledJob.tenant_id, ScheduledJob.organization_id, ScheduledJob.schedule_type,
@@ -87,7 +87,7 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
     if now - first <= grace and (following is None or following > now):
         # The usual claim: one slot due, on time, the next one still ahead (and so the first
         # after now). One pass over the schedule instead of two: claiming a burst is CPU-bound.
-        return SlotPlan(fire=[(first, "scheduled")], next_run_at=following)
+        return SlotPlan(fire=[(first, Trigger.SCHEDULED)], next_run_at=following)
     cap = MAX_CATCH_UP_RUNS + MAX_MISSED_ROWS
     due = [first, *schedule.slots_between(first, now, limit=cap)]
     unlisted = 0
@@ -108,7 +108,7 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
     elif policy == "all":
         window = timedelta(seconds=job.catch_up_window_seconds)
         catch_up = [s for s in late if now - s <= window][-MAX_CATCH_UP_RUNS:]
-    plan.fire = [(s, "catch_up") for s in catch_up] + [(s, "scheduled") for s in on_time]
+    plan.fire = [(s, Trigger.CATCH_UP) for s in catch_up] + [(s, Trigger.SCHEDULED) for s in on_time]
     fired = set(catch_up)
     missed = [s for s in late if s not in fired]
     plan.missed = missed[:MAX_MISSED_ROWS]
@@ -176,9 +176,9 @@ async def claim_due_slots(
             continue
         result.jobs += 1
         rows.extend(runs)
-        result.queued.extend(r["id"] for r in runs if r["status"] == "queued")
-        result.skipped.extend(r["id"] for r in runs if r["status"] == "skipped")
-        result.missed += sum(1 for r in runs if r["status"] == "missed")
+        result.queued.extend(r["id"] for r in runs if r["status"] == RunStatus.QUEUED)
+        result.skipped.extend(r["id"] for r in runs if r["status"] == RunStatus.SKIPPED)
+        result.missed += sum(1 for r in runs if r["status"] == RunStatus.MISSED)
         result.slots.extend((r["job_id"], r["id"], r["scheduled_for"], r["status"]) for r in runs)
     if rows:
         await _INSERT_RUNS.execute(session, rows)
@@ -235,28 +235,28 @@ def _plan_or_stop(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPla
 def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -> tuple[list[dict], int, str | None]:
     """Run rows for a plan: (rows, how many will really run, status to show when none will)."""
     if plan.error:
-        return [_row(job, job.next_run_at, "scheduled", "failed", now, error=plan.error)], 0, "failed"
+        return [_row(job, job.next_run_at, Trigger.SCHEDULED, RunStatus.FAILED, now, error=plan.error)], 0, RunStatus.FAILED
     rows: list[dict[str, Any]] = []
     fired = 0
     status = None
     remaining = None if job.max_runs is None else max(0, job.max_runs - job.run_count)
     for slot in plan.missed:
-        rows.append(_row(job, slot, "scheduled", "missed", now, reason=_missed_reason(job)))
-        status = "missed"
+        rows.append(_row(job, slot, Trigger.SCHEDULED, RunStatus.MISSED, now, reason=_missed_reason(job)))
+        status = RunStatus.MISSED
     if plan.missed_overflow:
         rows.append(
-            _row(job, plan.missed[-1] + timedelta(microseconds=1) if plan.missed else now, "scheduled", "missed", now,
+            _row(job, plan.missed[-1] + timedelta(microseconds=1) if plan.missed else now, Trigger.SCHEDULED, RunStatus.MISSED, now,
                  reason=f"{plan.missed_overflow}+ more slots missed while the scheduler was not running")
         )
     for slot, trigger in plan.fire:
         if remaining is not None and fired >= remaining:
             break
         if busy or (job.overlap_policy == "skip" and fired > 0):
-            rows.append(_row(job, slot, trigger, "skipped", now, reason="previous run is still queued or running (overlap: skip)"))
-            status = "skipped"
+            rows.append(_row(job, slot, trigger, RunStatus.SKIPPED, now, reason="previous run is still queued or running (overlap: skip)"))
+            status = RunStatus.SKIPPED
             continue
         jitter = random.randint(0, job.jitter_seconds) if job.jitter_seconds else 0
-        rows.append(_row(job, slot, trigger, "queued", now, not_before=slot + timedelta(seconds=jitter)))
+        rows.append(_row(job, slot, trigger, RunStatus.QUEUED, now, not_before=slot + timedelta(seconds=jitter)))
         fired += 1
     return rows, fired, status
 
@@ -266,7 +266,7 @@ def _missed_reason(job: ScheduledJob) -> str:
 
 
 def _row(job, slot, trigger, status, now, *, reason=None, not_before=None, error=None) -> dict[str, Any]:
-    finished = status in ("missed", "skipped", "failed")
+    finished = status in (RunStatus.MISSED, RunStatus.SKIPPED, RunStatus.FAILED)
     return {
         "id": new_id(),
         "job_id": job.id,

@@ -9,7 +9,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app.domain.access import DataAccess
+from app.domain.service import SchedulerService
 from app.persistence.models import ScheduledJobRun
+from app.domain.vocabulary import ACTIVE
 
 log = logging.getLogger("mercato.history")
 
@@ -19,16 +22,16 @@ CLEANUP_COMMAND = "scheduler.history.cleanup"
 BATCH = 5_000
 
 
-async def delete_expired_runs(runtime, *, days: int | None = None, batch: int = BATCH) -> int:
+async def delete_expired_runs(data: DataAccess, *, days: int | None = None, batch: int = BATCH) -> int:
     """Delete finished runs created more than ``days`` ago (the retention setting by default)."""
-    days = days or runtime.settings.scheduler_history_retention_days
-    cutoff = runtime.clock() - timedelta(days=days)
+    days = days or data.settings.scheduler_history_retention_days
+    cutoff = data.clock() - timedelta(days=days)
     total = 0
     while True:
-        async with runtime.sessions.begin() as session:
+        async with data.sessions.begin() as session:
             ids = (
                 sa.select(ScheduledJobRun.id)
-                .where(ScheduledJobRun.created_at < cutoff, ScheduledJobRun.status.not_in(("queued", "running")))
+                .where(ScheduledJobRun.created_at < cutoff, ScheduledJobRun.status.not_in(ACTIVE))
                 .limit(batch)
                 .scalar_subquery()
             )
@@ -58,10 +61,10 @@ CLEANUP_SCHEDULE = {
 }
 
 
-async def ensure_cleanup_schedule(runtime) -> None:
+async def ensure_cleanup_schedule(scheduler: SchedulerService) -> None:
     """The built-in daily cleanup: system scope, registered like any module's schedule."""
     try:
-        await runtime.scheduler.register(CLEANUP_SCHEDULE)
+        await scheduler.register(CLEANUP_SCHEDULE)
     except IntegrityError:
         # Several pollers started at the same moment and another one inserted it first.
         log.info("cleanup schedule registered by another process")

@@ -41,8 +41,6 @@ class JobQuery:
 
 
 #: Every status a run can have, in the order of its life.
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "skipped", "missed")
-RUN_TRIGGERS = ("scheduled", "manual", "catch_up", "retry")
 
 
 @dataclass

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
 from app.persistence.models import ScheduledJob, ScheduledJobRun
+from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 
 WINDOW = timedelta(hours=1)
 #: Runs are found through ``created_at`` (indexed); a run that started or finished in the window
@@ -49,7 +50,7 @@ async def collect(runtime) -> list[Metric]:
                 LAG_BUCKETS,
                 ScheduledJobRun.created_at >= now - LOOKBACK,
                 ScheduledJobRun.started_at >= now - WINDOW,
-                ScheduledJobRun.trigger.in_(("scheduled", "catch_up")),
+                ScheduledJobRun.trigger.in_((Trigger.SCHEDULED, Trigger.CATCH_UP)),
             ),
             await _histogram(
                 session,
@@ -59,7 +60,7 @@ async def collect(runtime) -> list[Metric]:
                 DURATION_BUCKETS,
                 ScheduledJobRun.created_at >= now - LOOKBACK,
                 ScheduledJobRun.finished_at >= now - WINDOW,
-                ScheduledJobRun.status.in_(("succeeded", "failed", "timed_out")),
+                ScheduledJobRun.status.in_((RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)),
                 ScheduledJobRun.duration_ms.is_not(None),
             ),
         ]
@@ -94,7 +95,7 @@ async def _missed_slots(session, now) -> Metric:
     missed = await session.scalar(
         sa.select(sa.func.count())
         .select_from(ScheduledJobRun)
-        .where(ScheduledJobRun.created_at >= now - WINDOW, ScheduledJobRun.status == "missed")
+        .where(ScheduledJobRun.created_at >= now - WINDOW, ScheduledJobRun.status == RunStatus.MISSED)
     )
     return GaugeMetricFamily(
         f"{PREFIX}_missed_slots_last_hour",
@@ -112,12 +113,12 @@ async def _in_flight(session) -> Metric:
         (
             await session.execute(
                 sa.select(ScheduledJobRun.status, sa.func.count())
-                .where(ScheduledJobRun.status.in_(("queued", "running")))
+                .where(ScheduledJobRun.status.in_(ACTIVE))
                 .group_by(ScheduledJobRun.status)
             )
         ).all()
     )
-    for status in ("queued", "running"):
+    for status in sorted(ACTIVE):
         family.add_metric([status], rows.get(status, 0))
     return family
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
+from app.domain.access import DataAccess
 from app.domain.actors import SCOPES, Actor
 
 Handler = Callable[[dict[str, Any], "TargetContext"], Awaitable[Any]]
@@ -35,8 +36,9 @@ class TargetContext:
     acting_user: str
     #: Stable per run: a queue worker can use it to ignore a message it has already handled.
     idempotency_key: str
-    #: The running application's services (database, settings); for built-in targets.
-    runtime: Any = None
+    #: The database, settings and clock, for a target that reads or writes stored data: it
+    #: stays inside the scope above (see the README's rule for module authors).
+    data: DataAccess | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from app.domain.validation import DEFAULTS, clean_job, validate_job_id
 from app.domain.writes import ScheduleWriter, conflict_message
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.settings import Settings
+from app.domain.vocabulary import RunStatus, Trigger
 
 
 class SchedulerService:
@@ -351,9 +352,9 @@ class SchedulerService:
                 tenant_id=job.tenant_id,
                 organization_id=job.organization_id,
                 scheduled_for=now,
-                trigger="manual",
+                trigger=Trigger.MANUAL,
                 triggered_by=actor.label,
-                status="queued",
+                status=RunStatus.QUEUED,
                 attempt=1,
                 not_before=now,
                 enqueued_at=now,

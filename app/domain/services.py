@@ -8,13 +8,14 @@ lower layer ever imports the root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.domain.clock import Clock
 from app.domain.credentials import CredentialService
 from app.domain.events import EventBus
+from app.domain.execution import RunExecution
 from app.domain.hooks import HookList
 from app.domain.login_throttle import LoginThrottle
 from app.domain.registry import TargetRegistry
@@ -34,8 +35,10 @@ class Services:
     credentials: CredentialService
     login_throttle: LoginThrottle
     clock: Clock
-    hooks: HookList = field(default_factory=HookList)
-    events: EventBus = field(default_factory=EventBus)
+    hooks: HookList
+    events: EventBus
+    #: The execution path's dependencies (sessions, targets, settings, clock, events, hooks).
+    execution: RunExecution
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from app.domain.batching import Coalescer
-from app.domain.dispatch import next_wakeup, take_runnable
-from app.domain.execution import (
-    LEASE, Outcome, Prepared, announce_skipped, prepare_started, record_finishes, renew_leases, run_target, settle_lost_runs,
-)
+from app.domain.dispatch import next_wakeup
+from app.domain.execution import LEASE
+from app.domain.outcomes import LeaseKeeper, RecordedOutcome, announce_skipped, record_outcomes, settle_lost_runs
+from app.domain.starting import StartedRun, prepare_started, run_target, take_runnable
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.domain.history import ensure_cleanup_schedule
 from app.domain.services import Services
@@ -76,7 +76,8 @@ class LocalScheduler:
         self._notifications: PgNotifications | None = None
         self._settled_at = None
         # Outcomes of runs that end at about the same time are written in one transaction.
-        self._recorder: Coalescer[tuple, Outcome] = Coalescer(lambda finishes: record_finishes(runtime, finishes))
+        self._recorder: Coalescer[tuple, RecordedOutcome] = Coalescer(
+            lambda finishes: record_outcomes(runtime.execution, finishes))
 
     # SchedulerHooks: the service calls these after a change commits.
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:
@@ -111,7 +112,7 @@ class LocalScheduler:
                 claims.append(claimed)
                 if claimed.queued:
                     self._maybe_queued = True
-                await announce_skipped(self.runtime, claimed.skipped)
+                await announce_skipped(self.runtime.execution, claimed.skipped)
                 if not claimed.full:
                     break
                 if not settings.is_sqlite:
@@ -124,7 +125,7 @@ class LocalScheduler:
             asyncio.get_running_loop().call_soon(_log_claims, claims)
         if self._settled_at is None or now - self._settled_at > LEASE / 3:
             self._settled_at = now
-            await settle_lost_runs(self.runtime)
+            await settle_lost_runs(self.runtime.execution)
         if not wait:
             self._start_soon()
             return 0
@@ -160,7 +161,7 @@ class LocalScheduler:
             async with self.runtime.sessions.begin() as session:
                 runs = await take_runnable(session, self.runtime.clock(), limit=free,
                                            on_sqlite=self.runtime.settings.is_sqlite, worker=self.worker)
-                prepared = await prepare_started(self.runtime, session, runs)
+                prepared = await prepare_started(self.runtime.execution, session, runs)
             self._maybe_queued = len(runs) >= free
             for run in prepared:
                 self._running[run.run.id] = asyncio.create_task(self._execute(run), name=f"run:{run.run.id}")
@@ -177,10 +178,10 @@ class LocalScheduler:
             self._due_at = await self._next_due()
         return max(0.0, (self._due_at - self.runtime.clock()).total_seconds())
 
-    async def _execute(self, prepared: Prepared) -> None:
+    async def _execute(self, prepared: StartedRun) -> None:
         run_id = prepared.run.id
         try:
-            finish = await run_target(self.runtime, prepared)
+            finish = await run_target(self.runtime.execution, prepared)
             self._recording[run_id] = self._running.pop(run_id)
             self._slot_freed()
             await self._recorder.submit((prepared.run, prepared.job, finish))
@@ -210,7 +211,8 @@ class LocalScheduler:
         if not self.runtime.settings.is_sqlite:
             self._notifications = PgNotifications(self.runtime.settings.database_url, self._changed)
             await self._notifications.start()
-        renewer = asyncio.create_task(self._renew_leases())
+        leases = LeaseKeeper(self.runtime.execution, lambda: [*self._running, *self._recording])
+        leases.start()
         log.info("poller started", extra={"worker": self.worker})
         failures = 0
         try:
@@ -242,7 +244,7 @@ class LocalScheduler:
             # Leases are renewed until the last run is done: a slow run finishing during a
             # graceful stop must not be taken for lost (and retried) by another poller.
             await self.drain()
-            renewer.cancel()
+            await leases.stop()
             log.info("poller stopped", extra={"worker": self.worker})
 
     @property
@@ -282,18 +284,9 @@ class LocalScheduler:
             return now + BUSY_RETRY
         return min(now + poll, wake_at)
 
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
-            try:
-                await renew_leases(self.runtime, [*self._running, *self._recording])
-            except Exception:
-                log.exception("renewing leases failed")
-
-
 async def run_until_signalled(runtime: Services) -> None:
     """``mercato scheduler start``: poll until SIGINT/SIGTERM, then finish the claimed runs."""
-    await ensure_cleanup_schedule(runtime)
+    await ensure_cleanup_schedule(runtime.scheduler)
     poller = LocalScheduler(runtime)
 
     def on_signal() -> None:

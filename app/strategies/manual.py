@@ -7,9 +7,11 @@ import getpass
 from dataclasses import dataclass
 
 from app.domain.actors import ALL_FEATURES, Actor
-from app.domain.execution import execute_run, start_run
+from app.domain.outcomes import execute_run
+from app.domain.starting import start_run
 from app.persistence.models import ScheduledJobRun
 from app.domain.services import Services
+from app.domain.vocabulary import ACTIVE, RunStatus
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,9 @@ async def run_manually(runtime: Services, job_id: str, *, wait: bool = True) -> 
     """Queue a manual run; in the local strategy with ``wait``, run it here and report the outcome."""
     run = await runtime.scheduler.trigger(job_id, cli_actor())
     if not wait or runtime.settings.queue_strategy == "async":
-        return ManualOutcome(run.id, "queued", f"queued run {run.id} of {job_id}")
-    if await start_run(runtime, run.id, worker="cli"):
-        outcome = await execute_run(runtime, run.id)
+        return ManualOutcome(run.id, RunStatus.QUEUED, f"queued run {run.id} of {job_id}")
+    if await start_run(runtime.execution, run.id, worker="cli"):
+        outcome = await execute_run(runtime.execution, run.id)
         status, error = outcome.status, outcome.error or outcome.reason
     else:
         # A running poller took the run first: report its outcome all the same.
@@ -46,6 +48,6 @@ async def _wait_for_outcome(runtime: Services, run_id: str, every: float = 0.2) 
     while True:
         async with runtime.sessions() as session:
             run = await session.get(ScheduledJobRun, run_id)
-        if run.status not in ("queued", "running"):
+        if run.status not in ACTIVE:
             return run.status, run.error_message or run.reason
         await asyncio.sleep(every)

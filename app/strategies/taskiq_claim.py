@@ -16,7 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.domain.execution import announce_skipped
+from app.domain.outcomes import announce_skipped
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.strategies.taskiq_store import ScheduleStore
@@ -171,7 +171,7 @@ class SlotClaimer:
             if claimed.jobs:
                 log.info("claimed %d schedules: %d runs queued, %d skipped, %d missed",
                          claimed.jobs, len(claimed.queued), len(claimed.skipped), claimed.missed)
-            await announce_skipped(self.runtime, claimed.skipped)
+            await announce_skipped(self.runtime.execution, claimed.skipped)
         try:
             await self.store.advance(batch.moves)
             await self.store.remove(batch.gone)

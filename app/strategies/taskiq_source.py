@@ -83,7 +83,7 @@ class MercatoScheduleSource(ScheduleSource):
 
     async def startup(self) -> None:
         self.connect()
-        await ensure_cleanup_schedule(self.runtime)
+        await ensure_cleanup_schedule(self.runtime.scheduler)
         self._maintenance = Maintenance(self.runtime, self.store, self.broker)
         await self._maintenance.start()
 

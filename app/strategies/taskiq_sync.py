@@ -30,10 +30,12 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.execution import LEASE, settle_lost_runs
+from app.domain.execution import LEASE
+from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, send_run, stream_for
 from app.strategies.taskiq_store import ScheduleStore, entry_for
+from app.domain.vocabulary import RunStatus
 
 log = logging.getLogger("mercato.sync")
 
@@ -78,7 +80,7 @@ async def take_sendable(
     pick = (
         sa.select(ScheduledJobRun.id)
         .where(
-            ScheduledJobRun.status == "queued",
+            ScheduledJobRun.status == RunStatus.QUEUED,
             ScheduledJobRun.not_before <= now,
             sa.or_(
                 ScheduledJobRun.queue_job_id.is_(None),
@@ -283,7 +285,7 @@ class Maintenance:
                 now = time.monotonic()
                 if now >= settle_at:
                     settle_at = now + LEASE.total_seconds() / 3
-                    settled = await settle_lost_runs(self.runtime)
+                    settled = await settle_lost_runs(self.runtime.execution)
                     if settled:
                         log.warning("%d runs lost their worker; marked failed (retried per policy)", len(settled))
                 if now >= reconcile_at + settings.scheduler_reconcile_interval_seconds:

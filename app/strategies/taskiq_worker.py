@@ -12,7 +12,6 @@ out and the scheduler process marks the run failed and retries it per the schedu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -21,7 +20,9 @@ from typing import Callable
 from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
 from app.domain.batching import Coalescer
-from app.domain.execution import LEASE, Outcome, Prepared, record_finishes, renew_leases, run_target, start_runs
+from app.domain.execution import RunExecution
+from app.domain.outcomes import LeaseKeeper, RecordedOutcome, record_outcomes
+from app.domain.starting import StartedRun, run_target, start_runs
 from app.domain.services import Services
 from app.settings import Settings
 from app.strategies.taskiq_broker import RUN_TASK
@@ -42,11 +43,12 @@ class RunLifecycle(TaskiqMiddleware):
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.runtime: Services | None = None
         self._in_flight: set[str] = set()
-        self._prepared: dict[str, Prepared] = {}
-        self._renewer: asyncio.Task | None = None
-        self._starter: Coalescer[str, Prepared | None] = Coalescer(
-            lambda run_ids: start_runs(self.runtime, run_ids, worker=self.worker))
-        self._recorder: Coalescer[tuple, Outcome] = Coalescer(lambda finishes: record_finishes(self.runtime, finishes))
+        self._prepared: dict[str, StartedRun] = {}
+        self._starter: Coalescer[str, StartedRun | None] = Coalescer(
+            lambda run_ids: start_runs(self._execution(), run_ids, worker=self.worker))
+        self._recorder: Coalescer[tuple, RecordedOutcome] = Coalescer(
+            lambda finishes: record_outcomes(self._execution(), finishes))
+        self._leases: LeaseKeeper | None = None
 
     async def startup(self) -> None:
         if not self.broker.is_worker_process:
@@ -55,14 +57,19 @@ class RunLifecycle(TaskiqMiddleware):
         self.runtime = self.connect(self.settings)
         self.broker.state.runtime = self.runtime
         self.broker.state.lifecycle = self
-        self._renewer = asyncio.create_task(self._renew_leases())
+        self._leases = LeaseKeeper(self.runtime.execution, lambda: list(self._in_flight))
+        self._leases.start()
 
     async def shutdown(self) -> None:
-        if self._renewer:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+        if self._leases:
+            await self._leases.stop()
         if self.runtime:
             await self.runtime.close()
+
+    def _execution(self) -> RunExecution:
+        if self.runtime is None:
+            raise RuntimeError("the worker's services are made at startup, in a worker process")
+        return self.runtime.execution
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         run_id = message.kwargs.get("run_id")
@@ -75,12 +82,12 @@ class RunLifecycle(TaskiqMiddleware):
             log.info("run %s is not queued any more (delivered twice?); not starting it again", run_id)
         return message
 
-    async def execute(self, run_id: str) -> Outcome | None:
+    async def execute(self, run_id: str) -> RecordedOutcome | None:
         """Run the target of a run this worker started, and record its outcome."""
         prepared = self._prepared.pop(run_id, None)
         if prepared is None:
             return None
-        finish = await run_target(self.runtime, prepared)
+        finish = await run_target(self._execution(), prepared)
         return await self._recorder.submit((prepared.run, prepared.job, finish))
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult) -> None:
@@ -90,15 +97,6 @@ class RunLifecycle(TaskiqMiddleware):
             # execute() records every target failure itself; this is the path around it
             # (database gone while recording). The lease runs out and the run is settled.
             log.error("run %s crashed outside its target: %s", message.kwargs.get("run_id"), result.error)
-
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
-            try:
-                await renew_leases(self.runtime, list(self._in_flight))
-            except Exception:
-                log.exception("renewing leases failed")
-
 
 async def run_job(run_id: str, context: Context = TaskiqDepends()) -> str:
     """Run one started run to its end; the returned status is for logs, the row is the record."""

@@ -76,5 +76,5 @@ async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
 )
 async def cleanup_history(payload: dict, ctx: TargetContext) -> dict:
     days = payload.get("days")
-    deleted = await delete_expired_runs(ctx.runtime, days=days if isinstance(days, int) and days > 0 else None)
+    deleted = await delete_expired_runs(ctx.data, days=days if isinstance(days, int) and days > 0 else None)
     return {"deleted": deleted}

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, 
         if run_scheduler and settings.queue_strategy == "local":
             from app.strategies.local import LocalScheduler
 
-            await ensure_cleanup_schedule(rt)
+            await ensure_cleanup_schedule(rt.scheduler)
             poller = LocalScheduler(rt)
             poller_task = asyncio.create_task(poller.run(), name="poller")
             app.state.poller = poller

@@ -13,15 +13,17 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from app import engine
+from app.domain.vocabulary import RunStatus, Trigger
 
 UTC = timezone.utc
 
 STATUS_LABELS = {
-    "queued": "Queued", "running": "Running", "succeeded": "Succeeded", "failed": "Failed",
-    "timed_out": "Timed out", "skipped": "Skipped", "missed": "Missed",
+    RunStatus.QUEUED: "Queued", RunStatus.RUNNING: "Running", RunStatus.SUCCEEDED: "Succeeded",
+    RunStatus.FAILED: "Failed", RunStatus.TIMED_OUT: "Timed out", RunStatus.SKIPPED: "Skipped",
+    RunStatus.MISSED: "Missed",
 }
-FINISHED = frozenset({"succeeded", "failed", "timed_out", "skipped", "missed"})
-TRIGGER_LABELS = {"scheduled": "Scheduled", "manual": "Manual", "catch_up": "Catch-up", "retry": "Retry"}
+TRIGGER_LABELS = {Trigger.SCHEDULED: "Scheduled", Trigger.MANUAL: "Manual", Trigger.CATCH_UP: "Catch-up",
+                  Trigger.RETRY: "Retry"}
 SCOPE_LABELS = {"system": "System", "tenant": "Tenant", "organization": "Organization"}
 CATCH_UP_LABELS = {
     "latest": "Run once for the newest missed slot",

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 
 from app.domain import events
 from app.domain.actors import ALL_FEATURES, Actor
-from app.domain.dispatch import take_runnable
-from app.domain.execution import LEASE, Finish, execute_run, record_finishes, settle_lost_runs, start_runs
+from app.domain.starting import take_runnable
+from app.domain.execution import LEASE
+from app.domain.starting import TargetResult, start_runs
+from app.domain.outcomes import execute_run, record_outcomes, settle_lost_runs
 from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJobRun, Tenant
 from app.domain.firing import MISFIRE_GRACE
@@ -267,14 +269,14 @@ async def test_outcomes_ending_together_are_written_together_and_one_settled_mea
     jobs = [await runtime.scheduler.create(definition(name=f"j{i}")) for i in range(4)]
     clock.set(SLOT)
     runs = [await runtime.scheduler.trigger(job.id) for job in jobs]
-    prepared = await start_runs(runtime, [run.id for run in runs], worker="test:1")
+    prepared = await start_runs(runtime.execution, [run.id for run in runs], worker="test:1")
     async with runtime.sessions.begin() as session:  # the last one is settled elsewhere meanwhile
         await session.execute(sa.update(ScheduledJobRun).where(ScheduledJobRun.id == runs[3].id)
                               .values(status="failed", error_message="settled elsewhere"))
     clock.advance(seconds=2)
-    finishes = [Finish("succeeded", result={"rows": 3, "note": "ünïcode"}), Finish("succeeded", result="plain text"),
-                Finish("failed", error="boom", stack="Traceback ..."), Finish("succeeded", result=1)]
-    outcomes = await record_finishes(runtime, [(p.run, p.job, f) for p, f in zip(prepared, finishes)])
+    finishes = [TargetResult("succeeded", result={"rows": 3, "note": "ünïcode"}), TargetResult("succeeded", result="plain text"),
+                TargetResult("failed", error="boom", stack="Traceback ..."), TargetResult("succeeded", result=1)]
+    outcomes = await record_outcomes(runtime.execution, [(p.run, p.job, f) for p, f in zip(prepared, finishes)])
     assert [(o.run_id, o.status) for o in outcomes] == [
         (runs[0].id, "succeeded"), (runs[1].id, "succeeded"), (runs[2].id, "failed"), (runs[3].id, "lost")]
     rows = [(await runs_of(runtime, job.id))[0] for job in jobs]
@@ -293,8 +295,8 @@ async def test_a_run_whose_process_died_is_settled_failed_and_retried_once(runti
     assert await poller.tick() == 1  # started, and now "the process dies": its lease runs out
     clock.advance(seconds=LEASE.total_seconds() + 1)
 
-    settled = await settle_lost_runs(runtime)
-    assert await settle_lost_runs(runtime) == []  # settled once, however often it is asked
+    settled = await settle_lost_runs(runtime.execution)
+    assert await settle_lost_runs(runtime.execution) == []  # settled once, however often it is asked
     await poller.drain()  # the "dead" process finishes late: it must not write over the settlement
     lost, retry = await runs_of(runtime, job.id)
     assert settled == [lost.id]
@@ -323,5 +325,5 @@ async def test_the_poller_settles_lost_runs_by_itself(runtime, clock, poller):
     await fire(poller)
     [run] = await runs_of(runtime, job.id)
     assert run.status == "failed" and "stopped" in run.error_message
-    outcome = await execute_run(runtime, started.id)  # a late executor finds nothing to do
+    outcome = await execute_run(runtime.execution, started.id)  # a late executor finds nothing to do
     assert outcome.status == "failed"

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from app.domain.execution import execute_run, start_run
+from app.domain.starting import start_run
+
+from app.domain.outcomes import execute_run
 from app.logging import JsonFormatter, configure_logging
 from tests.api.conftest import acme_job
 
@@ -48,9 +50,9 @@ def test_exceptions_and_odd_values_stay_on_one_line():
 async def test_a_finished_run_logs_its_schedule_run_and_slot(runtime, caplog):
     job = await runtime.scheduler.create(acme_job(target_command="demo.echo", target_payload={"fail": "nope"}))
     run = await runtime.scheduler.trigger(job.id)
-    await start_run(runtime, run.id)
+    await start_run(runtime.execution, run.id)
     with caplog.at_level(logging.INFO, logger="mercato.execution"):
-        await execute_run(runtime, run.id)
+        await execute_run(runtime.execution, run.id)
     (finished,) = [r for r in caplog.records if r.getMessage() == "run finished"]
     event = json.loads(JsonFormatter().format(finished))
     assert event["job_id"] == job.id and event["run_id"] == run.id and event["status"] == "failed"

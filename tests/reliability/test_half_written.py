@@ -18,7 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.util import await_only
 
 from app.domain.errors import ValidationError
-from app.domain.execution import prepare_runs, record_finishes, run_target, start_run
+from app.domain.starting import prepare_runs, run_target, start_run
+from app.domain.outcomes import record_outcomes
 from app.domain.firing import claim_due_slots
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
@@ -221,14 +222,14 @@ async def test_a_worker_starting_a_run_over_a_cut_connection_starts_it_once(runt
     stays queued (the message is acknowledged after the run) nor is started twice."""
     job = await runtime.scheduler.create(definition())
     probe = await runtime.scheduler.trigger(job.id)
-    steps = await statements_of(runtime, lambda: start_run(runtime, probe.id, worker="probe"))
+    steps = await statements_of(runtime, lambda: start_run(runtime.execution, probe.id, worker="probe"))
     for at, step in enumerate(steps):
         run = await runtime.scheduler.trigger(job.id)
         with cut_before(runtime.engine, at):
-            assert await start_run(runtime, run.id, worker="worker-1"), step
+            assert await start_run(runtime.execution, run.id, worker="worker-1"), step
         [row] = [r for r in await runs_of(runtime, job.id) if r.id == run.id]
         assert (row.status, row.queue_job_id) == ("running", "worker-1"), step
-        assert not await start_run(runtime, run.id, worker="worker-2"), step  # a redelivered message
+        assert not await start_run(runtime.execution, run.id, worker="worker-2"), step  # a redelivered message
 
 
 async def test_an_outcome_whose_connection_is_cut_while_being_written_is_written_on_retry(runtime, clock):
@@ -239,13 +240,13 @@ async def test_an_outcome_whose_connection_is_cut_while_being_written_is_written
 
     async def run_once(job, cut_at):
         run = await runtime.scheduler.trigger(job.id)
-        assert await start_run(runtime, run.id, worker="test")
+        assert await start_run(runtime.execution, run.id, worker="test")
         async with runtime.sessions.begin() as session:
-            [prepared] = await prepare_runs(runtime, session, [run.id])
-        finish = await run_target(runtime, prepared)
+            [prepared] = await prepare_runs(runtime.execution, session, [run.id])
+        finish = await run_target(runtime.execution, prepared)
         seen: list[str] = []
         with cut_before(runtime.engine, cut_at, seen):
-            [outcome] = await record_finishes(runtime, [(prepared.run, prepared.job, finish)])
+            [outcome] = await record_outcomes(runtime.execution, [(prepared.run, prepared.job, finish)])
         return run.id, outcome, seen
 
     _, _, steps = await run_once(fine, None)
@@ -364,10 +365,10 @@ async def test_an_outcome_whose_transaction_is_chosen_as_a_deadlock_victim_is_wr
     is the outcome's transaction, it is written again rather than lost."""
     job = await runtime.scheduler.create(definition())
     run = await runtime.scheduler.trigger(job.id)
-    assert await start_run(runtime, run.id, worker="test")
+    assert await start_run(runtime.execution, run.id, worker="test")
     async with runtime.sessions.begin() as session:
-        [prepared] = await prepare_runs(runtime, session, [run.id])
-    finish = await run_target(runtime, prepared)
+        [prepared] = await prepare_runs(runtime.execution, session, [run.id])
+    finish = await run_target(runtime.execution, prepared)
     victims = 1
 
     def deadlock_once(conn, cursor, statement, parameters, context, executemany):
@@ -382,7 +383,7 @@ async def test_an_outcome_whose_transaction_is_chosen_as_a_deadlock_victim_is_wr
 
     event.listen(runtime.engine.sync_engine, "before_cursor_execute", deadlock_once)
     try:
-        [outcome] = await record_finishes(runtime, [(prepared.run, prepared.job, finish)])
+        [outcome] = await record_outcomes(runtime.execution, [(prepared.run, prepared.job, finish)])
     finally:
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", deadlock_once)
     assert victims == 0 and outcome.status == "succeeded"

@@ -24,7 +24,9 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from app.domain.execution import LEASE, settle_lost_runs
+from app.domain.execution import LEASE
+
+from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
@@ -401,7 +403,7 @@ async def test_200_schedules_every_second_fire_exactly_once_even_when_a_worker_i
     # The dead worker's leases run out (the scheduler does this 60 s later; here the clock moves).
     later = Runtime.create(web.runtime.settings, clock=lambda: datetime.now(UTC) + LEASE + timedelta(seconds=5))
     try:
-        await settle_lost_runs(later)
+        await settle_lost_runs(later.execution)
     finally:
         await later.close()
     after = {r.id: r for r in await runs(web)}

@@ -20,7 +20,11 @@ from taskiq import AckableMessage, ScheduledTask, TaskiqScheduler
 from taskiq.exceptions import ScheduledTaskCancelledError
 from taskiq.receiver import Receiver
 
-from app.domain.execution import LEASE, settle_lost_runs, start_run
+from app.domain.execution import LEASE
+
+from app.domain.starting import start_run
+
+from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
@@ -297,9 +301,9 @@ async def test_a_retry_is_sent_when_its_backoff_has_passed_not_before(rt, redis,
     job = await rt.scheduler.create(every_second(max_retries=1, retry_backoff_seconds=30))
     run = await rt.scheduler.trigger(job.id)
     await redis.delete(COMMAND_STREAM)
-    assert await start_run(rt, run.id, worker="a-worker that dies")
+    assert await start_run(rt.execution, run.id, worker="a-worker that dies")
     clock.advance(seconds=LEASE.total_seconds() + 1)
-    await settle_lost_runs(rt)  # failed: the worker is gone; a retry is queued 30 s later
+    await settle_lost_runs(rt.execution)  # failed: the worker is gone; a retry is queued 30 s later
     broker = build_broker(rt.settings)
     try:
         assert await send_due_runs(rt, broker) == 0
@@ -374,7 +378,7 @@ async def test_a_run_whose_worker_died_is_failed_and_retried_not_started_again(r
     job = await rt.scheduler.create(every_second(max_retries=1))
     run = await rt.scheduler.trigger(job.id)
     clock.set(datetime.now(UTC))
-    assert await start_run(rt, run.id, worker="killed-worker:1")  # then SIGKILL mid-task
+    assert await start_run(rt.execution, run.id, worker="killed-worker:1")  # then SIGKILL mid-task
 
     receiver = Receiver(worker_broker, run_startup=False)
     await receiver.callback(await delivered(worker_broker, run.id))  # redelivered to a live worker
@@ -382,7 +386,7 @@ async def test_a_run_whose_worker_died_is_failed_and_retried_not_started_again(r
     assert (still.status, still.queue_job_id) == ("running", "killed-worker:1")
 
     clock.advance(seconds=LEASE.total_seconds() + 1)  # the lease runs out
-    assert await settle_lost_runs(rt) == [run.id]
+    assert await settle_lost_runs(rt.execution) == [run.id]
     lost, retry = await runs_of(rt)
     assert lost.status == "failed" and "stopped" in lost.error_message
     assert (retry.trigger, retry.status, retry.attempt) == ("retry", "queued", 2)

@@ -115,8 +115,8 @@ def test_cleanup_command_refuses_a_bad_days_value(sqlite_url):
 
 
 async def test_the_built_in_cleanup_schedule_runs_daily_and_deletes_old_history(runtime, clock):
-    await ensure_cleanup_schedule(runtime)
-    await ensure_cleanup_schedule(runtime)  # every start calls it: the second time changes nothing
+    await ensure_cleanup_schedule(runtime.scheduler)
+    await ensure_cleanup_schedule(runtime.scheduler)  # every start calls it: the second time changes nothing
     job = await runtime.scheduler.get(CLEANUP_JOB_ID)
     assert (job.scope_type, job.schedule_value, job.timezone, job.source_module) == ("system", "17 3 * * *", "UTC", "scheduler")
     assert len(await runtime.scheduler.audit_trail(job.id)) == 1
@@ -133,7 +133,7 @@ async def test_the_built_in_cleanup_schedule_runs_daily_and_deletes_old_history(
 async def test_pollers_starting_together_register_the_cleanup_schedule_once(runtime, db_url):
     others = [Runtime.create(load_settings({"DATABASE_URL": db_url})) for _ in range(3)]
     try:
-        await asyncio.gather(*(ensure_cleanup_schedule(r) for r in [runtime, *others]))
+        await asyncio.gather(*(ensure_cleanup_schedule(r.scheduler) for r in [runtime, *others]))
     finally:
         for other in others:
             await other.close()

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.domain.execution import LEASE, settle_lost_runs
+from app.domain.execution import LEASE
+
+from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
@@ -126,7 +128,7 @@ async def _exercise(db_url: str, logs: Path, *, processes: int, schedules: int, 
         # Runs left "running" by a killed process are settled once their lease runs out.
         later = Runtime.create(settings, clock=lambda: datetime.now(timezone.utc) + LEASE + timedelta(seconds=1))
         try:
-            report["settled"] = len(await settle_lost_runs(later))
+            report["settled"] = len(await settle_lost_runs(later.execution))
         finally:
             await later.close()
         report["after_settling"] = Counter(r.status for r in await _runs(runtime, firsts))

@@ -15,7 +15,7 @@ from msgspec import UNSET, Struct, UnsetType
 from app import engine
 from app.domain.actors import SCOPES
 from app.domain.fieldnames import camel
-from app.domain.listing import RUN_STATUSES, RUN_TRIGGERS
+from app.domain.vocabulary import RUN_STATUSES, RUN_TRIGGERS
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
 from app.persistence.models import AuditEntry as AuditRow
 from app.persistence.models import ScheduledJob, ScheduledJobRun

@@ -14,12 +14,13 @@ from litestar.params import FromPath
 
 from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
-from app.domain.listing import RUN_STATUSES, RUN_TRIGGERS, RunQuery
+from app.domain.listing import RunQuery
+from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
 from app.web.pages.responses import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
 from app.web.formatting import (
-    AUDIT_LABELS, CATCH_UP_LABELS, FINISHED, OVERLAP_LABELS, STATUS_LABELS, TRIGGER_LABELS, TimeFormat,
+    AUDIT_LABELS, CATCH_UP_LABELS, OVERLAP_LABELS, STATUS_LABELS, TRIGGER_LABELS, TimeFormat,
     audit_changes, describe_schedule, duration, pretty_json, runs_chart, scope_label, target_label, target_name,
 )
 

@@ -11,7 +11,8 @@ from litestar.response import Redirect
 from app import engine
 from app.domain.actors import MANAGE, TRIGGER, VIEW
 from app.domain.errors import DomainError
-from app.domain.listing import RUN_STATUSES, SORTS, JobQuery, Page
+from app.domain.listing import SORTS, JobQuery, Page
+from app.domain.vocabulary import RUN_STATUSES
 from app.domain.validation import SOURCE_TYPES, TARGET_TYPES
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
