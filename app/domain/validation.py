@@ -61,7 +61,7 @@ MAX_JSON_DEPTH = 20
 
 
 def validate_job_id(value: Any) -> str:
-    if not isinstance(value, str) or not JOB_ID.match(value):
+    if not isinstance(value, str) or not JOB_ID.fullmatch(value):
         raise ValidationError(
             {"id": "id must be 1-200 characters: letters, digits and . _ : @ - (starting with a letter or digit)"}
         )
