@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from app.domain.ids import new_id
 from app.domain import events
 from app.domain.registry import Target, TargetContext
+from app.domain.stacks import shown_stack
 from app.persistence.bulk import Unnest
 from app.persistence.database import retry_transient
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
@@ -210,7 +211,7 @@ async def run_target(runtime, prepared: Prepared) -> Finish:
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return Finish("failed", error=f"{type(exc).__name__}: {exc}", stack=traceback.format_exc()[-MAX_STACK_CHARS:],
+        return Finish("failed", error=f"{type(exc).__name__}: {exc}", stack=shown_stack(traceback.format_exc())[-MAX_STACK_CHARS:],
                       elapsed=time.monotonic() - started)
     return Finish("succeeded", result=result, elapsed=time.monotonic() - started)
 

@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
 from app.domain.listing import RUN_STATUSES, RUN_TRIGGERS, RunQuery
+from app.domain.stacks import shown_stack
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
 from app.web.pages.common import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
@@ -42,7 +43,8 @@ def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _run_context() -> dict[str, Any]:
     return {"status_labels": STATUS_LABELS, "trigger_labels": TRIGGER_LABELS, "finished": FINISHED,
-            "duration": duration, "pretty_json": pretty_json, "poll_every": POLL_EVERY}
+            "duration": duration, "pretty_json": pretty_json, "poll_every": POLL_EVERY,
+            "shown_stack": shown_stack}
 
 
 async def history_context(request: Request, job: Any, actor: Actor, params: Mapping[str, Any]) -> dict[str, Any]:
