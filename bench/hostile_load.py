@@ -143,7 +143,10 @@ async def probe(base: str, until: float) -> list[float]:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         while time.monotonic() < until:
             asked = time.perf_counter()
-            await client.get("/healthz")
+            try:
+                await client.get("/healthz")
+            except httpx.TimeoutException:
+                pass  # counted at the timeout: the server did not answer in a minute
             latencies.append(time.perf_counter() - asked)
             await asyncio.sleep(PROBE_EVERY)
     return latencies
@@ -154,7 +157,10 @@ async def repeat(until: float, action, concurrency: int = 1) -> list[str]:
 
     async def worker() -> None:
         while time.monotonic() < until:
-            outcomes.append(await action())
+            try:
+                outcomes.append(await action())
+            except httpx.TimeoutException:
+                outcomes.append("timeout")
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcomes
