@@ -16,6 +16,8 @@ from typing import Mapping
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'mercato.sqlite3'}"
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+#: The largest SCHEDULER_MAX_IMPORT_BYTES accepted: also the import route's hard body limit.
+MAX_IMPORT_BYTES_LIMIT = 64 * 1024 * 1024
 
 
 class SettingsError(Exception):
@@ -42,6 +44,9 @@ class Settings:
     scheduler_min_interval_seconds: int = 10
     #: Largest JSON payload a schedule may carry, in bytes.
     scheduler_max_payload_bytes: int = 64 * 1024
+    #: Largest schedules file an import takes, in bytes (API and CLI); a larger one is refused
+    #: before it is parsed.
+    scheduler_max_import_bytes: int = 2 * 1024 * 1024
     #: ``development`` or ``production``; production refuses the development secret key.
     environment: str = "development"
     #: Run the local poller inside ``mercato serve``.
@@ -164,6 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scheduler_history_retention_days=_int(env, "SCHEDULER_HISTORY_RETENTION_DAYS", 7, minimum=1, maximum=3650),
         scheduler_min_interval_seconds=_int(env, "SCHEDULER_MIN_INTERVAL_SECONDS", 10, minimum=1, maximum=86_400),
         scheduler_max_payload_bytes=_int(env, "SCHEDULER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=256, maximum=16 * 1024 * 1024),
+        scheduler_max_import_bytes=_int(
+            env, "SCHEDULER_MAX_IMPORT_BYTES", 2 * 1024 * 1024, minimum=1024, maximum=MAX_IMPORT_BYTES_LIMIT
+        ),
         environment=environment,
         embedded_scheduler=_bool(env, "SCHEDULER_EMBEDDED", True),
         scheduler_claim_batch_size=_int(env, "SCHEDULER_CLAIM_BATCH_SIZE", 1000, minimum=1, maximum=10_000),

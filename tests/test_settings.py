@@ -16,6 +16,7 @@ def test_defaults_are_the_embedded_setup():
     assert settings.queue_strategy == "local"
     assert settings.scheduler_poll_interval_ms == 30_000
     assert settings.scheduler_history_retention_days == 7
+    assert settings.scheduler_max_import_bytes == 2 * 1024 * 1024
 
 
 def test_no_proxy_is_trusted_unless_listed():
@@ -37,6 +38,7 @@ def test_plain_postgres_urls_get_the_async_driver():
         ({"SCHEDULER_HISTORY_RETENTION_DAYS": "-3"}, "SCHEDULER_HISTORY_RETENTION_DAYS must be between"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must start with one of"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL must start with one of"),
+        ({"SCHEDULER_MAX_IMPORT_BYTES": "100"}, "SCHEDULER_MAX_IMPORT_BYTES must be between 1024 and 67108864"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
         ({"MERCATO_ENV": "production"}, "SECRET_KEY is required when MERCATO_ENV=production"),
         ({"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "TRUSTED_PROXIES must be comma-separated IP addresses or networks like 10.0.0.0/8, got 'proxy.internal'"),

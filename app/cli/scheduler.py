@@ -8,6 +8,7 @@ import click
 
 from app import engine
 from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
+from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
 from app.settings import SettingsError, get_settings
 from app.domain.vocabulary import FAILURES
@@ -105,11 +106,11 @@ def preview(value, schedule_type, tz, after, count, as_json) -> None:
     start = datetime.now(timezone.utc)
     if after:
         try:
-            start = datetime.fromisoformat(after)
-        except ValueError:
-            fail(f"--after must be an ISO-8601 date and time, like 2026-03-29T00:00:00+01:00, not {after!r}")
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = parse_instant(after)  # without an offset: UTC
+        except ValueError as exc:
+            if str(exc) == UNREADABLE:
+                fail(f"--after must be an ISO-8601 date and time, like 2026-03-29T00:00:00+01:00, not {after!r}")
+            fail(f"--after {exc}, not {after!r}")
     if schedule_type is None:
         schedule_type = "interval" if value.strip()[:1].isdigit() and len(value.split()) == 1 else "cron"
     try:

@@ -36,9 +36,13 @@ async def import_schedules(runtime, file, dry_run) -> None:
     """
     from app.strategies.manual import cli_actor
 
-    data = file.read(transfer.MAX_FILE_BYTES + 1)
+    max_bytes = runtime.settings.scheduler_max_import_bytes
+    data = file.read(max_bytes + 1)  # one byte more tells a file over the limit
     try:
         plan = await transfer.import_schedules(runtime.scheduler, data, cli_actor(), dry_run=dry_run)
+    except transfer.FileTooLarge as exc:
+        click.echo(f"nothing imported: {exc.errors['file']} (SCHEDULER_MAX_IMPORT_BYTES={max_bytes})", err=True)
+        sys.exit(1)
     except ValidationError as exc:
         for field, message in exc.errors.items():
             click.echo(f"{field}: {message}", err=True)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import events
 from app.domain.execution import LEASE, RunExecution
 from app.domain.registry import Target, TargetContext
+from app.domain.stacks import shown_stack
 from app.persistence.bulk import Unnest
 from app.domain.vocabulary import RunStatus, Trigger
 from app.persistence.database import retry_transient
@@ -211,7 +212,7 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return TargetResult(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", stack=traceback.format_exc()[-MAX_STACK_CHARS:],
+        return TargetResult(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", stack=shown_stack(traceback.format_exc())[-MAX_STACK_CHARS:],
                       elapsed=time.monotonic() - started)
     return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app import engine
 from app.domain.actors import SCOPES
 from app.domain.errors import ValidationError
+from app.domain.instants import accepted_instant
 from app.domain.registry import TargetRegistry
 from app.settings import Settings
 
@@ -60,7 +61,7 @@ MAX_JSON_DEPTH = 20
 
 
 def validate_job_id(value: Any) -> str:
-    if not isinstance(value, str) or not JOB_ID.match(value):
+    if not isinstance(value, str) or not JOB_ID.fullmatch(value):
         raise ValidationError(
             {"id": "id must be 1-200 characters: letters, digits and . _ : @ - (starting with a letter or digit)"}
         )
@@ -240,12 +241,10 @@ def _datetime(value: Any, zone: ZoneInfo) -> datetime | None:
             raise _FieldError("must be a date and time like 2026-12-01T09:00 (ISO 8601)") from None
     if not isinstance(value, datetime):
         raise _FieldError("must be a date and time")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
     try:
-        return value.astimezone(timezone.utc).replace(microsecond=0)
-    except (OverflowError, ValueError):
-        raise _FieldError("is out of range") from None
+        return accepted_instant(value, zone).replace(microsecond=0)
+    except ValueError as exc:
+        raise _FieldError(str(exc)) from None
 
 
 def _check_scope(clean: dict[str, Any], errors: dict[str, str]) -> None:

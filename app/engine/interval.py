@@ -42,12 +42,16 @@ def format_interval(interval: timedelta) -> str:
     return "".join(f"{count}{short}" for count, short, _ in _parts(interval)) or "0s"
 
 
+def spoken_interval(interval: timedelta) -> str:
+    """In words: 90s -> "1 minute 30 seconds"."""
+    return " ".join(f"{count} {name}{'' if count == 1 else 's'}" for count, _, name in _parts(interval)) or "0 seconds"
+
+
 def describe_interval(interval: timedelta) -> str:
     parts = _parts(interval)
     if len(parts) == 1 and parts[0][0] == 1:
         return f"Every {parts[0][2]}"
-    words = [f"{count} {name}{'' if count == 1 else 's'}" for count, _, name in parts]
-    return "Every " + " ".join(words)
+    return f"Every {spoken_interval(interval)}"
 
 
 def iter_interval(anchor: datetime, interval: timedelta, after: datetime) -> Iterator[datetime]:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from .cron import compile_cron, iter_cron
+from .cron_gap import check_min_gap
 from .describe import describe
 from .errors import ScheduleError, normalize_type
 from .interval import iter_interval, parse_interval
@@ -109,7 +110,8 @@ def _checked(schedule_type: str, value: str, timezone: str, min_interval_seconds
     if kind == "interval":
         parse_interval(value, min_seconds=min_interval_seconds)
     else:
-        compile_cron(value, zone)
+        spec, _ = compile_cron(value, zone)
+        check_min_gap(spec, min_interval_seconds)
     return kind, value.strip(), zone
 
 

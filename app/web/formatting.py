@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from app import engine
+from app.domain.instants import accepted_instant
 from app.domain.vocabulary import RunStatus, Trigger
 
 UTC = timezone.utc
@@ -57,6 +58,14 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def utc_fallback(dt: datetime) -> datetime:
+    """``dt`` in UTC, or as stored when even that overflows (see ``TimeFormat.local``)."""
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return dt
+
+
 class TimeFormat:
     """Formats instants for people, relative to one ``now`` per request."""
 
@@ -67,11 +76,16 @@ class TimeFormat:
         """Absolute, in the schedule's own zone, with the zone's abbreviation: 2026-06-01 14:00:00 CEST."""
         if dt is None:
             return "—"
-        return dt.astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
+        try:
+            return dt.astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
+        except (OverflowError, ValueError):
+            # A stored instant at the edge of datetime's range (year 9999 in a zone east of
+            # UTC) has no local time: show it in UTC rather than fail the page.
+            return utc_fallback(dt).strftime("%Y-%m-%d %H:%M:%S UTC")
 
     @staticmethod
     def iso(dt: datetime | None) -> str:
-        return dt.astimezone(UTC).isoformat() if dt else ""
+        return utc_fallback(dt).isoformat() if dt else ""
 
     def relative(self, dt: datetime | None) -> str:
         if dt is None:
@@ -232,14 +246,29 @@ class SchedulePreview:
     error: str | None = None
 
 
-def _instant(text: str | None, tz: ZoneInfo) -> datetime | None:
+class _OutOfRange(Exception):
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+
+
+def _instant(text: str | None, tz: ZoneInfo, field: str) -> datetime | None:
     """A form's date-time (read in the schedule's zone), or None when empty or unreadable:
-    the preview ignores what the form will report on submit anyway."""
+    the preview ignores what the form will report on submit anyway, but not a date outside the
+    accepted range, whose slots it could not compute."""
     try:
         value = datetime.fromisoformat((text or "").strip())
     except ValueError:
         return None
-    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+    return _accepted(value, tz, field)
+
+
+def _accepted(value: datetime | None, tz: ZoneInfo, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return accepted_instant(value, tz)
+    except ValueError as exc:
+        raise _OutOfRange(field, f"{FIELD_LABELS.get(field, field.capitalize())} {exc}") from None
 
 
 def schedule_preview(
@@ -259,12 +288,15 @@ def schedule_preview(
         return SchedulePreview(tz)
     try:
         zone_info = engine.validate_timezone(tz)
-        start, end = _instant(start_at, zone_info), _instant(end_at, zone_info)
+        start, end = _instant(start_at, zone_info, "start_at"), _instant(end_at, zone_info, "end_at")
+        anchor = _accepted(anchor, zone_info, "anchor")
         schedule = engine.parse_schedule(
             schedule_type, value, zone_info.key, anchor=start or anchor or now.replace(microsecond=0),
             start_at=start, end_at=end, min_interval_seconds=min_interval_seconds,
         )
     except engine.ScheduleError as exc:
+        return SchedulePreview(tz, error_field=exc.field, error=exc.message)
+    except _OutOfRange as exc:
         return SchedulePreview(tz, error_field=exc.field, error=exc.message)
     slots = tuple(schedule.next_slots(now, PREVIEW_SLOTS))
     return SchedulePreview(zone_info.key, describe_schedule(schedule.type, schedule.value), slots)

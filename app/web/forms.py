@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from app.domain.actors import Actor
 from app.domain.validation import DEFAULTS
-from app.web.formatting import zone
+from app.web.formatting import utc_fallback, zone
 
 #: Form fields, all text. (Scope fields are only sent when creating.)
 TEXT_FIELDS = (
@@ -42,7 +42,10 @@ def local_input(dt: datetime | None, tz: str) -> str:
     """A ``datetime-local`` value in the schedule's zone (the service reads it in that zone too)."""
     if dt is None:
         return ""
-    local = dt.astimezone(zone(tz))
+    try:
+        local = dt.astimezone(zone(tz))
+    except (OverflowError, ValueError):  # a stored instant at the edge of datetime's range
+        local = utc_fallback(dt).replace(tzinfo=None)
     return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
 
 

@@ -88,3 +88,15 @@ async def test_import_refuses_a_tenant_that_does_not_exist(runtime, tmp_path, db
     result = mercato("scheduler", "import", str(path), db_url=db_url)
     assert result.returncode == 1 and "schedules[0].tenantId: there is no tenant 'acmee'" in result.stderr
     assert not await runtime.scheduler.exists("rates:acme-eu")
+
+
+async def test_import_of_a_file_over_the_limit_says_so_in_one_line(runtime, tmp_path, db_url):
+    path = tmp_path / "big.yaml"
+    path.write_bytes(document(*(new_item(id=f"rates:{i}") for i in range(10))))
+    assert path.stat().st_size > 1024
+    result = mercato("scheduler", "import", str(path), db_url=db_url, SCHEDULER_MAX_IMPORT_BYTES="1024")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "nothing imported: the file is larger than the import limit of 1 KiB (SCHEDULER_MAX_IMPORT_BYTES=1024)\n"
+    )
+    assert not await runtime.scheduler.exists("rates:0")

@@ -136,6 +136,9 @@ def test_preview_json_and_interval():
         (["61 * * * *"], "schedule value: minute field: 61 is out of range 0-59"),
         (["* * * * *", "--tz", "Europe/Berln"], "timezone: unknown timezone 'Europe/Berln'"),
         (["* * * * *", "--after", "yesterday"], "--after must be an ISO-8601 date and time"),
+        (["10s", "--tz", "Pacific/Kiritimati", "--after", "9999-12-31T23:59:59"],
+         "--after must be between 1970-01-01 and 9000-12-31 (UTC), not '9999-12-31T23:59:59'"),
+        (["* * * * *", "--after", "0001-01-01T00:00:00+14:00"], "--after must be between 1970-01-01 and 9000-12-31"),
         (["5s", "--type", "interval"], "interval must be at least 10s"),
     ],
 )

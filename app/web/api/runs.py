@@ -9,6 +9,7 @@ from litestar import Request, get
 from litestar.params import FromPath, QueryParameter
 
 from app.domain.errors import ValidationError
+from app.domain.instants import accepted_instant
 from app.domain.listing import RunQuery
 from app.web.api.schemas import Run, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.api.problems import errors
@@ -49,9 +50,14 @@ async def get_run(request: Request, run_id: FromPath[str]) -> Run:
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise ValidationError({name: "give a timezone offset, e.g. 2026-06-01T00:00:00Z"})
-    return value
+    try:
+        return accepted_instant(value)
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
 
 
 routes = [job_runs, get_run]

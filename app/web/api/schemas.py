@@ -16,6 +16,7 @@ from app import engine
 from app.domain.actors import SCOPES
 from app.domain.fieldnames import camel
 from app.domain.vocabulary import RUN_STATUSES, RUN_TRIGGERS
+from app.domain.stacks import shown_stack
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
 from app.persistence.models import AuditEntry as AuditRow
 from app.persistence.models import ScheduledJob, ScheduledJobRun
@@ -212,6 +213,13 @@ class Run(RunSummary, rename="camel"):
     error_stack: str | None
     result: Any
     queue_job_id: str | None
+
+    @classmethod
+    def of(cls, run: ScheduledJobRun):
+        # Rows recorded before stacks were stored without the server's paths show none either.
+        shown = super().of(run)
+        shown.error_stack = shown_stack(shown.error_stack)
+        return shown
 
 
 class RunPage(Struct, rename="camel"):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, get, post
+from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
-from litestar.params import QueryParameter, RawBody
+from litestar.params import QueryParameter
 
 from app.domain import transfer
+from app.domain.actors import MANAGE
+from app.settings import MAX_IMPORT_BYTES_LIMIT
 from app.web.api.schemas import ImportItem, ImportResult, ScheduleFile, Scope
 from app.web.api.problems import errors
 from app.web.auth import require, runtime_of
@@ -44,18 +47,22 @@ class _YamlBody(Operation):
     "/import",
     summary="Import schedules from YAML",
     status_code=200,
-    request_max_body_size=transfer.MAX_FILE_BYTES,
+    # The body is read by the handler, after the permission check, up to the setting's limit;
+    # this is only the outer bound (the largest limit the setting accepts).
+    request_max_body_size=MAX_IMPORT_BYTES_LIMIT,
     operation_class=_YamlBody,
     responses=errors(400, 401, 403, 413, 422),
 )
 async def import_schedules(
     request: Request,
-    body: RawBody,
     dry_run: Annotated[bool, QueryParameter(name="dryRun", description="Only report what would change.")] = False,
 ) -> ImportResult:
     """Upsert by id, all or nothing: every schedule is validated first; any error changes nothing
-    and answers 422 with `errors` keyed `schedules[i].field`."""
-    plan = await transfer.import_schedules(runtime_of(request).scheduler, body, require(request), dry_run=dry_run)
+    and answers 422 with `errors` keyed `schedules[i].field`. Needs `scheduler.jobs.manage`
+    (checked before the file is read); a file over the server's import limit answers 413."""
+    actor, scheduler = require(request, MANAGE), runtime_of(request).scheduler
+    body = await _read_capped(request, scheduler.settings.scheduler_max_import_bytes)
+    plan = await transfer.import_schedules(scheduler, body, actor, dry_run=dry_run)
     return ImportResult(
         dry_run=plan.dry_run,
         items=[ImportItem(job_id, action) for job_id, action in plan.items],  # type: ignore[arg-type]
@@ -63,6 +70,24 @@ async def import_schedules(
         updated=plan.count("update"),
         unchanged=plan.count("unchanged"),
     )
+
+
+async def _read_capped(request: Request, max_bytes: int) -> bytes:
+    """The body, refused (413) as soon as it is known to exceed ``max_bytes``: from its
+    Content-Length before reading, else once the bytes read pass the limit."""
+    if (request.content_length or 0) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> HTTPException:
+    return HTTPException(status_code=413, detail=str(transfer.FileTooLarge(max_bytes).errors["file"]))
 
 
 routes = [export_schedules, import_schedules]

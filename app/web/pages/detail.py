@@ -16,6 +16,7 @@ from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
+from app.domain.stacks import shown_stack
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
 from app.web.pages.responses import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
@@ -43,7 +44,8 @@ def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _run_context() -> dict[str, Any]:
     return {"status_labels": STATUS_LABELS, "trigger_labels": TRIGGER_LABELS, "finished": FINISHED,
-            "duration": duration, "pretty_json": pretty_json, "poll_every": POLL_EVERY}
+            "duration": duration, "pretty_json": pretty_json, "poll_every": POLL_EVERY,
+            "shown_stack": shown_stack}
 
 
 async def history_context(request: Request, job: Any, actor: Actor, params: Mapping[str, Any]) -> dict[str, Any]:
