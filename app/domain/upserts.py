@@ -6,6 +6,7 @@ transaction: new schedules and their audit entries as plain rows, a statement fo
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +27,8 @@ from app.domain.writes import ScheduleWriter, audit_row
 from app.persistence.models import AuditEntry, ScheduledJob
 from app.settings import Settings
 
+#: Items planned between two yields to the event loop.
+YIELD_EVERY = 100
 #: Fields a module registration may not overwrite on an existing schedule: ops own them.
 OPS_OWNED = ("is_enabled",)
 
@@ -91,6 +94,10 @@ class Upserts:
                     stored = {job.id: job for job in await session.scalars(self.lock_by_ids(ids))} if ids else {}
                     plan: list[Step] = []
                     for index, (job_id, data) in enumerate(items):
+                        if index and index % YIELD_EVERY == 0:
+                            # Validating thousands of definitions is CPU work: let the event
+                            # loop answer other requests (health checks, pages) in between.
+                            await asyncio.sleep(0)
                         if f"[{index}].id" in errors:
                             continue
                         try:
