@@ -67,7 +67,7 @@ def croniter_slots(text: str, zone: str, after: datetime, count: int) -> list[da
 
 
 def our_slots(text: str, zone: str, after: datetime, count: int) -> list[datetime]:
-    return parse_schedule("cron", text, zone).next_slots(after, count)
+    return parse_schedule("cron", text, zone, min_interval_seconds=1).next_slots(after, count)
 
 
 # --- the subset both read alike ---------------------------------------------
