@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from app.runtime import Runtime
 from app.settings import load_settings
-
-
-def mercato(*args: str, db_url: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **env}
-    if db_url:
-        environment["DATABASE_URL"] = db_url
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=environment, capture_output=True, text=True, timeout=60
-    )
+from tests.support.cli import mercato
 
 
 def test_help_everywhere():

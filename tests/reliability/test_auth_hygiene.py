@@ -12,9 +12,8 @@ import pytest
 
 from app.logging import JsonFormatter
 from app.settings import DEV_SECRET_KEY, SettingsError, load_settings
-from tests.reliability.conftest import API, PASSWORD, csrf_from, login
-
-LIST = "/backend/config/scheduled-jobs"
+from tests.support.http import API, LIST, csrf_from, login
+from tests.support.personas import PASSWORD
 
 
 async def _attempt(client, email: str, password: str):

@@ -15,8 +15,8 @@ from sqlalchemy import event
 from app.persistence.database import PING_AFTER_IDLE_SECONDS
 from app.runtime import Runtime
 from app.settings import load_settings
-from bench.chaos_harness import sever_connections
-from tests.reliability.conftest import API
+from tests.support.chaos import sever_connections
+from tests.support.http import API
 
 
 async def test_a_connection_cut_while_idle_in_the_pool_is_replaced_before_it_is_used(runtime):

@@ -17,7 +17,8 @@ from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, runs_of
+from tests.support.factories import job_definition
+from tests.support.firing import runs_of
 
 #: Long on purpose: a poller that only woke up on its poll interval would be 30 s late.
 POLL_MS = "30000"
@@ -62,7 +63,7 @@ async def test_a_schedule_saved_two_seconds_ahead_fires_within_a_second_of_its_s
     try:
         slot = _two_seconds_ahead()
         job = await live_runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
         )
         assert job.next_run_at == slot
         [run] = await _wait_for_status(live_runtime, job.id, {"succeeded"})
@@ -79,7 +80,7 @@ async def test_a_change_made_by_another_process_wakes_the_poller_through_notify(
     try:
         slot = _two_seconds_ahead()
         job = await other_process.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
         )
         [run] = await _wait_for_status(live_runtime, job.id, {"succeeded"})
     finally:
@@ -100,7 +101,7 @@ class CountingPoller(LocalScheduler):
 
 
 async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
-    job = await live_runtime.scheduler.create(definition(target_payload={"sleep": 0.4}))
+    job = await live_runtime.scheduler.create(job_definition(target_payload={"sleep": 0.4}))
     for _ in range(3):
         await live_runtime.scheduler.trigger(job.id)
     poller = CountingPoller(live_runtime, concurrency=1)
@@ -127,8 +128,8 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
     )
     try:
         job = await live_runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
-                       target_payload={"sleep": 2})
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
+                           target_payload={"sleep": 2})
         )
         await _wait_for_status(live_runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)
@@ -155,8 +156,8 @@ async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_pa
     runtime = Runtime.create(load_settings({"DATABASE_URL": sqlite_url}))
     try:
         job = await runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
-                       target_payload={"sleep": 60})
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
+                           target_payload={"sleep": 60})
         )
         await _wait_for_status(runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)
@@ -178,7 +179,7 @@ async def test_a_due_schedule_locked_by_someone_else_is_retried_calmly(pg_url):
     runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
     try:
         job = await runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat())
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat())
         )
         async with runtime.sessions.begin() as session:  # an admin's open transaction holds the row
             await session.execute(sa.select(ScheduledJob).where(ScheduledJob.id == job.id).with_for_update())
