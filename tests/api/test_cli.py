@@ -13,6 +13,8 @@ from tests.support.cli import mercato
 from tests.support.factories import DAILY_SALES_REPORT, job_definition
 from tests.support.http import API
 
+pytestmark = pytest.mark.slow  # every test runs the command line as a process
+
 
 @pytest.fixture
 def db_url(sqlite_url):

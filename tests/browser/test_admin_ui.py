@@ -11,7 +11,7 @@ from tests.browser.seed import OWNER, VIEWER
 from tests.support.http import LIST
 from tests.support.personas import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a live server process, and Chromium
 
 
 def sign_in(page: Page, base_url: str, email: str) -> None:

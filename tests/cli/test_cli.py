@@ -10,6 +10,8 @@ from app.runtime import Runtime
 from app.settings import load_settings
 from tests.support.cli import mercato
 
+pytestmark = pytest.mark.slow  # every test runs the command line as a process
+
 
 def test_help_everywhere():
     for args in ([], ["scheduler"], ["scheduler", "preview"], ["users", "create"], ["users", "disable"], ["db"], ["serve"]):

@@ -89,6 +89,7 @@ async def test_a_failing_target_records_the_exception_message_and_stack(
     assert (await reload(runtime, job.id)).last_status == "failed"
 
 
+@pytest.mark.slow
 async def test_a_target_that_runs_past_its_timeout_is_stopped_and_recorded_timed_out(runtime, clock, poller):
     job, [run] = await _fire_at_slot(runtime, clock, poller, **COMMAND, timeout_seconds=1, target_payload={"sleep": 5})
     assert (run.status, run.error_message) == ("timed_out", "timed out after 1s")
@@ -145,6 +146,7 @@ async def test_a_failed_run_is_retried_with_exponential_backoff_until_retries_ru
     assert (job.last_status, job.last_run_at) == ("failed", runs[-1].started_at)
 
 
+@pytest.mark.slow
 async def test_a_timed_out_run_is_retried_too(runtime, clock, poller):
     job, runs = await _fire_at_slot(
         runtime, clock, poller, timeout_seconds=1, max_retries=1, retry_backoff_seconds=5, target_payload={"sleep": 5}

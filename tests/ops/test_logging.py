@@ -69,6 +69,7 @@ def test_configure_logging_installs_one_handler():
         root.setLevel(saved[1])
 
 
+@pytest.mark.slow
 async def test_the_cli_logs_json_lines(runtime, db_url):
     job = await runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, target_command="demo.echo", target_payload={}))
     result = mercato("--log-format", "json", "scheduler", "run", job.id, db_url=db_url)

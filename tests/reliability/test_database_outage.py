@@ -11,6 +11,7 @@ import asyncio
 import re
 import time
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -21,6 +22,7 @@ from tests.support.clock import utc
 from tests.support.factories import job_definition
 from tests.support.firing import runs_of
 
+@pytest.mark.slow
 async def test_a_poller_backs_off_while_the_database_is_down_then_fires_the_gap_per_catch_up_policy(
     runtime, clock, caplog
 ):

@@ -316,7 +316,7 @@ async def silent_redis():
         server.close()
 
 
-@pytest.mark.parametrize("redis", ["refused", "silent"])
+@pytest.mark.parametrize("redis", ["refused", pytest.param("silent", marks=pytest.mark.slow)])
 async def test_a_change_commits_and_returns_when_redis_is_down_and_reconcile_repairs_redis(pg_url, clock, redis):
     """The database is the truth: a change commits whatever Redis does, the request returns
     (a silent Redis costs its 5 s socket timeout, no more), and a reconcile brings Redis along."""

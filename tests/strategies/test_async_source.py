@@ -138,6 +138,7 @@ async def test_reconcile_adds_missing_repairs_changed_and_removes_orphans(rt, st
     assert await reconcile_all(rt) == "reconciled 4 schedules with Redis: 0 added, 0 repaired, 0 orphaned removed"
 
 
+@pytest.mark.slow
 async def test_scheduler_start_in_async_mode_reconciles_and_exits(rt, store, redis, settings):
     job = await rt.scheduler.create(every_second())
     await redis.flushdb()
@@ -151,6 +152,7 @@ async def test_scheduler_start_in_async_mode_reconciles_and_exits(rt, store, red
     assert list((await store.snapshot())[0]) == [job.id]
 
 
+@pytest.mark.slow
 def test_worker_commands_refuse_to_start_in_the_local_strategy(sqlite_url):
     env = {**os.environ, "DATABASE_URL": sqlite_url, "QUEUE_STRATEGY": "local"}
     for command in ("start", "scheduler"):

@@ -25,6 +25,7 @@ def mercato_local(*args: str, db_url: str):
     return mercato(*args, db_url=db_url, QUEUE_STRATEGY="local")
 
 
+@pytest.mark.slow
 async def test_run_now_runs_the_schedule_inline_and_reports_the_outcome(runtime, db_url):
     job = await runtime.scheduler.create(job_definition(target_payload={"message": "from the shell"}))
     result = mercato_local("scheduler", "run", job.id, db_url=db_url)
@@ -37,6 +38,7 @@ async def test_run_now_runs_the_schedule_inline_and_reports_the_outcome(runtime,
     assert (job.last_status, job.last_run_at) == ("succeeded", run.started_at)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the outcome logic is tested in-process on both
 async def test_run_now_exits_1_when_the_run_fails(runtime, db_url):
     job = await runtime.scheduler.create(job_definition(target_payload={"fail": "no route to the ERP"}))
@@ -47,6 +49,7 @@ async def test_run_now_exits_1_when_the_run_fails(runtime, db_url):
     assert run.status == "failed" and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_run_now_of_an_unknown_schedule_is_a_one_line_error(sqlite_url):
     result = mercato_local("scheduler", "run", "no-such-job", db_url=sqlite_url)
     assert result.returncode == 1
@@ -95,6 +98,7 @@ async def test_cleanup_uses_the_retention_setting_by_default(runtime, clock):
     assert await delete_expired_runs(runtime) == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # deleting is tested in-process on both
 async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
     job = await runtime.scheduler.create(job_definition())
@@ -106,6 +110,7 @@ async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
     assert again.stdout == "deleted 0 runs older than 7 days\n"
 
 
+@pytest.mark.slow
 def test_cleanup_command_refuses_a_bad_days_value(sqlite_url):
     result = mercato_local("scheduler", "cleanup", "--days", "0", db_url=sqlite_url)
     assert result.returncode == 2 and "Invalid value for '--days'" in result.stderr

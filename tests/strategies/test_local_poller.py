@@ -58,6 +58,7 @@ async def _stop(poller, task):
     await asyncio.wait_for(task, 10)
 
 
+@pytest.mark.slow
 async def test_a_schedule_saved_two_seconds_ahead_fires_within_a_second_of_its_slot(live_runtime):
     poller, task = await _poller(live_runtime)
     try:
@@ -73,6 +74,7 @@ async def test_a_schedule_saved_two_seconds_ahead_fires_within_a_second_of_its_s
     assert timedelta(0) <= run.started_at - slot < timedelta(seconds=1)
 
 
+@pytest.mark.slow
 async def test_a_change_made_by_another_process_wakes_the_poller_through_notify(pg_url):
     live_runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
     other_process = Runtime.create(load_settings({"DATABASE_URL": pg_url}))
@@ -100,6 +102,7 @@ class CountingPoller(LocalScheduler):
         return await super().tick(**options)
 
 
+@pytest.mark.slow
 async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
     job = await live_runtime.scheduler.create(job_definition(target_payload={"sleep": 0.4}))
     for _ in range(3):
@@ -120,6 +123,7 @@ async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instea
 
 # ----- graceful stop of ``mercato scheduler start`` --------------------------------------------
 
+@pytest.mark.slow
 async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live_runtime, db_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": db_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
     out, err = tmp_path / "out", tmp_path / "err"
@@ -148,6 +152,7 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
     assert printed.endswith("stopping: finishing 1 run(s) in flight (Ctrl+C again to interrupt them)\nscheduler stopped\n")
 
 
+@pytest.mark.slow
 async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": sqlite_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
     out = tmp_path / "out"
@@ -175,6 +180,7 @@ async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_pa
     assert "stopping now; interrupted runs are settled as failed" in out.read_text()
 
 
+@pytest.mark.slow
 async def test_a_due_schedule_locked_by_someone_else_is_retried_calmly(pg_url):
     runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
     try:
