@@ -4,10 +4,11 @@
     python -m bench.async_firing --size full      # 10,000 schedules
 
 Real processes on a real clock. Ours: two ``mercato worker scheduler`` and one
-``mercato worker start --workers 2``, PostgreSQL database ``mercato_bench_async`` (recreated),
-Redis DB 9. Stock: two ``taskiq scheduler bench.async_stock:scheduler --update-interval 1``
-(``TaskiqScheduler`` + ``ListRedisScheduleSource``, one-shot ``time`` schedules: stock taskiq's
-only way to name an exact second) and one ``taskiq worker``, Redis DB 10.
+``mercato worker start --workers 2``, a PostgreSQL database of the run's own
+(``mercato_bench_async_<pid>_<hex>``, dropped after each scenario), Redis DB 9. Stock: two
+``taskiq scheduler bench.async_stock:scheduler --update-interval 1`` (``TaskiqScheduler`` +
+``ListRedisScheduleSource``, one-shot ``time`` schedules: stock taskiq's only way to name an
+exact second) and one ``taskiq worker``, Redis DB 10.
 
 - **spread**: N schedules, one slot a minute each, spread over the minute's seconds (stock:
   N one-shot schedules spread the same way). Lag = run started minus slot (p50/p99); ours also
@@ -93,9 +94,9 @@ def _env(database_url: str) -> dict[str, str]:
 
 
 async def _ours(logs: Path, body) -> Row:
-    url = await fresh_pg("async")
+    database = await fresh_pg("async")
     await _flush(OUR_REDIS)
-    env = _env(url)
+    env = _env(database.url)
     runtime = Runtime.create(load_settings(env))
     processes = Processes(logs, env)
     for i in (1, 2):
@@ -107,6 +108,7 @@ async def _ours(logs: Path, body) -> Row:
     finally:
         processes.stop()
         await runtime.close()
+        await database.drop()
 
 
 async def _create(runtime: Runtime, definitions: list[dict]) -> list[ScheduledJob]:

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.support import (
-    SchedulerProcess, Table, analyze, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
+    SchedulerProcess, Table, analyze, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
     utcnow, verdict,
 )
 
@@ -52,7 +52,8 @@ def _slots(n: int, first: datetime, spread_ms: int) -> list[datetime]:
 
 async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs: Path) -> dict[str, float | int | None]:
     """Our local strategy; returns the figures of one burst."""
-    url = await fresh_pg("burst")
+    database = await fresh_pg("burst")
+    url = database.url
     now = utcnow().replace(microsecond=0)
     first = now + LEAD
     slots = _slots(n, first, spread_ms)
@@ -94,7 +95,7 @@ async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs
     finally:
         await watch.close()
         await process.stop()
-        await drop_pg("burst")
+        await database.drop()
     return figures
 
 
@@ -109,7 +110,8 @@ async def apscheduler(n: int, spread_ms: int, *, wait_finished: bool, wait: floa
         return f"not installed ({exc.name}); pip install --pre 'apscheduler>=4.0.0a1'"
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    url = await fresh_pg("apscheduler")
+    database = await fresh_pg("apscheduler")
+    url = database.url
     engine = create_async_engine(url, pool_size=10, max_overflow=10)
     added: list[float] = []
     released: list[float] = []
@@ -146,7 +148,7 @@ async def apscheduler(n: int, spread_ms: int, *, wait_finished: bool, wait: floa
         }
     finally:
         await engine.dispose()
-        await drop_pg("apscheduler")
+        await database.drop()
 
 
 async def stock_taskiq(n: int, logs: Path) -> dict[str, float | int | None]:

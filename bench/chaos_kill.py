@@ -4,13 +4,13 @@
     python -m bench.chaos_kill --size small          # 200 schedules, 20 s (make bench)
     python -m bench.chaos_kill --only local --schedules 300 --seconds 30 --every 2
 
-Each strategy gets a fresh PostgreSQL database (``mercato_bench_chaos``) and, for the async one,
-Redis DB 13 (``BENCH_CHAOS_REDIS_URL``), flushed. Local: three ``mercato scheduler start``.
-Async: two ``mercato worker scheduler`` and one ``mercato worker start --workers 2``. Every
-``--every`` seconds the next scheduler process is SIGKILLed and a new one started in its place;
-the schedules (``* * * * * *``, the chaos target writing one ledger line per execution) keep
-firing. Then the survivors drain the backlog and every slot is accounted for
-(``bench.chaos_harness``).
+Each strategy gets a PostgreSQL database of the run's own (``mercato_bench_chaos_<pid>_<hex>``,
+dropped after it) and, for the async one, Redis DB 13 (``BENCH_CHAOS_REDIS_URL``), flushed.
+Local: three ``mercato scheduler start``. Async: two ``mercato worker scheduler`` and one
+``mercato worker start --workers 2``. Every ``--every`` seconds the next scheduler process is
+SIGKILLed and a new one started in its place; the schedules (``* * * * * *``, the chaos target
+writing one ledger line per execution) keep firing. Then the survivors drain the backlog and
+every slot is accounted for (``tests.support.chaos``).
 
 Columns: *fired twice* = slots with two run rows or two executions (must be 0); *not
 accounted* = slots with no run, or a run never finished, or a success that never ran (must be
@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.chaos_harness import Chaos, fresh_database, run_chaos
+from bench.support import fresh_pg
+from tests.support.chaos import Chaos, run_chaos
 
 SIZES = {"small": (200, 20), "full": (500, 60)}
 REDIS = os.environ.get("BENCH_CHAOS_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -70,11 +71,14 @@ async def main() -> int:
           f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     rows, failed = [], False
     for strategy in strategies:
-        url = await fresh_database("mercato_bench_chaos")
+        database = await fresh_pg("chaos")
         chaos = Chaos(strategy, schedules=schedules, seconds=seconds, every=args.every, actions=("kill",),
                       schedulers=3 if strategy == "local" else 2, drain_timeout=args.drain_timeout)
         logs = Path(tempfile.mkdtemp(prefix=f"chaos-{strategy}-"))
-        account = await run_chaos(chaos, url, logs, redis_url=REDIS if strategy == "async" else None)
+        try:
+            account = await run_chaos(chaos, database.url, logs, redis_url=REDIS if strategy == "async" else None)
+        finally:
+            await database.drop()
         rows.append(row(strategy, account, account.drain_seconds))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
         if not account.ok() or account.errors:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.support import (
-    ROOT, SchedulerProcess, Table, analyze, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
+    ROOT, SchedulerProcess, Table, analyze, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
     utcnow, verdict,
 )
 
@@ -60,7 +60,8 @@ async def _lags(watch, start, end) -> list[float]:
 
 async def main(size: str) -> Table:
     sizes = SIZES[size]
-    url = await fresh_pg("cleanup")
+    database = await fresh_pg("cleanup")
+    url = database.url
     now = utcnow().replace(microsecond=0)
     watch = await pg_connect(url)
     table = Table(f"History cleanup of {sizes['runs']:,} expired runs while {sizes['schedules']:,} "
@@ -94,7 +95,7 @@ async def main(size: str) -> Table:
         left = await watch.fetchval("SELECT count(*) FROM scheduled_job_runs WHERE job_id LIKE 'expired-%'")
     finally:
         await watch.close()
-        await drop_pg("cleanup")
+        await database.drop()
     took = (clean_to - clean_from).total_seconds()
     table.add("cleanup (mercato scheduler cleanup)", f"{out.splitlines()[-1] if out else code} in {secs(took)}",
               "completes", "ok" if code == 0 and left == 0 else f"exit {code}, {left:,} left")

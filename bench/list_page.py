@@ -12,9 +12,10 @@ first page and a search, as a tenant admin (sees one organization's).
 
     python -m bench.list_page --size full --reuse
 
-keeps the database (``mercato_bench_list``) and, when it already holds the data of that size,
-skips the load (ten minutes of both cores at full size): the migrations are brought up to date
-and the pages measured on the rows already there.
+keeps the database (``mercato_bench_list_<size>``) and, when it already holds the data of that
+size, skips the load (ten minutes of both cores at full size): the migrations are brought up to
+date and the pages measured on the rows already there. Without ``--reuse`` the run has a
+database of its own, dropped at the end (``--keep`` keeps it, and says its name).
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ import random
 import time
 from datetime import timedelta
 
-import asyncpg
 import httpx
 import sqlalchemy as sa
 
-from app.persistence.migrate import upgrade
 from bench.support import (
-    PG_ADMIN, PREFIX, Table, analyze, bench_runtime, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect,
-    utcnow, verdict,
+    PG_ADMIN, PREFIX, Table, analyze, bench_runtime, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow,
+    verdict,
 )
+from tests.support.databases import Database, fresh_database
 
 SIZES = {
     "small": {"jobs": 100_000, "runs": 1_000_000, "repeat": 10},
@@ -85,12 +85,29 @@ def _job(i: int, now, rng: random.Random) -> dict:
     )
 
 
-async def build(size: str, *, reuse: bool = False) -> str:
+async def build(size: str, *, reuse: bool = False) -> Database:
+    """A database holding the data of ``size``: one of the run's own, or with ``reuse`` the
+    named ``mercato_bench_list_<size>``, loaded only when this run made it."""
     sizes = SIZES[size]
-    if reuse and (url := await _loaded(size)):
-        log(f"list page: reusing the {sizes['jobs']:,} schedules and {sizes['runs']:,} runs already loaded")
-        return url
-    url = await fresh_pg("list")
+    if not reuse:
+        database = await fresh_pg("list")
+    else:
+        database = await fresh_database(name=f"{PREFIX}list_{size}", reuse=True, admin_dsn=PG_ADMIN)
+        if not database.made:
+            if not await _holds(database.url, size):
+                raise SystemExit(f"database {database.name} exists but does not hold the {size} data; drop it "
+                                 f"(dropdb {database.name}) or run without --reuse")
+            log(f"list page: reusing the {sizes['jobs']:,} schedules and {sizes['runs']:,} runs of {database.name}")
+            return database
+    try:
+        await _load(database.url, sizes)
+    except BaseException:
+        await database.drop()  # half-loaded data is worth nothing to a later --reuse
+        raise
+    return database
+
+
+async def _load(url: str, sizes: dict[str, int]) -> None:
     rng = random.Random(8)
     now = utcnow().replace(microsecond=0)
     started = time.perf_counter()
@@ -118,33 +135,19 @@ async def build(size: str, *, reuse: bool = False) -> str:
         await conn.close()
     log(f"list page: loaded {len(jobs):,} schedules and {total:,} runs in {time.perf_counter() - started:.0f} s")
     await analyze(url)
-    return url
 
 
-async def _loaded(size: str) -> str | None:
-    """The URL of ``mercato_bench_list``, migrated to the newest revision, if it holds the data
-    of ``size`` (its number of schedules, and the long history's runs); else None."""
+async def _holds(url: str, size: str) -> bool:
+    """Whether the database holds the data of ``size`` (its number of schedules, and the long
+    history's runs)."""
     sizes = SIZES[size]
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PREFIX + "list")
-    finally:
-        await admin.close()
-    if not exists:
-        return None
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{PREFIX}list"
     conn = await pg_connect(url)
     try:
         jobs = await conn.fetchval("SELECT count(*) FROM scheduled_jobs")
         long = await conn.fetchval("SELECT count(*) FROM scheduled_job_runs WHERE job_id = $1", LONG_HISTORY_JOB)
-    except asyncpg.UndefinedTableError:
-        return None
     finally:
         await conn.close()
-    if jobs != sizes["jobs"] or long != sizes["runs"] // 5:
-        return None
-    await asyncio.to_thread(upgrade, url)
-    return url
+    return jobs == sizes["jobs"] and long == sizes["runs"] // 5
 
 
 async def _client(runtime, email: str, **user):
@@ -214,8 +217,8 @@ async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
 
     _HASH = hash_password("benchmark password 1")
     sizes = SIZES[size]
-    url = await build(size, reuse=reuse)
-    runtime = bench_runtime(url)
+    database = await build(size, reuse=reuse)
+    runtime = bench_runtime(database.url)
     table = Table(f"Admin pages: {sizes['jobs']:,} schedules, {sizes['runs']:,} runs (server time, in-process)",
                   ["page", "as", "p50", "p95", "target p95", ""])
     try:
@@ -239,8 +242,10 @@ async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
         await tenant.aclose()
     finally:
         await runtime.close()
-        if not (keep or reuse):
-            await drop_pg("list")
+        if keep or reuse:
+            log(f"list page: kept database {database.name}")
+        else:
+            await database.drop()
     table.notes.append(f"{sizes['repeat']} requests per page after 2 warm-up requests; the tenant admin sees one "
                        f"organization's schedules ({sizes['jobs'] // TENANTS // ORGS_PER_TENANT:,} or so) plus the tenant's.")
     return table
@@ -249,7 +254,7 @@ async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--keep", action="store_true", help="Keep the database (mercato_bench_list) to explore plans.")
+    parser.add_argument("--keep", action="store_true", help="Keep the database (its name is printed) to explore plans.")
     parser.add_argument("--reuse", action="store_true",
                         help="Keep the database, and skip the load when it already holds the data of this size.")
     args = parser.parse_args()

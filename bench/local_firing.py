@@ -11,8 +11,9 @@ no-op targets:
 - **burst**: N schedules due in the same second. Time from that second until every slot is
   claimed and queued, and until every no-op target has finished.
 
-PostgreSQL is database ``mercato_bench_local_firing`` on the server of ``BENCH_PG_ADMIN_DSN``
-(default: the local test server), recreated; SQLite is a fresh file in a temporary directory.
+PostgreSQL is a database of the run's own (``mercato_bench_local_firing_<pid>_<hex>``, dropped
+after each scenario) on the server of ``BENCH_PG_ADMIN_DSN`` (default: the local test server);
+SQLite is a fresh file in a temporary directory.
 """
 
 from __future__ import annotations
@@ -146,10 +147,14 @@ async def main(size: str, backends: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             for scenario in ("spread", "burst"):
-                url = (await fresh_pg("local_firing") if backend == "postgresql"
-                       else await asyncio.to_thread(fresh_sqlite, Path(tmp), scenario))
+                database = await fresh_pg("local_firing") if backend == "postgresql" else None
+                url = database.url if database else await asyncio.to_thread(fresh_sqlite, Path(tmp), scenario)
                 started = time.monotonic()
-                row = await (spread(url, backend, n, seconds) if scenario == "spread" else burst(url, backend, n))
+                try:
+                    row = await (spread(url, backend, n, seconds) if scenario == "spread" else burst(url, backend, n))
+                finally:
+                    if database:
+                        await database.drop()
                 rows.append(row)
                 print(f"  {backend} {scenario}: done in {time.monotonic() - started:.0f} s", flush=True)
     print()

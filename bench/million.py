@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.support import (
-    SchedulerProcess, Table, analyze, copy_rows, drop_pg, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow,
+    SchedulerProcess, Table, analyze, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow,
     verdict,
 )
 
@@ -36,7 +36,8 @@ WARM_UP = 4
 async def main(size: str) -> Table:
     sizes = SIZES[size]
     n = sizes["n"]
-    url = await fresh_pg("million")
+    database = await fresh_pg("million")
+    url = database.url
     now = utcnow().replace(microsecond=0)
     first = now + timedelta(seconds=sizes["load"] + WARM_UP + sizes["idle"])
 
@@ -78,7 +79,7 @@ async def main(size: str) -> Table:
         finally:
             await watch.close()
             await process.stop()
-            await drop_pg("million")
+            await database.drop()
     lags = [float(r["lag"]) for r in runs if r["lag"] is not None]
     claims = [float(r["claim"]) for r in runs if r["claim"] is not None]
     table.add("resident memory (idle / after firing / peak)", f"{rss_idle:,.0f} / {rss:,.0f} / {peak:,.0f} MiB",

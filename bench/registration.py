@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import time
 
-from bench.support import Table, bench_runtime, drop_pg, fresh_pg, log, secs, verdict
+from bench.support import Table, bench_runtime, fresh_pg, log, secs, verdict
 
 SIZES = {"small": {"n": 1_000, "many": 20_000}, "full": {"n": 10_000, "many": 100_000}}
 TARGET_SECONDS = 60.0
@@ -41,7 +41,8 @@ def _row(table: Table, what: str, n: int, seconds: float) -> None:
 
 async def main(size: str) -> Table:
     sizes = SIZES[size]
-    url = await fresh_pg("registration")
+    database = await fresh_pg("registration")
+    url = database.url
     runtime = bench_runtime(url)
     table = Table("Registering schedules through the service API (PostgreSQL)",
                   ["how", "schedules", "took", "rate", f"for {TARGET_N:,}", "target", ""])
@@ -66,7 +67,7 @@ async def main(size: str) -> Table:
             table.notes.append("register_many: not in this version of the service.")
     finally:
         await runtime.close()
-        await drop_pg("registration")
+        await database.drop()
     table.notes.append(f"'for {TARGET_N:,}' projects the measured rate where fewer were registered.")
     return table
 

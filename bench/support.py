@@ -1,8 +1,9 @@
 """What every benchmark shares: its own PostgreSQL database, fast bulk loads, percentiles, a table.
 
-Each benchmark builds its data in a database of its own (``mercato_bench_<name>``, dropped and
-created again), never in a test database. Rows are loaded with PostgreSQL ``COPY``
-(``asyncpg.copy_records_to_table``), not through the ORM: a million schedules load in seconds.
+Each benchmark builds its data in a database of its own (``mercato_bench_<name>_<pid>_<hex>``,
+made for the run and dropped after it, see ``tests.support.databases``), never in a test
+database. Rows are loaded with PostgreSQL ``COPY`` (``asyncpg.copy_records_to_table``), not
+through the ORM: a million schedules load in seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.notify import asyncpg_dsn
+from tests.support.databases import Database, fresh_database
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PREFIX = "mercato_bench_"
@@ -37,27 +39,10 @@ RUN_COLUMNS = [c.name for c in ScheduledJobRun.__table__.columns]
 # ----- databases ---------------------------------------------------------------------------
 
 
-async def fresh_pg(name: str) -> str:
-    """Drop and create ``mercato_bench_<name>``, migrate it, return its SQLAlchemy URL."""
-    database = PREFIX + name
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await conn.close()
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    url = f"{base}/{database}"
-    await asyncio.to_thread(upgrade, url)
-    return url
-
-
-async def drop_pg(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PREFIX + name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+async def fresh_pg(name: str) -> Database:
+    """A database of this run's own (``mercato_bench_<name>_<pid>_<hex>``), migrated to head;
+    ``await database.drop()`` when done."""
+    return await fresh_database(PREFIX + name, admin_dsn=PG_ADMIN)
 
 
 def fresh_sqlite(directory: Path, name: str) -> str:

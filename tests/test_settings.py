@@ -51,6 +51,7 @@ def test_bad_values_name_the_variable(env, message):
         load_settings(env)
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_the_cli_at_start_with_the_message():
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "scheduler", "status"],

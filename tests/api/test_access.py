@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.transfer import dump_schedules
-from tests.api.conftest import API
-from tests.web.conftest import csrf_from
+from tests.support.http import API, csrf_from
 
 NEW_JOB = {
     "name": "Hourly rates", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import API
+from tests.support.http import API
 
 
 @pytest.fixture

@@ -8,9 +8,12 @@ import re
 import pytest
 import yaml
 
-from tests.api.conftest import API, acme_job
 from tests.api.test_transfer import document, new_item
-from tests.cli.test_cli import mercato
+from tests.support.cli import mercato
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
+from tests.support.http import API
+
+pytestmark = pytest.mark.slow  # every test runs the command line as a process
 
 
 @pytest.fixture
@@ -19,7 +22,7 @@ def db_url(sqlite_url):
 
 
 async def test_export_then_import_with_dry_run_then_for_real(runtime, tmp_path, db_url):
-    await runtime.scheduler.create(acme_job())
+    await runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     exported_cli = mercato("scheduler", "export", db_url=db_url)
     assert exported_cli.returncode == 0, exported_cli.stderr
     doc = yaml.safe_load(exported_cli.stdout)

@@ -8,7 +8,7 @@ import pytest
 
 from app.domain.ids import new_id
 from app.persistence.models import ScheduledJobRun
-from tests.api.conftest import API
+from tests.support.http import API
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
 

@@ -15,7 +15,7 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.python import asgi as schemathesis_asgi
 
 from app.web.app import create_app
-from tests.api.conftest import API
+from tests.support.http import API
 
 MAX_EXAMPLES = 12
 #: "Fits the schema, so must be accepted" does not hold here: a JSON schema cannot say that a cron

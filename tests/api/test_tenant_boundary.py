@@ -4,7 +4,7 @@ field is named at once; a stale If-Match is refused even when nothing would chan
 
 from __future__ import annotations
 
-from tests.api.conftest import API
+from tests.support.http import API
 
 OWNER, ROOT, GLOBEX = "owner@acme.test", "root@example.com", "owner@globex.test"
 CLEANUP = "scheduler.history.cleanup"

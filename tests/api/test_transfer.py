@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from app.domain.writes import ScheduleWriter
-from tests.api.conftest import API, acme_job
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
+from tests.support.http import API
 
 OWNER = "owner@acme.test"
 YAML = {"Content-Type": "application/yaml"}
@@ -138,7 +139,7 @@ async def test_an_import_cannot_move_a_schedule_or_take_another_tenants_id(clien
 
 
 async def test_export_filters_by_scope_and_tenant(client, bearer, app_runtime, job):
-    await app_runtime.scheduler.create(acme_job(id="tenant-wide", scope_type="tenant", organization_id=None))
+    await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, id="tenant-wide", scope_type="tenant", organization_id=None))
     root = bearer("root@example.com")
     tenant_only = yaml.safe_load((await client.get(f"{API}/export", params={"scopeType": "tenant"}, headers=root)).text)
     assert [s["id"] for s in tenant_only["schedules"]] == ["tenant-wide"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import API
+from tests.support.http import API
 
 VALID = {
     "name": "Hourly rates", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",

@@ -11,8 +11,8 @@ from app.domain.ids import new_id
 from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
-from tests.conftest import TABLES
-from tests.web.conftest import PASSWORD_HASH
+from tests.support.databases import TABLES
+from tests.support.personas import PASSWORD_HASH
 
 OWNER = "owner@acme.test"
 VIEWER = "viewer@acme.test"

@@ -8,11 +8,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.seed import OWNER, VIEWER
-from tests.web.conftest import PASSWORD
+from tests.support.http import LIST
+from tests.support.personas import PASSWORD
 
-pytestmark = pytest.mark.browser
-
-LIST = "/backend/config/scheduled-jobs"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a live server process, and Chromium
 
 
 def sign_in(page: Page, base_url: str, email: str) -> None:

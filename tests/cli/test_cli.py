@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from app.runtime import Runtime
 from app.settings import load_settings
+from tests.support.cli import mercato
 
-
-def mercato(*args: str, db_url: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **env}
-    if db_url:
-        environment["DATABASE_URL"] = db_url
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=environment, capture_output=True, text=True, timeout=60
-    )
+pytestmark = pytest.mark.slow  # every test runs the command line as a process
 
 
 def test_help_everywhere():

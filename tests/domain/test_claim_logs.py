@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, fire, runs_of, utc
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import fire, runs_of
 
 
 async def test_each_claimed_slot_logs_one_line_with_its_ids(runtime, clock, caplog):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     clock.set(job.next_run_at)
     with caplog.at_level(logging.INFO, logger="mercato.firing"):
         await fire(LocalScheduler(runtime))

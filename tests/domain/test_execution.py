@@ -20,7 +20,9 @@ from app.domain.firing import claim_due_slots
 from app.persistence.models import ScheduledJobRun, Tenant
 from app.domain.firing import MISFIRE_GRACE
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, fire, reload, runs_of, utc
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import fire, reload, runs_of
 
 SLOT = utc(2026, 6, 1, 12, 5)
 
@@ -47,7 +49,7 @@ def published(runtime):
 
 
 async def _fire_at_slot(runtime, clock, poller, **overrides):
-    job = await runtime.scheduler.create(definition(**overrides))
+    job = await runtime.scheduler.create(job_definition(**overrides))
     clock.set(SLOT)
     await fire(poller)
     return job, await runs_of(runtime, job.id)
@@ -89,6 +91,7 @@ async def test_a_failing_target_records_the_exception_message_and_stack(
     assert (await reload(runtime, job.id)).last_status == "failed"
 
 
+@pytest.mark.slow
 async def test_a_target_that_runs_past_its_timeout_is_stopped_and_recorded_timed_out(runtime, clock, poller):
     job, [run] = await _fire_at_slot(runtime, clock, poller, **COMMAND, timeout_seconds=1, target_payload={"sleep": 5})
     assert (run.status, run.error_message) == ("timed_out", "timed out after 1s")
@@ -102,7 +105,7 @@ async def test_a_target_no_longer_registered_fails_with_a_clear_message(runtime,
         return None
 
     try:
-        job = await runtime.scheduler.create(definition(target_command="tests.vanishing"))
+        job = await runtime.scheduler.create(job_definition(target_command="tests.vanishing"))
     finally:
         runtime.registry._targets.pop(("command", "tests.vanishing"))
     clock.set(SLOT)
@@ -116,7 +119,7 @@ async def test_a_target_no_longer_registered_fails_with_a_clear_message(runtime,
 
 async def test_a_failed_run_is_retried_with_exponential_backoff_until_retries_run_out(runtime, clock, poller):
     job = await runtime.scheduler.create(
-        definition(target_payload={"fail": "boom"}, max_retries=2, retry_backoff_seconds=10, schedule_value="0 * * * *")
+        job_definition(target_payload={"fail": "boom"}, max_retries=2, retry_backoff_seconds=10, schedule_value="0 * * * *")
     )
     clock.set(utc(2026, 6, 1, 13, 0))
     await fire(poller)
@@ -145,6 +148,7 @@ async def test_a_failed_run_is_retried_with_exponential_backoff_until_retries_ru
     assert (job.last_status, job.last_run_at) == ("failed", runs[-1].started_at)
 
 
+@pytest.mark.slow
 async def test_a_timed_out_run_is_retried_too(runtime, clock, poller):
     job, runs = await _fire_at_slot(
         runtime, clock, poller, timeout_seconds=1, max_retries=1, retry_backoff_seconds=5, target_payload={"sleep": 5}
@@ -185,7 +189,7 @@ async def test_require_feature_is_ignored_for_system_schedules(runtime, clock, p
 
 
 async def test_a_run_of_a_schedule_disabled_after_its_slot_was_claimed_is_skipped(runtime, clock, poller, published):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     clock.set(SLOT)
     async with runtime.sessions.begin() as session:
         await claim_due_slots(session, clock(), limit=10, grace=MISFIRE_GRACE, on_sqlite=runtime.settings.is_sqlite)
@@ -228,7 +232,7 @@ async def test_a_failed_run_emits_failed_with_the_error(runtime, clock, poller, 
 
 async def test_an_overlap_skip_emits_skipped_with_the_reason(runtime, clock, poller, published):
     await runtime.scheduler.create(
-        definition(schedule_value="* * * * *", overlap_policy="skip", target_payload={"sleep": 0.2})
+        job_definition(schedule_value="* * * * *", overlap_policy="skip", target_payload={"sleep": 0.2})
     )
     clock.set(utc(2026, 6, 1, 12, 1))
     await poller.tick()
@@ -254,7 +258,7 @@ async def test_a_broken_subscriber_does_not_break_the_run(runtime, clock, poller
 
 async def test_a_manual_run_is_recorded_with_its_user_and_leaves_the_next_slot_alone(runtime, clock, poller, published):
     ops = Actor(id="u1", label="ops@example.com", features=ALL_FEATURES, is_superadmin=True)
-    job = await runtime.scheduler.create(definition(), ops)
+    job = await runtime.scheduler.create(job_definition(), ops)
     clock.set(utc(2026, 6, 1, 12, 2, 30))
     run = await runtime.scheduler.trigger(job.id, ops)
     await fire(poller)
@@ -266,7 +270,7 @@ async def test_a_manual_run_is_recorded_with_its_user_and_leaves_the_next_slot_a
 
 
 async def test_outcomes_ending_together_are_written_together_and_one_settled_meanwhile_is_lost(runtime, clock):
-    jobs = [await runtime.scheduler.create(definition(name=f"j{i}")) for i in range(4)]
+    jobs = [await runtime.scheduler.create(job_definition(name=f"j{i}")) for i in range(4)]
     clock.set(SLOT)
     runs = [await runtime.scheduler.trigger(job.id) for job in jobs]
     prepared = await start_runs(runtime.execution, [run.id for run in runs], worker="test:1")
@@ -290,7 +294,7 @@ async def test_outcomes_ending_together_are_written_together_and_one_settled_mea
 # ----- lost runs -------------------------------------------------------------------------------
 
 async def test_a_run_whose_process_died_is_settled_failed_and_retried_once(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition(max_retries=1, retry_backoff_seconds=30, target_payload={"sleep": 0.3}))
+    job = await runtime.scheduler.create(job_definition(max_retries=1, retry_backoff_seconds=30, target_payload={"sleep": 0.3}))
     clock.set(SLOT)
     assert await poller.tick() == 1  # started, and now "the process dies": its lease runs out
     clock.advance(seconds=LEASE.total_seconds() + 1)
@@ -311,7 +315,7 @@ async def test_a_run_whose_process_died_is_settled_failed_and_retried_once(runti
 
 
 async def test_the_poller_settles_lost_runs_by_itself(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     clock.set(SLOT)
     # Another process claims and starts the run, then dies without a word.
     async with runtime.sessions.begin() as session:

@@ -21,7 +21,9 @@ from app.runtime import Runtime
 from app.settings import load_settings
 from app.domain.firing import MISFIRE_GRACE
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, fire, reload, runs_of, utc
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import fire, reload, runs_of
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def poller(runtime):
 
 
 async def test_a_due_slot_fires_once_and_its_run_follows_the_job(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition(target_payload={"message": "hi", "sleep": 0.2}))
+    job = await runtime.scheduler.create(job_definition(target_payload={"message": "hi", "sleep": 0.2}))
     assert job.next_run_at == utc(2026, 6, 1, 12, 5)
 
     clock.set(utc(2026, 6, 1, 12, 4, 59))
@@ -72,7 +74,7 @@ async def test_a_due_slot_fires_once_and_its_run_follows_the_job(runtime, clock,
 
 
 async def test_next_run_advances_from_the_slot_not_from_when_the_poller_looked(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition(schedule_type="interval", schedule_value="10m"))
+    job = await runtime.scheduler.create(job_definition(schedule_type="interval", schedule_value="10m"))
     assert job.next_run_at == utc(2026, 6, 1, 12, 10)
 
     clock.set(utc(2026, 6, 1, 12, 10, 40))  # a late poll, still within the misfire grace
@@ -83,7 +85,7 @@ async def test_next_run_advances_from_the_slot_not_from_when_the_poller_looked(r
 
 
 async def test_the_schedule_shows_the_last_failure_skip_and_manual_run(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition(target_payload={"fail": "no stock feed"}))
+    job = await runtime.scheduler.create(job_definition(target_payload={"fail": "no stock feed"}))
     clock.set(utc(2026, 6, 1, 12, 5))
     await fire(poller)
     job = await reload(runtime, job.id)
@@ -111,7 +113,7 @@ async def test_the_schedule_shows_the_last_failure_skip_and_manual_run(runtime, 
 
 async def _after_downtime(runtime, clock, poller, **policy):
     """A five-minute schedule made at 12:00; the poller is down until 12:32 (slots 12:05..12:30 missed)."""
-    job = await runtime.scheduler.create(definition(**policy))
+    job = await runtime.scheduler.create(job_definition(**policy))
     clock.set(utc(2026, 6, 1, 12, 32))
     await fire(poller)
     return await reload(runtime, job.id), await runs_of(runtime, job.id)
@@ -133,7 +135,7 @@ async def test_catch_up_latest_runs_the_newest_missed_slot_once(runtime, clock, 
 
 
 async def test_catch_up_latest_needs_no_catch_up_when_a_slot_is_on_time(runtime, clock, poller):
-    await runtime.scheduler.create(definition())
+    await runtime.scheduler.create(job_definition())
     clock.set(utc(2026, 6, 1, 12, 30, 20))
     await fire(poller)
     runs = await runs_of(runtime, (await runtime.scheduler.list()).items[0].id)
@@ -157,7 +159,7 @@ async def test_catch_up_all_runs_every_missed_slot_within_the_window(runtime, cl
 
 
 async def test_a_long_outage_of_a_frequent_schedule_is_summarised_and_catches_up_the_newest_slot(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition(schedule_type="interval", schedule_value="70s"))
+    job = await runtime.scheduler.create(job_definition(schedule_type="interval", schedule_value="70s"))
     # Two days down: 2,468 slots of 70 s; the newest, 11:59:20 on 3 June, is 65 s old.
     clock.set(utc(2026, 6, 3, 12, 0, 25))
     await fire(poller)
@@ -173,7 +175,7 @@ async def test_a_long_outage_of_a_frequent_schedule_is_summarised_and_catches_up
 
 async def test_catch_up_all_after_a_long_outage_runs_the_newest_slots_in_the_window(runtime, clock, poller):
     job = await runtime.scheduler.create(
-        definition(schedule_type="interval", schedule_value="10s", catch_up_policy="all", catch_up_window_seconds=300)
+        job_definition(schedule_type="interval", schedule_value="10s", catch_up_policy="all", catch_up_window_seconds=300)
     )
     clock.set(utc(2026, 6, 2, 12, 0, 5))  # a day down: 8,640 slots of 10 s
     await fire(poller)
@@ -209,7 +211,7 @@ async def test_a_berlin_0230_daily_fires_once_a_day_at_the_right_instant_across_
     runtime, clock, poller, first_day, expected_utc
 ):
     clock.set(first_day)
-    job = await runtime.scheduler.create(definition(schedule_value="30 2 * * *", timezone="Europe/Berlin"))
+    job = await runtime.scheduler.create(job_definition(schedule_value="30 2 * * *", timezone="Europe/Berlin"))
     # A poller that looks every half hour, for four days.
     while clock() < first_day + timedelta(days=4):
         clock.advance(minutes=30)
@@ -225,7 +227,7 @@ async def test_a_berlin_0230_daily_fires_once_a_day_at_the_right_instant_across_
 @pytest.mark.parametrize("policy, second", [("skip", "skipped"), ("allow", "succeeded")])
 async def test_overlap_policy_decides_about_a_slot_whose_previous_run_is_in_flight(runtime, clock, poller, policy, second):
     job = await runtime.scheduler.create(
-        definition(schedule_value="* * * * *", overlap_policy=policy, target_payload={"sleep": 0.3})
+        job_definition(schedule_value="* * * * *", overlap_policy=policy, target_payload={"sleep": 0.3})
     )
     clock.set(utc(2026, 6, 1, 12, 1))
     assert await poller.tick() == 1  # 12:01 starts and sleeps
@@ -241,7 +243,7 @@ async def test_overlap_policy_decides_about_a_slot_whose_previous_run_is_in_flig
 
 
 async def test_jitter_delays_each_run_by_a_random_amount_within_its_bound(runtime, clock, poller):
-    ids = [(await runtime.scheduler.create(definition(name=f"j{i}", jitter_seconds=30))).id for i in range(20)]
+    ids = [(await runtime.scheduler.create(job_definition(name=f"j{i}", jitter_seconds=30))).id for i in range(20)]
     clock.set(utc(2026, 6, 1, 12, 5))
     started = await fire(poller)  # claimed, but nothing may start before its jitter
     runs = [r for job_id in ids for r in await runs_of(runtime, job_id)]
@@ -258,7 +260,7 @@ async def test_jitter_delays_each_run_by_a_random_amount_within_its_bound(runtim
 
 
 async def test_max_runs_stops_the_schedule_after_that_many_runs(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition(max_runs=2))
+    job = await runtime.scheduler.create(job_definition(max_runs=2))
     for minute in (5, 10, 15, 20):
         clock.set(utc(2026, 6, 1, 12, minute))
         await fire(poller)
@@ -270,7 +272,7 @@ async def test_max_runs_stops_the_schedule_after_that_many_runs(runtime, clock, 
 
 async def test_start_and_end_bound_the_slots_that_fire(runtime, clock, poller):
     job = await runtime.scheduler.create(
-        definition(start_at="2026-06-01T12:20:00+00:00", end_at="2026-06-01T12:30:00+00:00")
+        job_definition(start_at="2026-06-01T12:20:00+00:00", end_at="2026-06-01T12:30:00+00:00")
     )
     assert job.next_run_at == utc(2026, 6, 1, 12, 20)
     for minute in range(5, 45, 5):
@@ -281,7 +283,7 @@ async def test_start_and_end_bound_the_slots_that_fire(runtime, clock, poller):
 
 
 async def test_a_disabled_schedule_does_not_fire(runtime, clock, poller):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     await runtime.scheduler.disable(job.id, note="supplier holiday")
     clock.set(utc(2026, 6, 1, 12, 5))
     await fire(poller)
@@ -289,8 +291,8 @@ async def test_a_disabled_schedule_does_not_fire(runtime, clock, poller):
 
 
 async def test_a_stored_schedule_the_engine_cannot_read_stops_without_blocking_the_others(runtime, clock, poller):
-    bad = await runtime.scheduler.create(definition(name="bad"))
-    good = await runtime.scheduler.create(definition(name="good"))
+    bad = await runtime.scheduler.create(job_definition(name="bad"))
+    good = await runtime.scheduler.create(job_definition(name="good"))
     async with runtime.sessions.begin() as session:  # e.g. written by an older version, or by hand
         await session.execute(
             sa.update(ScheduledJob).where(ScheduledJob.id == bad.id).values(schedule_value="every full moon")
@@ -314,7 +316,7 @@ async def _claim(runtime, clock, limit):
 
 
 async def test_claiming_in_batches_takes_each_due_slot_once(runtime, clock):
-    ids = {(await runtime.scheduler.create(definition(name=f"j{i}"))).id for i in range(25)}
+    ids = {(await runtime.scheduler.create(job_definition(name=f"j{i}"))).id for i in range(25)}
     clock.set(utc(2026, 6, 1, 12, 5))
     claims = [await _claim(runtime, clock, 10)]
     while claims[-1].full:
@@ -339,7 +341,7 @@ async def test_a_schedule_moved_by_someone_else_after_the_claim_read_it_is_left_
     (PostgreSQL locks the rows it reads: nobody can move them in between.)"""
     runtime = Runtime.create(load_settings({"DATABASE_URL": sqlite_url}), clock=clock)
     try:
-        jobs = [await runtime.scheduler.create(definition(name=f"j{i}")) for i in range(4)]
+        jobs = [await runtime.scheduler.create(job_definition(name=f"j{i}")) for i in range(4)]
         claimed_elsewhere, edited = jobs[0].id, jobs[1].id
         moved = []
 
@@ -382,7 +384,7 @@ async def test_a_schedule_moved_by_someone_else_after_the_claim_read_it_is_left_
 async def test_two_pollers_on_one_database_fire_each_slot_once(runtime, clock, db_url):
     other = Runtime.create(replace(runtime.settings, scheduler_claim_batch_size=7), clock=clock)
     try:
-        ids = [(await runtime.scheduler.create(definition(name=f"j{i}", schedule_value="* * * * *"))).id for i in range(20)]
+        ids = [(await runtime.scheduler.create(job_definition(name=f"j{i}", schedule_value="* * * * *"))).id for i in range(20)]
         mine, theirs = LocalScheduler(runtime), LocalScheduler(other)
         for minute in (1, 2, 3):
             clock.set(utc(2026, 6, 1, 12, minute))

@@ -14,7 +14,8 @@ from app.domain.errors import NotFound, ValidationError
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.strategies.local import LocalScheduler
 from tests.domain.test_service import ORG_ADMIN, OTHER_TENANT, registration
-from tests.local_support import definition, fire, reload, runs_of
+from tests.support.factories import job_definition
+from tests.support.firing import fire, reload, runs_of
 
 CLEANUP = "scheduler.history.cleanup"
 #: Tenant t1's admin (no organization: manages the tenant's and all its organizations' schedules).
@@ -24,7 +25,7 @@ ROOT = Actor(id="u0", label="root", features=ALL_FEATURES, is_superadmin=True)
 
 
 def tenant_job(tenant: str = "t1", **overrides):
-    return definition(scope_type="tenant", tenant_id=tenant, **overrides)
+    return job_definition(scope_type="tenant", tenant_id=tenant, **overrides)
 
 
 @pytest.fixture
@@ -37,8 +38,8 @@ def poller(runtime):
 
 @pytest.mark.parametrize("actor, scope", [(T1_ADMIN, "tenant"), (ORG_ADMIN, "organization"), (ROOT, "tenant")])
 async def test_the_history_cleanup_cannot_be_scheduled_outside_system_scope(runtime, actor, scope):
-    data = definition(scope_type=scope, tenant_id="t1", organization_id="org-1" if scope == "organization" else None,
-                      target_command=CLEANUP, target_payload={"days": 1})
+    data = job_definition(scope_type=scope, tenant_id="t1", organization_id="org-1" if scope == "organization" else None,
+                          target_command=CLEANUP, target_payload={"days": 1})
     with pytest.raises(ValidationError) as raised:
         await runtime.scheduler.create(data, actor)
     assert raised.value.errors == {"target_command": f"command '{CLEANUP}' can only be scheduled in system scope"}
@@ -49,7 +50,7 @@ async def test_the_history_cleanup_cannot_be_scheduled_outside_system_scope(runt
         await runtime.scheduler.register({**data, "id": "sneaky:cleanup"})
     assert "target_command" in raised.value.errors
     # In its own scope it is fine.
-    await runtime.scheduler.create(definition(target_command=CLEANUP), ROOT)
+    await runtime.scheduler.create(job_definition(target_command=CLEANUP), ROOT)
 
 
 async def test_a_tenant_schedule_of_the_cleanup_made_before_scopes_existed_never_runs(runtime, clock, poller):
@@ -103,7 +104,7 @@ async def test_another_tenants_id_is_not_available_live_or_deleted(runtime, poll
 
 
 async def test_a_superadmins_deleted_system_schedule_keeps_its_id(runtime, poller):
-    await _deleted_with_history(runtime, poller, ROOT, **definition(id="sys-billing"))
+    await _deleted_with_history(runtime, poller, ROOT, **job_definition(id="sys-billing"))
     with pytest.raises(ValidationError) as raised:
         await runtime.scheduler.create(tenant_job(id="sys-billing"), T1_ADMIN)
     assert raised.value.errors == {"id": "the id 'sys-billing' is not available; choose another"}
@@ -171,12 +172,12 @@ async def test_registration_refuses_a_deleted_row_of_another_scope(runtime):
 
 @pytest.mark.parametrize("actor, data, field, message", [
     (ROOT, tenant_job("acmee"), "tenant_id", "there is no tenant 'acmee'"),
-    (ROOT, definition(scope_type="organization", tenant_id="t1", organization_id="org-9"), "organization_id",
+    (ROOT, job_definition(scope_type="organization", tenant_id="t1", organization_id="org-9"), "organization_id",
      "tenant 't1' has no organization 'org-9'"),
     (OTHER_TENANT.__class__(id="u7", label="admin@t2", tenant_id="t2", features=ALL_FEATURES),
-     definition(scope_type="organization", tenant_id="t2", organization_id="org-1"), "organization_id",
+     job_definition(scope_type="organization", tenant_id="t2", organization_id="org-1"), "organization_id",
      "tenant 't2' has no organization 'org-1'"),
-    (ROOT, definition(scope_type="organization", tenant_id="t1", organization_id="nowhere"), "organization_id",
+    (ROOT, job_definition(scope_type="organization", tenant_id="t1", organization_id="nowhere"), "organization_id",
      "tenant 't1' has no organization 'nowhere'"),
 ])
 async def test_scopes_must_exist_on_every_path(runtime, actor, data, field, message):
@@ -217,10 +218,10 @@ async def test_undoing_a_delete_keeps_the_pause_and_a_disable_records_its_note(r
 
 async def test_every_bad_schedule_field_is_named_at_once(runtime):
     with pytest.raises(ValidationError) as raised:
-        await runtime.scheduler.create(definition(timezone="Mars/Olympus", schedule_value="61 * * * *"))
+        await runtime.scheduler.create(job_definition(timezone="Mars/Olympus", schedule_value="61 * * * *"))
     assert set(raised.value.errors) == {"timezone", "schedule_value"}
     with pytest.raises(ValidationError) as raised:
-        await runtime.scheduler.create(definition(id="bad id!", name=""))
+        await runtime.scheduler.create(job_definition(id="bad id!", name=""))
     assert set(raised.value.errors) == {"id", "name"}
 
 

@@ -1,3 +1,8 @@
-"""Ops fixtures: the API fixtures (app, client, personas, tokens)."""
+"""Ops tests share one app, as the API tests do."""
 
-from tests.api.conftest import *  # noqa: F403
+import pytest
+
+
+@pytest.fixture
+def client(shared_app_client):
+    return shared_app_client

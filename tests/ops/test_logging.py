@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
 
 import pytest
@@ -14,7 +12,8 @@ from app.domain.starting import start_run
 
 from app.domain.outcomes import execute_run
 from app.logging import JsonFormatter, configure_logging
-from tests.api.conftest import acme_job
+from tests.support.cli import mercato
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def test_exceptions_and_odd_values_stay_on_one_line():
 
 
 async def test_a_finished_run_logs_its_schedule_run_and_slot(runtime, caplog):
-    job = await runtime.scheduler.create(acme_job(target_command="demo.echo", target_payload={"fail": "nope"}))
+    job = await runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, target_command="demo.echo", target_payload={"fail": "nope"}))
     run = await runtime.scheduler.trigger(job.id)
     await start_run(runtime.execution, run.id)
     with caplog.at_level(logging.INFO, logger="mercato.execution"):
@@ -72,12 +71,10 @@ def test_configure_logging_installs_one_handler():
         root.setLevel(saved[1])
 
 
+@pytest.mark.slow
 async def test_the_cli_logs_json_lines(runtime, db_url):
-    job = await runtime.scheduler.create(acme_job(target_command="demo.echo", target_payload={}))
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "--log-format", "json", "scheduler", "run", job.id],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": db_url},
-    )
+    job = await runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, target_command="demo.echo", target_payload={}))
+    result = mercato("--log-format", "json", "scheduler", "run", job.id, db_url=db_url)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines()]  # every line is one JSON object
     (finished,) = [e for e in events if e["event"] == "run finished"]

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.domain.ids import new_id
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
-from tests.api.conftest import acme_job
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)  # the test clock
 
@@ -37,7 +37,7 @@ async def seeded(app_runtime):
     try:
         service = other.scheduler
         for job_id in ("due", "later", "paused", "done", "gone"):
-            await service.create(acme_job(id=job_id))
+            await service.create(job_definition(DAILY_SALES_REPORT, id=job_id))
         await service.disable("paused")
         await service.delete("gone")
         async with other.sessions.begin() as session:

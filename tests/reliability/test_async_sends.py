@@ -20,7 +20,7 @@ from app.settings import load_settings
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker
 from app.strategies.taskiq_source import MercatoScheduleSource
 from app.strategies.taskiq_sync import SEND_GRACE, SENDING, send_due_runs
-from tests.reliability.conftest import FAULTS_REDIS
+from tests.support.redis_databases import FAULTS_REDIS
 
 
 @pytest.fixture

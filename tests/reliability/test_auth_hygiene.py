@@ -12,9 +12,8 @@ import pytest
 
 from app.logging import JsonFormatter
 from app.settings import DEV_SECRET_KEY, SettingsError, load_settings
-from tests.reliability.conftest import API, PASSWORD, csrf_from, login
-
-LIST = "/backend/config/scheduled-jobs"
+from tests.support.http import API, LIST, csrf_from, login
+from tests.support.personas import PASSWORD
 
 
 async def _attempt(client, email: str, password: str):
@@ -30,6 +29,7 @@ async def test_failures_from_one_address_are_throttled_across_emails(client, app
     assert "mercato_session" not in blocked.headers.get("set-cookie", "")
 
 
+@pytest.mark.slow
 def test_mercato_serve_believes_no_forwarded_address_by_default(pg_url):
     """The server as people run it: a client that writes X-Forwarded-For itself (here from
     127.0.0.1, the peer uvicorn used to trust by default) is still counted by its own address."""
@@ -147,6 +147,7 @@ async def test_no_password_token_or_session_key_ever_reaches_a_log_line(client, 
         assert digest(secret) not in written
 
 
+@pytest.mark.slow
 def test_production_refuses_to_start_without_a_real_secret_key(tmp_path):
     with pytest.raises(SettingsError, match="SECRET_KEY is required"):
         load_settings({"MERCATO_ENV": "production"})

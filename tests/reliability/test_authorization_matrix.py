@@ -21,10 +21,10 @@ import sqlalchemy as sa
 
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.domain.transfer import dump_schedules
-from tests.reliability.conftest import OTHER_ORG, PASSWORD, acme_job, csrf_from, login
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
+from tests.support.http import API, LIST, csrf_from, login
+from tests.support.personas import OTHER_ORG, PASSWORD
 
-LIST = "/backend/config/scheduled-jobs"
-API = "/api/scheduler"
 PERSONAS = {
     "anonymous": None,
     "viewer": "viewer@acme.test",
@@ -186,7 +186,7 @@ async def scene(app_runtime):
     scheduler = app_runtime.scheduler
     made = {}
     for key in ("page", "api"):
-        job = await scheduler.create(acme_job(id=f"reports:{key}:acme-eu", name=f"Report for {key}"))
+        job = await scheduler.create(job_definition(DAILY_SALES_REPORT, id=f"reports:{key}:acme-eu", name=f"Report for {key}"))
         job = await scheduler.update(job.id, {"description": "edited once"})
         run = await scheduler.trigger(job.id)
         made.update({f"{key}_job": job.id, f"{key}_run": run.id, f"{key}_version": job.version})
@@ -323,7 +323,7 @@ async def foreign(app_runtime, scene):
     scheduler = app_runtime.scheduler
     made = {}
     for key, scope in (("foreign_live", "organization"), ("foreign_deleted", "organization"), ("system_deleted", "system")):
-        data = {**acme_job(id=f"t2:{key}", name=f"Secret {key}", target_payload={"secret": "t2-payload"}),
+        data = {**job_definition(DAILY_SALES_REPORT, id=f"t2:{key}", name=f"Secret {key}", target_payload={"secret": "t2-payload"}),
                 "scope_type": scope, "tenant_id": "t2" if scope != "system" else None,
                 "organization_id": "org-9" if scope != "system" else None}
         job = await scheduler.create(data)
@@ -398,7 +398,7 @@ async def test_creating_with_an_id_of_another_scope_is_refused_alike(client, app
     headers = await caller(client, app_runtime, persona)
     before = await _foreign_state(app_runtime, foreign)
     new = {**NEW_JOB, "id": foreign[job]}
-    item = acme_job(id=foreign[job])
+    item = job_definition(DAILY_SALES_REPORT, id=foreign[job])
     for key, extra in ((f"POST {API}/jobs", {"json": new}),
                        (f"POST {API}/import", {"content": _import_document(item), "headers": {"Content-Type": "application/yaml"}})):
         route = Route("POST", key.split(" ", 1)[1] + ("?dryRun=false" if "import" in key else ""), ROUTES[key].rule,
@@ -442,7 +442,7 @@ async def test_targets_not_schedulable_in_the_callers_scope_are_never_offered_or
     with_cleanup = {
         f"POST {API}/jobs": lambda s: {"json": {**NEW_JOB, "targetCommand": CLEANUP}},
         f"POST {LIST}/new": lambda s: {"data": {**job_form(s)["data"], "target": f"command:{CLEANUP}"}},
-        f"POST {API}/import": lambda s: {"content": _import_document({**acme_job(id="new-cleanup"), "target_command": CLEANUP}),
+        f"POST {API}/import": lambda s: {"content": _import_document({**job_definition(DAILY_SALES_REPORT, id="new-cleanup"), "target_command": CLEANUP}),
                                           "headers": {"Content-Type": "application/yaml"}},
         f"PATCH {API}/jobs/{{job_id:str}}": lambda s: {"json": {"targetCommand": CLEANUP}},
         f"POST {LIST}/{{job_id:str}}/edit": lambda s: {"data": {**edit_form(s)["data"], "target": f"command:{CLEANUP}"}},

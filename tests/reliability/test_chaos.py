@@ -20,8 +20,8 @@ from datetime import timedelta
 
 import pytest
 
-from bench.chaos_harness import Chaos, run_chaos
-from tests.reliability.conftest import CHAOS_REDIS
+from tests.support.chaos import Chaos, run_chaos
+from tests.support.redis_databases import CHAOS_REDIS
 
 pytestmark = pytest.mark.slow
 

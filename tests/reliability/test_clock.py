@@ -10,13 +10,15 @@ from __future__ import annotations
 import pytest
 
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, fire, runs_of, utc
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import fire, runs_of
 
 
 @pytest.mark.parametrize("kind, value", [("cron", "* * * * *"), ("interval", "1m")])
 async def test_a_clock_stepped_back_and_forward_fires_each_slot_once_and_never_early(runtime, clock, kind, value):
     clock.set(utc(2026, 6, 1, 12, 0, 0))
-    job = await runtime.scheduler.create(definition(schedule_type=kind, schedule_value=value, jitter_seconds=0))
+    job = await runtime.scheduler.create(job_definition(schedule_type=kind, schedule_value=value, jitter_seconds=0))
     poller = LocalScheduler(runtime)
     assert job.next_run_at == utc(2026, 6, 1, 12, 1)
 
@@ -40,7 +42,7 @@ async def test_a_clock_stepped_back_and_forward_fires_each_slot_once_and_never_e
 
 async def test_a_jittered_run_starts_at_or_after_its_slot_never_before(runtime, clock):
     clock.set(utc(2026, 6, 1, 12, 0, 0))
-    job = await runtime.scheduler.create(definition(schedule_value="* * * * *", jitter_seconds=30))
+    job = await runtime.scheduler.create(job_definition(schedule_value="* * * * *", jitter_seconds=30))
     poller = LocalScheduler(runtime)
     clock.set(utc(2026, 6, 1, 12, 1, 0))
     await fire(poller)

@@ -13,8 +13,9 @@ import secrets
 import sqlalchemy as sa
 
 from app.persistence.models import AuditEntry, ScheduledJobRun, WebSession
-from tests.reliability.conftest import acme_job, csrf_from, login
 from tests.reliability.test_authorization_matrix import app_routes
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
+from tests.support.http import LIST, csrf_from, login
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -27,7 +28,7 @@ async def _state(app_runtime) -> tuple[int, int, int]:
 
 
 async def test_every_unsafe_route_refuses_a_session_request_without_its_csrf_token(client, shared_app, app_runtime, sign_in):
-    job = await app_runtime.scheduler.create(acme_job())
+    job = await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     await app_runtime.scheduler.update(job.id, {"description": "something to undo"})
     run = await app_runtime.scheduler.trigger(job.id)
     routes = sorted(r for r in app_routes(shared_app) if r.split()[0] in UNSAFE)
@@ -74,13 +75,10 @@ async def test_the_token_is_bound_to_the_browser_not_guessable_and_not_readable_
     assert csrf_from((await client.get("/login")).text) != token
 
 
-LIST = "/backend/config/scheduled-jobs"
-
-
 async def test_a_csrf_cookie_planted_before_login_lets_no_forged_post_through(client, app_runtime):
     """A sibling subdomain, another port or plain http can set our cookie before the victim signs
     in; the value it chose must be worth nothing once the victim has a session."""
-    job = await app_runtime.scheduler.create(acme_job())
+    job = await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     planted = "planted-by-a-sibling-subdomain-0123456789"
     client.cookies.set("mercato_csrf", planted)
     assert (await login(client, "owner@acme.test")).status_code in (302, 303)
@@ -93,7 +91,7 @@ async def test_a_csrf_cookie_planted_before_login_lets_no_forged_post_through(cl
 
 
 async def test_the_token_of_the_login_page_is_refused_after_login(client, app_runtime):
-    job = await app_runtime.scheduler.create(acme_job())
+    job = await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     before = csrf_from((await client.get("/login")).text)
     assert (await login(client, "owner@acme.test")).status_code in (302, 303)
 
@@ -108,7 +106,7 @@ async def test_the_token_of_the_login_page_is_refused_after_login(client, app_ru
 
 async def test_the_token_is_bound_to_the_session_and_ends_with_it(client, app_runtime):
     """Two sessions of one user have different tokens, and after logout the old one is refused."""
-    job = await app_runtime.scheduler.create(acme_job())
+    job = await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     await login(client, "owner@acme.test")
     first = csrf_from((await client.get(LIST)).text)
     await client.post("/logout", data={"_csrf": first})
@@ -121,7 +119,7 @@ async def test_the_token_is_bound_to_the_session_and_ends_with_it(client, app_ru
 async def test_a_browser_saying_the_post_came_from_another_site_is_refused(client, app_runtime):
     """Browsers tell where a request comes from (Sec-Fetch-Site): a form posted from a sibling
     subdomain or another port is refused even with a token the attacker managed to learn."""
-    job = await app_runtime.scheduler.create(acme_job())
+    job = await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     await login(client, "owner@acme.test")
     token = csrf_from((await client.get(LIST)).text)
     for origin in ("same-site", "cross-site"):

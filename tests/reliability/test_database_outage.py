@@ -11,22 +11,26 @@ import asyncio
 import re
 import time
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from app.persistence.models import ScheduledJobRun
 from app.strategies.local import LocalScheduler
-from bench.chaos_harness import sever_connections
-from tests.local_support import definition, runs_of, utc
+from tests.support.chaos import sever_connections
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import runs_of
 
+@pytest.mark.slow
 async def test_a_poller_backs_off_while_the_database_is_down_then_fires_the_gap_per_catch_up_policy(
     runtime, clock, caplog
 ):
     """The database is unreachable while 11 minutes pass (as the poller's clock sees them): the
     poller keeps trying with a growing pause, and once it is back the missed slots follow each
     schedule's catch-up policy."""
-    jobs = {policy: await runtime.scheduler.create(definition(name=policy, schedule_value="*/5 * * * *",
-                                                              catch_up_policy=policy))
+    jobs = {policy: await runtime.scheduler.create(job_definition(name=policy, schedule_value="*/5 * * * *",
+                                                                  catch_up_policy=policy))
             for policy in ("latest", "skip", "all")}
     poller = LocalScheduler(runtime)
     task = asyncio.create_task(poller.run())

@@ -26,7 +26,9 @@ from app.runtime import Runtime
 from app.settings import load_settings
 from app.domain.firing import MISFIRE_GRACE
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, fire, reload, runs_of, utc
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import fire, reload, runs_of
 
 
 @contextlib.contextmanager
@@ -82,12 +84,12 @@ async def audit_actions(runtime, job_id: str) -> list[str]:
 
 async def test_an_update_cut_at_any_statement_is_all_or_nothing_and_can_be_made_again(runtime):
     change = {"name": "Changed", "schedule_value": "30 10 * * *"}
-    probe = await runtime.scheduler.create(definition(name="Original", schedule_value="0 9 * * *"))
+    probe = await runtime.scheduler.create(job_definition(name="Original", schedule_value="0 9 * * *"))
     steps = await statements_of(runtime, lambda: runtime.scheduler.update(probe.id, change))
     assert "COMMIT" in steps and len(steps) >= 3, steps
 
     for at, step in enumerate(steps):
-        job = await runtime.scheduler.create(definition(name="Original", schedule_value="0 9 * * *"))
+        job = await runtime.scheduler.create(job_definition(name="Original", schedule_value="0 9 * * *"))
         with cut_before(runtime.engine, at):
             try:
                 await runtime.scheduler.update(job.id, change)
@@ -108,22 +110,22 @@ async def test_an_update_cut_at_any_statement_is_all_or_nothing_and_can_be_made_
 
 
 async def test_a_create_cut_at_any_statement_leaves_no_schedule_without_its_audit_entry(runtime):
-    steps = await statements_of(runtime, lambda: runtime.scheduler.create(definition(id="probe")))
+    steps = await statements_of(runtime, lambda: runtime.scheduler.create(job_definition(id="probe")))
     for at, step in enumerate(steps):
         job_id = f"cut-{at}"
         with cut_before(runtime.engine, at):
             try:
-                await runtime.scheduler.create(definition(id=job_id))
+                await runtime.scheduler.create(job_definition(id=job_id))
             except Exception:
                 assert not await runtime.scheduler.exists(job_id), step
                 assert await audit_actions(runtime, job_id) == [], step
-                await runtime.scheduler.create(definition(id=job_id))
+                await runtime.scheduler.create(job_definition(id=job_id))
         assert await runtime.scheduler.exists(job_id), step
         assert await audit_actions(runtime, job_id) == ["create"], step
 
 
 async def test_a_manual_trigger_cut_at_any_statement_queues_one_run_or_none(runtime):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     steps = await statements_of(runtime, lambda: runtime.scheduler.trigger(job.id))
     for at, step in enumerate(steps):
         await _clear_runs(runtime)
@@ -149,9 +151,9 @@ async def test_a_claim_cut_at_any_statement_claims_every_slot_or_none_and_the_ne
     and ``overlap: skip`` with a run still queued."""
     async def scene(tag: str):
         clock.set(utc(2026, 6, 1, 12, 0))
-        five = await runtime.scheduler.create(definition(id=f"{tag}-five", schedule_value="*/5 * * * *"))
-        late = await runtime.scheduler.create(definition(id=f"{tag}-late", schedule_value="* * * * *"))
-        busy = await runtime.scheduler.create(definition(id=f"{tag}-busy", schedule_value="* * * * *", overlap_policy="skip"))
+        five = await runtime.scheduler.create(job_definition(id=f"{tag}-five", schedule_value="*/5 * * * *"))
+        late = await runtime.scheduler.create(job_definition(id=f"{tag}-late", schedule_value="* * * * *"))
+        busy = await runtime.scheduler.create(job_definition(id=f"{tag}-busy", schedule_value="* * * * *", overlap_policy="skip"))
         await runtime.scheduler.trigger(busy.id)  # queued: the busy one's slots are skipped
         clock.set(utc(2026, 6, 1, 12, 10, 0, 500_000))
         return [five.id, late.id, busy.id]
@@ -196,7 +198,7 @@ async def _retire(runtime):
 
 
 async def test_starting_runs_cut_at_any_statement_starts_each_once_or_not_at_all(runtime, clock):
-    job = await runtime.scheduler.create(definition(schedule_value="* * * * *"))
+    job = await runtime.scheduler.create(job_definition(schedule_value="* * * * *"))
     poller = LocalScheduler(runtime)
     clock.set(job.next_run_at)
     steps = await statements_of(runtime, lambda: fire(poller))
@@ -220,7 +222,7 @@ async def test_starting_runs_cut_at_any_statement_starts_each_once_or_not_at_all
 async def test_a_worker_starting_a_run_over_a_cut_connection_starts_it_once(runtime):
     """A worker's ``queued -> running`` is tried again when the connection goes: the run neither
     stays queued (the message is acknowledged after the run) nor is started twice."""
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     probe = await runtime.scheduler.trigger(job.id)
     steps = await statements_of(runtime, lambda: start_run(runtime.execution, probe.id, worker="probe"))
     for at, step in enumerate(steps):
@@ -235,8 +237,8 @@ async def test_a_worker_starting_a_run_over_a_cut_connection_starts_it_once(runt
 async def test_an_outcome_whose_connection_is_cut_while_being_written_is_written_on_retry(runtime, clock):
     """The target has run; losing the connection while recording that must not leave the run
     "running" until its lease runs out (then it would be settled as failed, and retried)."""
-    failing = await runtime.scheduler.create(definition(target_payload={"fail": "boom"}, max_retries=1))
-    fine = await runtime.scheduler.create(definition(target_payload={"message": "ok"}))
+    failing = await runtime.scheduler.create(job_definition(target_payload={"fail": "boom"}, max_retries=1))
+    fine = await runtime.scheduler.create(job_definition(target_payload={"message": "ok"}))
 
     async def run_once(job, cut_at):
         run = await runtime.scheduler.trigger(job.id)
@@ -269,7 +271,7 @@ async def test_two_creates_of_the_same_id_at_once_make_one_schedule_and_one_clea
     for attempt in range(5):
         job_id = f"race-{attempt}"
         results = await asyncio.gather(
-            *(runtime.scheduler.create(definition(id=job_id, name=f"copy {i}")) for i in range(2)),
+            *(runtime.scheduler.create(job_definition(id=job_id, name=f"copy {i}")) for i in range(2)),
             return_exceptions=True,
         )
         errors = [r for r in results if isinstance(r, Exception)]
@@ -285,7 +287,7 @@ async def test_modules_registering_the_same_schedule_at_once_all_succeed(runtime
     """Every process of a module registers its schedules at start, at the same moment."""
     for attempt in range(5):
         job_id = f"module:race-{attempt}"
-        registration = {**definition(), "id": job_id, "source_module": "module"}
+        registration = {**job_definition(), "id": job_id, "source_module": "module"}
         results = await asyncio.gather(*(runtime.scheduler.register(registration) for _ in range(3)),
                                        return_exceptions=True)
         assert not [r for r in results if isinstance(r, Exception)], results
@@ -315,7 +317,7 @@ async def silent_redis():
         server.close()
 
 
-@pytest.mark.parametrize("redis", ["refused", "silent"])
+@pytest.mark.parametrize("redis", ["refused", pytest.param("silent", marks=pytest.mark.slow)])
 async def test_a_change_commits_and_returns_when_redis_is_down_and_reconcile_repairs_redis(pg_url, clock, redis):
     """The database is the truth: a change commits whatever Redis does, the request returns
     (a silent Redis costs its 5 s socket timeout, no more), and a reconcile brings Redis along."""
@@ -323,11 +325,11 @@ async def test_a_change_commits_and_returns_when_redis_is_down_and_reconcile_rep
 
     from app.strategies.taskiq_store import ScheduleStore
     from app.strategies.taskiq_sync import SENDING, reconcile_all
-    from tests.reliability.conftest import FAULTS_REDIS
+    from tests.support.redis_databases import FAULTS_REDIS
 
     env = {"DATABASE_URL": pg_url, "QUEUE_STRATEGY": "async", "DATABASE_POOL_SIZE": "2"}
     healthy = Runtime.create(load_settings({**env, "REDIS_URL": FAULTS_REDIS}), clock=clock)
-    job = await healthy.scheduler.create(definition(name="made while Redis was up"))
+    job = await healthy.scheduler.create(job_definition(name="made while Redis was up"))
     async with silent_redis() as silent:
         down = Runtime.create(load_settings({**env, "REDIS_URL": "redis://127.0.0.1:1/0" if redis == "refused" else silent}),
                               clock=clock)
@@ -363,7 +365,7 @@ async def test_an_outcome_whose_transaction_is_chosen_as_a_deadlock_victim_is_wr
     """Recording runs locks their schedules in id order; anything locking them in another order
     (a bulk change, a script) can deadlock with it. PostgreSQL then aborts one of the two: if that
     is the outcome's transaction, it is written again rather than lost."""
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     run = await runtime.scheduler.trigger(job.id)
     assert await start_run(runtime.execution, run.id, worker="test")
     async with runtime.sessions.begin() as session:

@@ -13,9 +13,8 @@ import re
 
 import pytest
 
-from tests.reliability.conftest import API, csrf_from
+from tests.support.http import API, LIST, csrf_from
 
-LIST = "/backend/config/scheduled-jobs"
 XSS = [
     "<script>alert('x')</script>",
     '"><img src=x onerror=alert(1)>',
@@ -56,7 +55,7 @@ async def test_xss_payloads_are_stored_as_given_and_rendered_escaped_everywhere(
     await client.post(f"{API}/jobs/{job_id}/disable", headers=owner, json={"note": payload[:500]})
     # A run that failed with the payload in its error message and stack.
     from app.strategies.local import LocalScheduler
-    from tests.local_support import fire
+    from tests.support.firing import fire
 
     await app_runtime.scheduler.trigger(job_id)
     await fire(LocalScheduler(app_runtime))
@@ -140,7 +139,7 @@ async def test_sql_metacharacters_in_a_search_are_plain_text(client, bearer, app
 
 
 async def _sign_in(client, email):
-    from tests.reliability.conftest import login
+    from tests.support.http import login
 
     assert (await login(client, email)).status_code in (302, 303)
 

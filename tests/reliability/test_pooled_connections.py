@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from app.persistence.database import PING_AFTER_IDLE_SECONDS
 from app.runtime import Runtime
 from app.settings import load_settings
-from bench.chaos_harness import sever_connections
-from tests.reliability.conftest import API
+from tests.support.chaos import sever_connections
+from tests.support.http import API
 
 
+@pytest.mark.slow
 async def test_a_connection_cut_while_idle_in_the_pool_is_replaced_before_it_is_used(runtime):
     async with runtime.sessions() as session:
         assert await session.scalar(sa.text("SELECT 1")) == 1
@@ -29,6 +31,7 @@ async def test_a_connection_cut_while_idle_in_the_pool_is_replaced_before_it_is_
     assert (await runtime.scheduler.list()).items is not None
 
 
+@pytest.mark.slow
 async def test_while_the_database_is_unreachable_pages_and_the_api_answer_503(client, bearer, app_runtime, sign_in):
     owner = bearer("owner@acme.test")
     await sign_in("owner@acme.test")

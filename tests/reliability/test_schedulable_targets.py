@@ -17,10 +17,10 @@ from app.domain.registry import TargetRegistry
 from app.runtime import Runtime
 from app.strategies.local import LocalScheduler
 from app.web.app import create_app
-from tests.local_support import definition, fire, runs_of
-from tests.reliability.conftest import API, PASSWORD, PASSWORD_HASH, csrf_from, login
-
-LIST = "/backend/config/scheduled-jobs"
+from tests.support.factories import job_definition
+from tests.support.firing import fire, runs_of
+from tests.support.http import API, LIST, csrf_from, login
+from tests.support.personas import PASSWORD, PASSWORD_HASH
 
 
 def registry_with(*, internal_schedulable: bool) -> TargetRegistry:
@@ -63,16 +63,16 @@ async def test_the_service_refuses_a_non_schedulable_target_on_every_path(rt, ta
     field = "target_command" if target["target_type"] == "command" else "target_queue"
     scheduler = rt.scheduler
     attempts = {
-        "create": lambda: scheduler.create(definition(**target)),
-        "register": lambda: scheduler.register({**definition(**target), "id": "module:internal"}),
-        "import": lambda: scheduler.import_many([{**definition(**target), "id": "imported:internal"}]),
+        "create": lambda: scheduler.create(job_definition(**target)),
+        "register": lambda: scheduler.register({**job_definition(**target), "id": "module:internal"}),
+        "import": lambda: scheduler.import_many([{**job_definition(**target), "id": "imported:internal"}]),
     }
     for path, attempt in attempts.items():
         with pytest.raises(ValidationError) as refused:
             await attempt()
         errors = refused.value.errors
         assert any("is not schedulable" in message for message in errors.values()), (path, errors)
-    job = await scheduler.create(definition(target_type="command", target_command="public.report"))
+    job = await scheduler.create(job_definition(target_type="command", target_command="public.report"))
     with pytest.raises(ValidationError) as refused:
         await scheduler.update(job.id, target)
     assert "is not schedulable" in refused.value.errors[field]
@@ -112,8 +112,8 @@ async def test_a_schedule_whose_target_stopped_being_schedulable_fails_every_run
     before = Runtime.create(runtime.settings, clock=clock, registry=registry_with(internal_schedulable=True))
     after = Runtime.create(runtime.settings, clock=clock, registry=registry_with(internal_schedulable=False))
     try:
-        job = await before.scheduler.create(definition(target_type="command", target_command="internal.purge",
-                                                       schedule_value="* * * * *"))
+        job = await before.scheduler.create(job_definition(target_type="command", target_command="internal.purge",
+                                                           schedule_value="* * * * *"))
         # A new release of the module declares it internal; the schedule is still there.
         manual = await after.scheduler.trigger(job.id)
         clock.set(job.next_run_at)

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.persistence.models import ScheduledJobRun
-from bench.chaos_harness import Fleet, chaos_runtime, empty, flush_redis, settle_killed, start_async, start_local, wait_started
-from bench.chaos_targets import COMMAND, read_ledger
-from tests.reliability.conftest import FAULTS_REDIS
+from tests.support.chaos import chaos_runtime, empty, Fleet, flush_redis, settle_killed, start_async, start_local, wait_started
+from tests.support.chaos_targets import COMMAND, read_ledger
+from tests.support.redis_databases import FAULTS_REDIS
 
 pytestmark = pytest.mark.slow
 UTC = timezone.utc

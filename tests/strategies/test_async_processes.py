@@ -30,11 +30,11 @@ from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
+from tests.support.redis_databases import STRATEGIES_REDIS
 
 pytestmark = pytest.mark.slow
 
 UTC = timezone.utc
-REDIS_URL = "redis://127.0.0.1:6379/5"
 RECONCILE_SECONDS = 3
 REDELIVERY_SECONDS = 3
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ class Cluster:
             **os.environ,
             "DATABASE_URL": database_url,
             "QUEUE_STRATEGY": "async",
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": STRATEGIES_REDIS,
             "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
             "SCHEDULER_RECONCILE_INTERVAL_SECONDS": str(RECONCILE_SECONDS),
             "WORKER_REDELIVERY_SECONDS": str(REDELIVERY_SECONDS),
@@ -125,7 +125,7 @@ def cluster(pg_database, tmp_path_factory):
 
 
 async def _flush_redis() -> None:
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(STRATEGIES_REDIS)
     await redis.flushdb()  # DB 5 belongs to these tests
     await redis.aclose()
 
@@ -159,7 +159,7 @@ class Web:
 @pytest.fixture
 async def web(pg_database, cluster):
     settings = load_settings({
-        "DATABASE_URL": pg_database, "QUEUE_STRATEGY": "async", "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": pg_database, "QUEUE_STRATEGY": "async", "REDIS_URL": STRATEGIES_REDIS,
         "SCHEDULER_MIN_INTERVAL_SECONDS": "1", "DATABASE_POOL_SIZE": "2",
     })
     runtime = Runtime.create(settings)

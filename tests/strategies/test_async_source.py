@@ -33,26 +33,26 @@ from app.strategies.taskiq_worker import serve_runs
 from app.strategies.taskiq_source import MercatoScheduleSource
 from app.strategies.taskiq_store import ScheduleStore, entry_for
 from app.strategies.taskiq_sync import SENDING, reconcile_all
-from tests.local_support import definition
+from tests.support.factories import job_definition
+from tests.support.redis_databases import STRATEGIES_REDIS
 
 UTC = timezone.utc
-REDIS_URL = "redis://127.0.0.1:6379/5"
 
 
 def every_second(**overrides):
-    return definition(**{"name": "Echo every second", "schedule_value": "* * * * * *", **overrides})
+    return job_definition(**{"name": "Echo every second", "schedule_value": "* * * * * *", **overrides})
 
 
 @pytest.fixture
 def settings(pg_url):
     return load_settings(
-        {"DATABASE_URL": pg_url, "QUEUE_STRATEGY": "async", "REDIS_URL": REDIS_URL, "SCHEDULER_MIN_INTERVAL_SECONDS": "1"}
+        {"DATABASE_URL": pg_url, "QUEUE_STRATEGY": "async", "REDIS_URL": STRATEGIES_REDIS, "SCHEDULER_MIN_INTERVAL_SECONDS": "1"}
     )
 
 
 @pytest.fixture
 async def redis():
-    client = Redis.from_url(REDIS_URL)
+    client = Redis.from_url(STRATEGIES_REDIS)
     await client.flushdb()  # DB 5 belongs to these tests
     yield client
     await client.aclose()
@@ -142,10 +142,11 @@ async def test_reconcile_adds_missing_repairs_changed_and_removes_orphans(rt, st
     assert await reconcile_all(rt) == "reconciled 4 schedules with Redis: 0 added, 0 repaired, 0 orphaned removed"
 
 
+@pytest.mark.slow
 async def test_scheduler_start_in_async_mode_reconciles_and_exits(rt, store, redis, settings):
     job = await rt.scheduler.create(every_second())
     await redis.flushdb()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "QUEUE_STRATEGY": "async", "REDIS_URL": REDIS_URL}
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "QUEUE_STRATEGY": "async", "REDIS_URL": STRATEGIES_REDIS}
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "app.cli", "scheduler", "start"], env=env, capture_output=True, text=True,
         timeout=60,
@@ -155,6 +156,7 @@ async def test_scheduler_start_in_async_mode_reconciles_and_exits(rt, store, red
     assert list((await store.snapshot())[0]) == [job.id]
 
 
+@pytest.mark.slow
 def test_worker_commands_refuse_to_start_in_the_local_strategy(sqlite_url):
     env = {**os.environ, "DATABASE_URL": sqlite_url, "QUEUE_STRATEGY": "local"}
     for command in ("start", "scheduler"):

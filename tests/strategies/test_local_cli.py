@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,19 +15,20 @@ from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.local import LocalScheduler
 from app.strategies.manual import run_manually
-from tests.local_support import definition, fire, reload, runs_of, utc
+from tests.support.cli import mercato
+from tests.support.clock import utc
+from tests.support.factories import job_definition
+from tests.support.firing import fire, reload, runs_of
 
 
-def mercato(*args: str, db_url: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": db_url, "QUEUE_STRATEGY": "local"}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+def mercato_local(*args: str, db_url: str):
+    return mercato(*args, db_url=db_url, QUEUE_STRATEGY="local")
 
 
+@pytest.mark.slow
 async def test_run_now_runs_the_schedule_inline_and_reports_the_outcome(runtime, db_url):
-    job = await runtime.scheduler.create(definition(target_payload={"message": "from the shell"}))
-    result = mercato("scheduler", "run", job.id, db_url=db_url)
+    job = await runtime.scheduler.create(job_definition(target_payload={"message": "from the shell"}))
+    result = mercato_local("scheduler", "run", job.id, db_url=db_url)
     assert result.returncode == 0, result.stderr
     [run] = await runs_of(runtime, job.id)
     assert result.stdout == f"run {run.id} of {job.id} succeeded\n"
@@ -40,18 +38,20 @@ async def test_run_now_runs_the_schedule_inline_and_reports_the_outcome(runtime,
     assert (job.last_status, job.last_run_at) == ("succeeded", run.started_at)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the outcome logic is tested in-process on both
 async def test_run_now_exits_1_when_the_run_fails(runtime, db_url):
-    job = await runtime.scheduler.create(definition(target_payload={"fail": "no route to the ERP"}))
-    result = mercato("scheduler", "run", job.id, db_url=db_url)
+    job = await runtime.scheduler.create(job_definition(target_payload={"fail": "no route to the ERP"}))
+    result = mercato_local("scheduler", "run", job.id, db_url=db_url)
     assert result.returncode == 1
     [run] = await runs_of(runtime, job.id)
     assert result.stdout == f"run {run.id} of {job.id} failed: RuntimeError: no route to the ERP\n"
     assert run.status == "failed" and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_run_now_of_an_unknown_schedule_is_a_one_line_error(sqlite_url):
-    result = mercato("scheduler", "run", "no-such-job", db_url=sqlite_url)
+    result = mercato_local("scheduler", "run", "no-such-job", db_url=sqlite_url)
     assert result.returncode == 1
     assert result.stderr == "Error: no schedule with id 'no-such-job'\n"
     assert result.stdout == ""
@@ -83,7 +83,7 @@ async def _history(runtime, now: datetime, job_id: str) -> dict[str, list[str]]:
 
 
 async def test_cleanup_deletes_only_old_finished_runs_in_batches(runtime, clock):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     ids = await _history(runtime, clock(), job.id)
     assert await delete_expired_runs(runtime, days=7, batch=3) == 10
     left = {r.id for r in await runs_of(runtime, job.id)}
@@ -92,25 +92,27 @@ async def test_cleanup_deletes_only_old_finished_runs_in_batches(runtime, clock)
 
 
 async def test_cleanup_uses_the_retention_setting_by_default(runtime, clock):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     await _history(runtime, clock(), job.id)
     assert runtime.settings.scheduler_history_retention_days == 7
     assert await delete_expired_runs(runtime) == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # deleting is tested in-process on both
 async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
-    job = await runtime.scheduler.create(definition())
+    job = await runtime.scheduler.create(job_definition())
     await _history(runtime, datetime.now(timezone.utc), job.id)
-    result = mercato("scheduler", "cleanup", "--days", "5", db_url=db_url)
+    result = mercato_local("scheduler", "cleanup", "--days", "5", db_url=db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "deleted 11 runs older than 5 days\n"  # the ten 10-day-old ones and the 6-day-old one
-    again = mercato("scheduler", "cleanup", db_url=db_url)
+    again = mercato_local("scheduler", "cleanup", db_url=db_url)
     assert again.stdout == "deleted 0 runs older than 7 days\n"
 
 
+@pytest.mark.slow
 def test_cleanup_command_refuses_a_bad_days_value(sqlite_url):
-    result = mercato("scheduler", "cleanup", "--days", "0", db_url=sqlite_url)
+    result = mercato_local("scheduler", "cleanup", "--days", "0", db_url=sqlite_url)
     assert result.returncode == 2 and "Invalid value for '--days'" in result.stderr
 
 
@@ -120,7 +122,7 @@ async def test_the_built_in_cleanup_schedule_runs_daily_and_deletes_old_history(
     job = await runtime.scheduler.get(CLEANUP_JOB_ID)
     assert (job.scope_type, job.schedule_value, job.timezone, job.source_module) == ("system", "17 3 * * *", "UTC", "scheduler")
     assert len(await runtime.scheduler.audit_trail(job.id)) == 1
-    other = await runtime.scheduler.create(definition())
+    other = await runtime.scheduler.create(job_definition())
     clock.set(utc(2026, 6, 2, 3, 17))
     ids = await _history(runtime, clock(), other.id)
     await fire(LocalScheduler(runtime))
@@ -151,7 +153,7 @@ async def test_run_now_reports_the_outcome_when_a_running_poller_takes_the_run_f
             await poller.tick()
 
     runtime.hooks.add(EagerPoller())
-    job = await runtime.scheduler.create(definition(target_payload={"fail": "disk full", "sleep": 0.2}))
+    job = await runtime.scheduler.create(job_definition(target_payload={"fail": "disk full", "sleep": 0.2}))
     outcome = await run_manually(runtime, job.id)
     [run] = await runs_of(runtime, job.id)
     assert run.queue_job_id == poller.worker  # the poller ran it, not the command

@@ -27,7 +27,7 @@ from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
-from tests.local_support import definition
+from tests.support.factories import job_definition
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ async def _every_second(runtime, count: int) -> dict[str, datetime]:
     async def one(i):
         async with gate:
             return await runtime.scheduler.create(
-                definition(name=f"every second {i}", schedule_type="interval", schedule_value="1s", target_payload={})
+                job_definition(name=f"every second {i}", schedule_type="interval", schedule_value="1s", target_payload={})
             )
 
     return {job.id: job.next_run_at for job in await asyncio.gather(*(one(i) for i in range(count)))}

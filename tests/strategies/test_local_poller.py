@@ -17,7 +17,8 @@ from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.local import LocalScheduler
-from tests.local_support import definition, runs_of
+from tests.support.factories import job_definition
+from tests.support.firing import runs_of
 
 #: Long on purpose: a poller that only woke up on its poll interval would be 30 s late.
 POLL_MS = "30000"
@@ -57,12 +58,13 @@ async def _stop(poller, task):
     await asyncio.wait_for(task, 10)
 
 
+@pytest.mark.slow
 async def test_a_schedule_saved_two_seconds_ahead_fires_within_a_second_of_its_slot(live_runtime):
     poller, task = await _poller(live_runtime)
     try:
         slot = _two_seconds_ahead()
         job = await live_runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
         )
         assert job.next_run_at == slot
         [run] = await _wait_for_status(live_runtime, job.id, {"succeeded"})
@@ -72,6 +74,7 @@ async def test_a_schedule_saved_two_seconds_ahead_fires_within_a_second_of_its_s
     assert timedelta(0) <= run.started_at - slot < timedelta(seconds=1)
 
 
+@pytest.mark.slow
 async def test_a_change_made_by_another_process_wakes_the_poller_through_notify(pg_url):
     live_runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
     other_process = Runtime.create(load_settings({"DATABASE_URL": pg_url}))
@@ -79,7 +82,7 @@ async def test_a_change_made_by_another_process_wakes_the_poller_through_notify(
     try:
         slot = _two_seconds_ahead()
         job = await other_process.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=slot.isoformat())
         )
         [run] = await _wait_for_status(live_runtime, job.id, {"succeeded"})
     finally:
@@ -99,8 +102,9 @@ class CountingPoller(LocalScheduler):
         return await super().tick(**options)
 
 
+@pytest.mark.slow
 async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instead_of_spinning(live_runtime):
-    job = await live_runtime.scheduler.create(definition(target_payload={"sleep": 0.4}))
+    job = await live_runtime.scheduler.create(job_definition(target_payload={"sleep": 0.4}))
     for _ in range(3):
         await live_runtime.scheduler.trigger(job.id)
     poller = CountingPoller(live_runtime, concurrency=1)
@@ -119,6 +123,7 @@ async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instea
 
 # ----- graceful stop of ``mercato scheduler start`` --------------------------------------------
 
+@pytest.mark.slow
 async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live_runtime, db_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": db_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
     out, err = tmp_path / "out", tmp_path / "err"
@@ -127,8 +132,8 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
     )
     try:
         job = await live_runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
-                       target_payload={"sleep": 2})
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
+                           target_payload={"sleep": 2})
         )
         await _wait_for_status(live_runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)
@@ -147,6 +152,7 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
     assert printed.endswith("stopping: finishing 1 run(s) in flight (Ctrl+C again to interrupt them)\nscheduler stopped\n")
 
 
+@pytest.mark.slow
 async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": sqlite_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
     out = tmp_path / "out"
@@ -155,8 +161,8 @@ async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_pa
     runtime = Runtime.create(load_settings({"DATABASE_URL": sqlite_url}))
     try:
         job = await runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
-                       target_payload={"sleep": 60})
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
+                           target_payload={"sleep": 60})
         )
         await _wait_for_status(runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)
@@ -174,11 +180,12 @@ async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_pa
     assert "stopping now; interrupted runs are settled as failed" in out.read_text()
 
 
+@pytest.mark.slow
 async def test_a_due_schedule_locked_by_someone_else_is_retried_calmly(pg_url):
     runtime = Runtime.create(load_settings({"DATABASE_URL": pg_url, "SCHEDULER_POLL_INTERVAL_MS": POLL_MS}))
     try:
         job = await runtime.scheduler.create(
-            definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat())
+            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat())
         )
         async with runtime.sessions.begin() as session:  # an admin's open transaction holds the row
             await session.execute(sa.select(ScheduledJob).where(ScheduledJob.id == job.id).with_for_update())

@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from app.web.app import create_app
-from tests.web.conftest import PASSWORD, csrf_from, login
-
-LIST = "/backend/config/scheduled-jobs"
+from tests.support.http import LIST, csrf_from, login
+from tests.support.personas import PASSWORD
 
 
 async def test_anonymous_is_sent_to_the_login_page(client):

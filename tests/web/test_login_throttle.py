@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from app.persistence.models import LoginAttempt
 from app.runtime import Runtime
 from app.web.app import create_app
-from tests.web.conftest import PASSWORD, csrf_from, login
+from tests.support.http import csrf_from, login
+from tests.support.personas import PASSWORD
 
 OWNER = "owner@acme.test"
 ATTACKER = "203.0.113.66"

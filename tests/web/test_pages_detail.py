@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from tests.web.conftest import csrf_from
-from tests.web.pages_support import HTMX, LIST, as_user, make_job, post_form, run_queued, url
+from tests.support.factories import make_job
+from tests.support.firing import run_queued
+from tests.support.http import HTMX, LIST, as_user, csrf_from, post_form, url
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.web.pages_support import HTMX, LIST, as_user, form_fields, make_job, new_form, post_form, url
+from tests.support.factories import make_job
+from tests.support.http import HTMX, LIST, as_user, form_fields, new_form, post_form, url
 
 NEW = f"{LIST}/new"
 

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from app.domain import listing, service
-from tests.web.conftest import csrf_from
-from tests.web.pages_support import HTMX, LIST, as_user, make_job, url
+from tests.support.factories import make_job
+from tests.support.http import HTMX, LIST, as_user, csrf_from, url
 
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.web.pages_support import LIST, as_user, form_fields, new_form, post_form, run_queued, url
+from tests.support.firing import run_queued
+from tests.support.http import LIST, as_user, form_fields, new_form, post_form, url
 
 
 async def test_it_walks_create_run_edit_delete_and_undo(client, app_runtime):

@@ -8,7 +8,7 @@ Shared by ``tests/reliability`` (short, bounded runs) and ``bench/chaos_kill.py`
   workers); PostgreSQL plus one Redis database of the caller's choosing (flushed).
 
 Every few seconds one scheduler process gets SIGKILL and a new one is started in its place. The
-target (``bench.chaos_targets``) writes a ledger line per execution, so a slot that *ran* twice
+target (``tests.support.chaos_targets``) writes a ledger line per execution, so a slot that *ran* twice
 shows even if the run rows look right. A slot is accounted for when it has exactly one run row
 that ends ``succeeded``, ``missed``, ``skipped``, or ``failed`` because the process running it
 was killed (its lease ran out; then the ledger shows whether its target had started).
@@ -26,21 +26,25 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from app.domain.execution import LEASE
 from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
-from bench.chaos_targets import COMMAND, LEDGER_ENV, SITECUSTOMIZE, chaos_registry, executions_per_slot, read_ledger
+from tests.support.chaos_targets import COMMAND, LEDGER_ENV, SITECUSTOMIZE, chaos_registry, executions_per_slot, read_ledger
+from tests.support.clock import UTC
+from tests.support.databases import ADMIN_DSN
 
-UTC = timezone.utc
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "chaos-"
 #: Statuses a slot may end in; ``failed`` only when its process was killed under it.
 SETTLED = {"succeeded", "missed", "skipped", "failed"}
@@ -490,12 +494,9 @@ async def run_chaos(chaos: Chaos, database_url: str, logs: Path, *, redis_url: s
         await runtime.close()
 
 
-async def sever_connections(database_url: str, admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> int:
+async def sever_connections(database_url: str, admin_dsn: str = ADMIN_DSN) -> int:
     """Terminate every server connection to this one database (no other): what a PostgreSQL
     restart or failover does to the clients, without disturbing anyone else on the server."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
     database = make_url(database_url).database
     conn = await asyncpg.connect(admin_dsn)
     try:
@@ -508,8 +509,6 @@ async def sever_connections(database_url: str, admin_dsn: str = "postgresql://po
 
 
 async def flush_redis(redis_url: str) -> None:
-    from redis.asyncio import Redis
-
     redis = Redis.from_url(redis_url)
     try:
         await redis.flushdb()
@@ -519,20 +518,3 @@ async def flush_redis(redis_url: str) -> None:
 
 async def _sleep_until(instant: datetime) -> None:
     await asyncio.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds()))
-
-
-async def fresh_database(name: str, admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> str:
-    """Drop and create database ``name``, build it with the migrations, return its URL."""
-    import asyncpg
-
-    from app.persistence.migrate import upgrade
-
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
-    await asyncio.to_thread(upgrade, url)
-    return url

@@ -1,48 +1,53 @@
-"""Helpers for the admin page tests: schedules made through the service, forms as a browser sends them."""
+"""Talking to the app as a browser or an API client does: CSRF tokens, sign-in, forms, URLs."""
 
 from __future__ import annotations
 
 import re
 from html import unescape
-from typing import Any
 
 import sqlalchemy as sa
 
 from app.domain.actors import SYSTEM
 from app.persistence.models import User
-from app.strategies.local import LocalScheduler
 from app.web.auth import SESSION_COOKIE
 from app.web.forms import JobForm
-from tests.web.conftest import csrf_from
+from tests.support.personas import PASSWORD
 
+API = "/api/scheduler"
 LIST = "/backend/config/scheduled-jobs"
 HTMX = {"HX-Request": "true"}
 
 
-def job_data(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "name": "Nightly export",
-        "description": "Exports yesterday's orders",
-        "scope_type": "organization",
-        "tenant_id": "acme",
-        "organization_id": "acme-eu",
-        "schedule_type": "cron",
-        "schedule_value": "0 9 * * *",
-        "timezone": "Europe/Warsaw",
-        "target_type": "command",
-        "target_command": "demo.echo",
-        "target_payload": {"message": "hello"},
-    }
-    data.update(overrides)
-    return data
-
-
-async def make_job(runtime, **overrides: Any):
-    return await runtime.scheduler.create(job_data(**overrides), SYSTEM)
-
-
 def url(job_id: str, suffix: str = "") -> str:
+    """A schedule's admin page (``suffix``: one of its actions, e.g. ``/edit``)."""
     return f"{LIST}/{job_id}{suffix}"
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="_csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+async def login(client, email: str, password: str = PASSWORD):
+    page = await client.get("/login")
+    return await client.post(
+        "/login", data={"email": email, "password": password, "_csrf": csrf_from(page.text)}, follow_redirects=False
+    )
+
+
+async def as_user(client, runtime, email: str):
+    """Give ``client`` a browser session of ``email``, replacing any other.
+
+    The session is opened directly: the login form (and its deliberately slow password hash)
+    has its own tests in test_auth.py.
+    """
+    async with runtime.sessions() as session:
+        user_id = await session.scalar(sa.select(User.id).where(User.email == email))
+    assert user_id, f"no user {email}"
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, await runtime.credentials.open_session(user_id))
+    return client
 
 
 def form_fields(html: str) -> dict[str, str]:
@@ -83,25 +88,3 @@ async def post_form(client, path: str, data: dict[str, str], *, page: str | None
     """POST ``data`` with the CSRF token of ``page`` (or of the list page)."""
     html = (await client.get(page or LIST)).text
     return await client.post(path, data={**data, "_csrf": csrf_from(html)}, **kwargs)
-
-
-async def as_user(client, runtime, email: str):
-    """Give ``client`` a browser session of ``email``, replacing any other.
-
-    The session is opened directly: the login form (and its deliberately slow password hash)
-    has its own tests in test_auth.py.
-    """
-    async with runtime.sessions() as session:
-        user_id = await session.scalar(sa.select(User.id).where(User.email == email))
-    assert user_id, f"no user {email}"
-    client.cookies.clear()
-    client.cookies.set(SESSION_COOKIE, await runtime.credentials.open_session(user_id))
-    return client
-
-
-async def run_queued(runtime) -> None:
-    """Start and finish every queued run, as the local poller does (a few at a time: the
-    PostgreSQL server is shared with other test sessions and its connections are finite)."""
-    poller = LocalScheduler(runtime, concurrency=4)
-    while await poller.tick():
-        await poller.drain()

@@ -5,7 +5,7 @@ appends to a file of its own with one ``os.write`` on an ``O_APPEND`` descriptor
 the kernel the moment the call returns, so a process SIGKILLed a microsecond later still leaves
 it behind.
 
-Processes started by ``bench.chaos_harness`` get the target through a ``sitecustomize`` module
+Processes started by ``tests.support.chaos`` get the target through a ``sitecustomize`` module
 (see ``Fleet``): taskiq's worker children import only the broker module, and the target must
 exist in every process that may run it. The test process registers it in a registry of its own
 (``chaos_registry``), so the process-wide one that other tests list stays as shipped.
@@ -65,7 +65,7 @@ SITECUSTOMIZE = f"""\
 import os
 if os.environ.get({LEDGER_ENV!r}):
     from app.domain.registry import registry
-    from bench.chaos_targets import register
+    from tests.support.chaos_targets import register
     register(registry)
 """
 
