@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import socket
 import sys
 import time
@@ -34,7 +33,7 @@ import yaml
 
 from app.domain.passwords import hash_password
 from app.persistence.models import Organization, ScheduledJobRun, Tenant
-from bench.support import ROOT, Table, bench_runtime, drop_pg, fresh_pg, log, ms, pct, utcnow
+from bench.support import ROOT, Table, bench_runtime, fresh_pg, log, ms, pct, utcnow
 
 SIZES = {"small": {"seconds": 15, "every_second": 20}, "full": {"seconds": 60, "every_second": 100}}
 PASSWORD = "correct horse battery staple"
@@ -225,8 +224,8 @@ async def phase(server: Server, url: str, name: str, seconds: float, load=None, 
 
 async def main(size: str) -> Table:
     sizes = SIZES[size]
-    name = f"hostile_{os.getpid()}_{secrets.token_hex(3)}"  # a database of this run's own
-    url = await fresh_pg(name)
+    database = await fresh_pg("hostile")  # a database of this run's own
+    name, url = database.name, database.url
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mercato-{name}.log"
     table = Table(f"The server under hostile load (mercato serve, {sizes['every_second']} schedules firing every "
                   "second, PostgreSQL)",
@@ -254,7 +253,7 @@ async def main(size: str) -> Table:
     finally:
         if server is not None:
             await server.stop()
-        await drop_pg(name)
+        await database.drop()
     table.notes += [
         f"Each phase {sizes['seconds']} s; /healthz asked every {PROBE_EVERY * 1000:g} ms by one client; lag is "
         "run started minus its slot, over the scheduled runs whose slot fell in the phase.",

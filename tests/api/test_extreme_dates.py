@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.persistence.models import ScheduledJob
-from tests.api.conftest import API
-from tests.web.pages_support import LIST, as_user, new_form, post_form, url
+from tests.support.http import API, LIST, as_user, new_form, post_form, url
 
 OWNER, ROOT = "owner@acme.test", "root@example.com"
 YAML = {"Content-Type": "application/yaml"}

@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from tests.api.conftest import API
+from tests.support.http import API
 
 OWNER, VIEWER = "owner@acme.test", "viewer@acme.test"
 YAML = {"Content-Type": "application/yaml"}

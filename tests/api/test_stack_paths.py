@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from app.persistence.models import ScheduledJobRun
 from app.settings import PROJECT_ROOT
 from app.strategies.local import LocalScheduler
-from tests.api.conftest import API, acme_job
-from tests.local_support import fire
-from tests.web.pages_support import LIST, as_user
+from tests.support.factories import DAILY_SALES_REPORT, job_definition
+from tests.support.firing import fire
+from tests.support.http import API, LIST, as_user
 
 VIEWER = "viewer@acme.test"
 SERVER_PATHS = {str(PROJECT_ROOT), sys.prefix, sys.base_prefix, sysconfig.get_paths()["purelib"]}
@@ -29,7 +29,7 @@ def assert_no_server_path(text: str, where: str) -> None:
 
 
 async def failed_run(runtime):
-    job = await runtime.scheduler.create(acme_job(target_command="demo.echo", target_payload={"fail": "boom"}))
+    job = await runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, target_command="demo.echo", target_payload={"fail": "boom"}))
     await runtime.scheduler.trigger(job.id)
     await fire(LocalScheduler(runtime))
     async with runtime.sessions() as session:
