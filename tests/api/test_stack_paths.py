@@ -42,7 +42,7 @@ async def test_it_records_a_failed_runs_stack_without_the_servers_paths(app_runt
     _, run = await failed_run(app_runtime)
     assert_no_server_path(run.error_stack, "the stored run")
     assert 'File "app/targets/builtin.py"' in run.error_stack  # the product's own file, relative
-    assert 'File "app/domain/execution.py"' in run.error_stack
+    assert 'File "app/domain/starting.py"' in run.error_stack
     assert "RuntimeError: boom" in run.error_stack
 
 
