@@ -15,7 +15,10 @@ import time
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 # (uvicorn adds "color_message", the same text with terminal colours.)
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName", "color_message",
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
 }
 FORMATS = ("auto", "json", "text")
 

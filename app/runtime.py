@@ -15,7 +15,8 @@ from app.domain.events import EventBus
 from app.domain.execution import RunExecution
 from app.domain.hooks import HookList
 from app.domain.login_throttle import LoginThrottle
-from app.domain.registry import TargetRegistry, registry as default_registry
+from app.domain.registry import TargetRegistry
+from app.domain.registry import registry as default_registry
 from app.domain.service import SchedulerService
 from app.domain.services import Services
 from app.domain.users import UserService
@@ -29,7 +30,7 @@ class Runtime(Services):
     @classmethod
     def create(
         cls, settings: Settings | None = None, *, clock: Clock = utcnow, registry: TargetRegistry | None = None
-    ) -> "Runtime":
+    ) -> Runtime:
         settings = settings or get_settings()
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         sessions = create_session_factory(engine)
@@ -45,5 +46,17 @@ class Runtime(Services):
         login_throttle = LoginThrottle(sessions, clock=clock)
         events = EventBus()
         execution = RunExecution(sessions, registry, settings, clock, events, hooks)
-        return cls(settings, engine, sessions, registry, scheduler, users, credentials, login_throttle, clock, hooks,
-                   events, execution)
+        return cls(
+            settings,
+            engine,
+            sessions,
+            registry,
+            scheduler,
+            users,
+            credentials,
+            login_throttle,
+            clock,
+            hooks,
+            events,
+            execution,
+        )

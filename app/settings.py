@@ -8,10 +8,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'mercato.sqlite3'}"
@@ -168,7 +168,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         scheduler_history_retention_days=_int(env, "SCHEDULER_HISTORY_RETENTION_DAYS", 7, minimum=1, maximum=3650),
         scheduler_min_interval_seconds=_int(env, "SCHEDULER_MIN_INTERVAL_SECONDS", 10, minimum=1, maximum=86_400),
-        scheduler_max_payload_bytes=_int(env, "SCHEDULER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=256, maximum=16 * 1024 * 1024),
+        scheduler_max_payload_bytes=_int(
+            env, "SCHEDULER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=256, maximum=16 * 1024 * 1024
+        ),
         scheduler_max_import_bytes=_int(
             env, "SCHEDULER_MAX_IMPORT_BYTES", 2 * 1024 * 1024, minimum=1024, maximum=MAX_IMPORT_BYTES_LIMIT
         ),
@@ -177,7 +179,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scheduler_claim_batch_size=_int(env, "SCHEDULER_CLAIM_BATCH_SIZE", 1000, minimum=1, maximum=10_000),
         scheduler_concurrency=_int(env, "SCHEDULER_CONCURRENCY", 200, minimum=1, maximum=10_000),
         database_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=100),
-        scheduler_reconcile_interval_seconds=_int(env, "SCHEDULER_RECONCILE_INTERVAL_SECONDS", 30, minimum=1, maximum=86_400),
+        scheduler_reconcile_interval_seconds=_int(
+            env, "SCHEDULER_RECONCILE_INTERVAL_SECONDS", 30, minimum=1, maximum=86_400
+        ),
         worker_redelivery_seconds=_int(env, "WORKER_REDELIVERY_SECONDS", 60, minimum=1, maximum=86_400),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
     )

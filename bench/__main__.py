@@ -44,8 +44,14 @@ ONLY_WHEN_ASKED = {"small": {"async_firing"}, "full": set()}
 
 def _machine() -> str:
     cores = os.cpu_count()
-    memory = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), 0)
+    memory = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{cores} cores, {memory / 1024 / 1024:.0f} GiB, load average {load}"
 
@@ -64,8 +70,10 @@ def main() -> int:
         parser.error(f"unknown benchmark {', '.join(unknown)}; one of {', '.join(names)}")
     left_out = set(skip) | (set() if only else ONLY_WHEN_ASKED[args.size])
     chosen = [(n, extra) for n, extra in BENCHMARKS if (not only or n in only) and n not in left_out]
-    print(f"# Mercato Scheduler benchmarks, size {args.size}: {time.strftime('%Y-%m-%d %H:%M %Z')}; {_machine()}",
-          flush=True)
+    print(
+        f"# Mercato Scheduler benchmarks, size {args.size}: {time.strftime('%Y-%m-%d %H:%M %Z')}; {_machine()}",
+        flush=True,
+    )
     results = []
     started_all = time.monotonic()
     for name, extra in chosen:

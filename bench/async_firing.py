@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,7 +43,7 @@ from app.settings import load_settings
 from app.strategies.taskiq_sync import reconcile_all
 from bench.support import fresh_pg, pct
 
-UTC = timezone.utc
+UTC = UTC
 SIZES = {"small": {"n": 600, "seconds": 20, "burst": 1000}, "full": {"n": 10_000, "seconds": 60, "burst": 10_000}}
 OUR_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 STOCK_REDIS = os.environ.get("BENCH_STOCK_REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -64,8 +64,11 @@ class Processes:
 
     def start(self, name: str, *argv: str) -> None:
         log = open(self.logs / f"{name}.log", "w")
-        self.procs.append(subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, env=self.env,
-                                           stdout=log, stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", *argv], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -89,8 +92,15 @@ async def _flush(url: str) -> None:
 
 
 def _env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "QUEUE_STRATEGY": "async", "REDIS_URL": OUR_REDIS,
-            "SCHEDULER_MIN_INTERVAL_SECONDS": "1", "DATABASE_POOL_SIZE": "5", "LOG_LEVEL": "warning"}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "QUEUE_STRATEGY": "async",
+        "REDIS_URL": OUR_REDIS,
+        "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+        "DATABASE_POOL_SIZE": "5",
+        "LOG_LEVEL": "warning",
+    }
 
 
 async def _ours(logs: Path, body) -> Row:
@@ -122,17 +132,25 @@ async def _create(runtime: Runtime, definitions: list[dict]) -> list[ScheduledJo
 
 
 def _noop(i: int, **schedule) -> dict:
-    return {"name": f"bench {i}", "scope_type": "system", "target_type": "command", "target_command": "demo.echo",
-            "target_payload": {}, **schedule}
+    return {
+        "name": f"bench {i}",
+        "scope_type": "system",
+        "target_type": "command",
+        "target_command": "demo.echo",
+        "target_payload": {},
+        **schedule,
+    }
 
 
 async def _runs(runtime: Runtime) -> list[ScheduledJobRun]:
     """Runs of the benchmark's schedules (not of the built-in cleanup)."""
     async with runtime.sessions() as session:
         bench = sa.select(ScheduledJob.id).where(ScheduledJob.name.like("bench %"))
-        return list(await session.scalars(
-            sa.select(ScheduledJobRun).where(ScheduledJobRun.trigger != "manual", ScheduledJobRun.job_id.in_(bench))
-        ))
+        return list(
+            await session.scalars(
+                sa.select(ScheduledJobRun).where(ScheduledJobRun.trigger != "manual", ScheduledJobRun.job_id.in_(bench))
+            )
+        )
 
 
 async def ours_spread(runtime: Runtime, n: int, seconds: int) -> Row:
@@ -143,35 +161,52 @@ async def ours_spread(runtime: Runtime, n: int, seconds: int) -> Row:
     await asyncio.sleep(3)
     runs = [r for r in await _runs(runtime) if counted_from <= r.scheduled_for <= until]
     started = [r for r in runs if r.started_at]
-    duplicates = sum(c - 1 for c in Counter((r.job_id, r.scheduled_for) for r in runs if r.trigger == "scheduled").values())
-    return Row("ours", "spread", n, {
-        "runs": f"{len(started):,}",
-        "lag p50": _ms(pct([_s(r.started_at, r.scheduled_for) for r in started], 50)),
-        "lag p99": _ms(pct([_s(r.started_at, r.scheduled_for) for r in started], 99)),
-        "fired p50": _ms(pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 50)),
-        "fired p99": _ms(pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 99)),
-        "duplicates": str(duplicates), "missed": str(sum(r.status == "missed" for r in runs)),
-    })
+    duplicates = sum(
+        c - 1 for c in Counter((r.job_id, r.scheduled_for) for r in runs if r.trigger == "scheduled").values()
+    )
+    return Row(
+        "ours",
+        "spread",
+        n,
+        {
+            "runs": f"{len(started):,}",
+            "lag p50": _ms(pct([_s(r.started_at, r.scheduled_for) for r in started], 50)),
+            "lag p99": _ms(pct([_s(r.started_at, r.scheduled_for) for r in started], 99)),
+            "fired p50": _ms(pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 50)),
+            "fired p99": _ms(pct([_s(r.enqueued_at, r.scheduled_for) for r in runs], 99)),
+            "duplicates": str(duplicates),
+            "missed": str(sum(r.status == "missed" for r in runs)),
+        },
+    )
 
 
 async def ours_burst(runtime: Runtime, n: int) -> Row:
     later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    await _create(runtime, [_noop(i, schedule_type="interval", schedule_value="1h", start_at=later.isoformat())
-                            for i in range(n)])
+    await _create(
+        runtime, [_noop(i, schedule_type="interval", schedule_value="1h", start_at=later.isoformat()) for i in range(n)]
+    )
     # All of them move to one slot a few seconds ahead in one statement; Redis is rebuilt from
     # the database (what the scheduler's periodic reconcile does).
     slot = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
     async with runtime.sessions.begin() as session:
-        await session.execute(sa.update(ScheduledJob).where(ScheduledJob.name.like("bench %"))
-                              .values(start_at=slot, anchor_at=slot, next_run_at=slot))
+        await session.execute(
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.name.like("bench %"))
+            .values(start_at=slot, anchor_at=slot, next_run_at=slot)
+        )
     await reconcile_all(runtime)
     await _until(lambda runs: len(runs) == n and all(r.finished_at for r in runs), runtime, slot, 180)
     runs = await _runs(runtime)
-    return Row("ours", "burst", n, {
-        "runs": f"{sum(r.status == 'succeeded' for r in runs):,}",
-        "all sent": _ms(_s(max(r.enqueued_at for r in runs), slot)),
-        "all finished": _ms(_s(max(r.finished_at for r in runs if r.finished_at), slot)),
-    })
+    return Row(
+        "ours",
+        "burst",
+        n,
+        {
+            "runs": f"{sum(r.status == 'succeeded' for r in runs):,}",
+            "all sent": _ms(_s(max(r.enqueued_at for r in runs), slot)),
+            "all finished": _ms(_s(max(r.finished_at for r in runs if r.finished_at), slot)),
+        },
+    )
 
 
 async def ours_new(runtime: Runtime) -> Row:
@@ -215,9 +250,15 @@ async def _add_one_shots(source, slots: list[datetime]) -> None:
     from taskiq import ScheduledTask
 
     for i, slot in enumerate(slots):
-        await source.add_schedule(ScheduledTask(
-            task_name="bench.record", labels={}, args=[], kwargs={"slot": f"{slot.isoformat()}#{i}"}, time=slot,
-        ))
+        await source.add_schedule(
+            ScheduledTask(
+                task_name="bench.record",
+                labels={},
+                args=[],
+                kwargs={"slot": f"{slot.isoformat()}#{i}"},
+                time=slot,
+            )
+        )
 
 
 async def _stock_runs() -> list[tuple[str, datetime, float]]:
@@ -237,8 +278,12 @@ def _stock_figures(runs, n: int) -> dict[str, str]:
     for key, slot, at in sorted(runs, key=lambda r: r[2]):
         first.setdefault(key, at - slot.timestamp())
     lags = list(first.values()) or [float("nan")]
-    return {"runs": f"{len(first):,} of {n:,}", "lag p50": _ms(pct(lags, 50)), "lag p99": _ms(pct(lags, 99)),
-            "duplicates": str(len(runs) - len(first))}
+    return {
+        "runs": f"{len(first):,} of {n:,}",
+        "lag p50": _ms(pct(lags, 50)),
+        "lag p99": _ms(pct(lags, 99)),
+        "duplicates": str(len(runs) - len(first)),
+    }
 
 
 async def stock_spread(source, n: int, seconds: int) -> Row:

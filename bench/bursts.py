@@ -33,8 +33,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.support import (
-    SchedulerProcess, Table, analyze, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
-    utcnow, verdict,
+    SchedulerProcess,
+    Table,
+    analyze,
+    copy_rows,
+    fresh_pg,
+    job_row,
+    log,
+    ms,
+    pct,
+    pg_connect,
+    secs,
+    utcnow,
+    verdict,
 )
 
 SIZES = {
@@ -50,15 +61,20 @@ def _slots(n: int, first: datetime, spread_ms: int) -> list[datetime]:
     return [first + timedelta(milliseconds=(i * spread_ms) // n) for i in range(n)]
 
 
-async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs: Path) -> dict[str, float | int | None]:
+async def ours(
+    n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs: Path
+) -> dict[str, float | int | None]:
     """Our local strategy; returns the figures of one burst."""
     database = await fresh_pg("burst")
     url = database.url
     now = utcnow().replace(microsecond=0)
     first = now + LEAD
     slots = _slots(n, first, spread_ms)
-    await copy_rows(url, "scheduled_jobs", (
-        job_row(f"burst-{i:06d}", now, anchor_at=slot, next_run_at=slot) for i, slot in enumerate(slots)))
+    await copy_rows(
+        url,
+        "scheduled_jobs",
+        (job_row(f"burst-{i:06d}", now, anchor_at=slot, next_run_at=slot) for i, slot in enumerate(slots)),
+    )
     await analyze(url)
     process = SchedulerProcess(url, logs / "scheduler-burst.log")
     await process.start()
@@ -70,7 +86,8 @@ async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             claimed, finished = await watch.fetchrow(
-                "SELECT count(*), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM scheduled_job_runs")
+                "SELECT count(*), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM scheduled_job_runs"
+            )
             if figures["claimed"] is None and claimed >= n:
                 figures["claimed"] = (utcnow() - first).total_seconds()
                 if not wait_finished:
@@ -81,7 +98,8 @@ async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs
         figures["cpu"] = process.cpu_seconds() - cpu_before
         row = await watch.fetchrow(
             "SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok, max(enqueued_at) AS enqueued, "
-            "max(finished_at) AS finished, count(*) AS runs FROM scheduled_job_runs")
+            "max(finished_at) AS finished, count(*) AS runs FROM scheduled_job_runs"
+        )
         figures["runs"] = row["runs"]
         figures["succeeded"] = row["ok"]
         figures["enqueued_clock"] = (row["enqueued"] - first).total_seconds() if row["enqueued"] else None
@@ -89,7 +107,8 @@ async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs
             figures["finished"] = (row["finished"] - first).total_seconds()
         lags = await watch.fetch(
             "SELECT extract(epoch FROM started_at - scheduled_for) AS lag FROM scheduled_job_runs "
-            "WHERE started_at IS NOT NULL")
+            "WHERE started_at IS NOT NULL"
+        )
         figures["lag_p50"] = pct([r["lag"] for r in lags], 50)
         figures["lag_p99"] = pct([r["lag"] for r in lags], 99)
     finally:
@@ -99,7 +118,9 @@ async def ours(n: int, spread_ms: int, *, wait_finished: bool, wait: float, logs
     return figures
 
 
-async def apscheduler(n: int, spread_ms: int, *, wait_finished: bool, wait: float) -> dict[str, float | int | None] | str:
+async def apscheduler(
+    n: int, spread_ms: int, *, wait_finished: bool, wait: float
+) -> dict[str, float | int | None] | str:
     """APScheduler 4 with its SQLAlchemy data store on PostgreSQL; a reason string if unavailable."""
     try:
         from apscheduler import AsyncScheduler, JobAdded, JobReleased, Schedule
@@ -124,13 +145,18 @@ async def apscheduler(n: int, spread_ms: int, *, wait_finished: bool, wait: floa
             # Bulk insert, marshalled exactly as ``add_schedule`` does it one at a time.
             rows = []
             for i, slot in enumerate(_slots(n, first, spread_ms)):
-                schedule = Schedule(id=f"burst-{i:06d}", task_id=task.id, trigger=IntervalTrigger(hours=1, start_time=slot),
-                                    job_executor=task.job_executor, misfire_grace_time=task.misfire_grace_time)
+                schedule = Schedule(
+                    id=f"burst-{i:06d}",
+                    task_id=task.id,
+                    trigger=IntervalTrigger(hours=1, start_time=slot),
+                    job_executor=task.job_executor,
+                    misfire_grace_time=task.misfire_grace_time,
+                )
                 schedule.next_fire_time = schedule.trigger.next()
                 rows.append(store._convert_outgoing_fire_times(schedule.marshal(store.serializer)))
             async with engine.begin() as conn:
                 for start in range(0, len(rows), 5_000):
-                    await conn.execute(store._t_schedules.insert(), rows[start:start + 5_000])
+                    await conn.execute(store._t_schedules.insert(), rows[start : start + 5_000])
             scheduler.subscribe(lambda e: added.append(time.time()), {JobAdded})
             scheduler.subscribe(lambda e: released.append(time.time()), {JobReleased})
             await scheduler.start_in_background()
@@ -144,7 +170,9 @@ async def apscheduler(n: int, spread_ms: int, *, wait_finished: bool, wait: floa
         return {
             "claimed": max(added) - base if len(added) >= n else None,
             "finished": max(released) - base if wait_finished and len(released) >= n else None,
-            "runs": len(added), "succeeded": len(released), "waited": wait,
+            "runs": len(added),
+            "succeeded": len(released),
+            "waited": wait,
         }
     finally:
         await engine.dispose()
@@ -157,8 +185,11 @@ async def stock_taskiq(n: int, logs: Path) -> dict[str, float | int | None]:
 
     row = await _stock(logs, lambda source: stock_burst(source, n), schedulers=1)
     finished = row.figures.get("all finished", "-")
-    return {"finished": float(finished.replace(",", "").split()[0]) / 1000 if finished != "-" else None,
-            "runs": row.figures["runs"], "duplicates": row.figures["duplicates"]}
+    return {
+        "finished": float(finished.replace(",", "").split()[0]) / 1000 if finished != "-" else None,
+        "runs": row.figures["runs"],
+        "duplicates": row.figures["duplicates"],
+    }
 
 
 async def _noop() -> None:
@@ -178,7 +209,17 @@ async def main(size: str) -> Table:
     sizes = SIZES[size]
     table = Table(
         "Bursts: schedules due at once (PostgreSQL)",
-        ["burst", "scheduler", "runs", "all claimed+queued", "all finished", "lag p50", "lag p99", "target", "vs APScheduler"],
+        [
+            "burst",
+            "scheduler",
+            "runs",
+            "all claimed+queued",
+            "all finished",
+            "lag p50",
+            "lag p99",
+            "target",
+            "vs APScheduler",
+        ],
     )
     with tempfile.TemporaryDirectory() as tmp:
         for label, n, spread_ms, wait_finished, targets in (
@@ -194,33 +235,62 @@ async def main(size: str) -> Table:
             met = [verdict(mine["claimed"] or float("inf"), claim_target)]
             if finish_target:
                 met.append(verdict(mine["finished"] or float("inf"), finish_target))
-            table.add(label, "mercato (local)", f"{mine['succeeded']:,} ok / {mine['runs']:,}",
-                      secs(mine["claimed"]) if mine["claimed"] is not None else "not within the wait",
-                      secs(mine["finished"]) if mine["finished"] is not None else ("-" if not wait_finished else "not within the wait"),
-                      # Lag only where every run was waited for (otherwise few have started).
-                      ms(mine["lag_p50"]) if wait_finished else "", ms(mine["lag_p99"]) if wait_finished else "",
-                      f"{target}: {', '.join(met)}", "")
+            table.add(
+                label,
+                "mercato (local)",
+                f"{mine['succeeded']:,} ok / {mine['runs']:,}",
+                secs(mine["claimed"]) if mine["claimed"] is not None else "not within the wait",
+                secs(mine["finished"])
+                if mine["finished"] is not None
+                else ("-" if not wait_finished else "not within the wait"),
+                # Lag only where every run was waited for (otherwise few have started).
+                ms(mine["lag_p50"]) if wait_finished else "",
+                ms(mine["lag_p99"]) if wait_finished else "",
+                f"{target}: {', '.join(met)}",
+                "",
+            )
             if wait_finished:
                 log(f"bursts: stock taskiq, {label}")
                 stock = await stock_taskiq(n, Path(tmp))
-                table.add(label, "stock taskiq (2 workers)", f"{stock['runs']}, {stock['duplicates']} twice", "",
-                          secs(stock["finished"]) if stock["finished"] is not None else "not within 180 s",
-                          "", "", "at least 2× stock (finished)",
-                          f"ours {_ratio(stock['finished'], mine['finished'], 180.0)} as fast" if stock["finished"] else "")
+                table.add(
+                    label,
+                    "stock taskiq (2 workers)",
+                    f"{stock['runs']}, {stock['duplicates']} twice",
+                    "",
+                    secs(stock["finished"]) if stock["finished"] is not None else "not within 180 s",
+                    "",
+                    "",
+                    "at least 2× stock (finished)",
+                    f"ours {_ratio(stock['finished'], mine['finished'], 180.0)} as fast" if stock["finished"] else "",
+                )
             if isinstance(theirs, str):
                 table.add(label, "APScheduler 4", theirs, "", "", "", "", "", "")
                 continue
             unfinished = f"> {theirs['waited']:g} s ({{:,}} of {n:,})"
-            table.add(label, "APScheduler 4 (SQLAlchemy store)", f"{theirs['succeeded']:,} done / {theirs['runs']:,}",
-                      secs(theirs["claimed"]) if theirs["claimed"] is not None else unfinished.format(theirs["runs"]),
-                      secs(theirs["finished"]) if theirs["finished"] is not None
-                      else ("-" if not wait_finished else unfinished.format(theirs["succeeded"])),
-                      "", "", "",
-                      "claimed " + _ratio(theirs["claimed"], mine["claimed"], theirs["waited"])
-                      + (", finished " + _ratio(theirs["finished"], mine["finished"], theirs["waited"]) if wait_finished else "")
-                      + " as long")
-    table.notes.append("Times from the slot (for 'one second': from its start). Ours: a separate `mercato scheduler "
-                       "start` process, watched every 50 ms. APScheduler: in-process, no run history kept.")
+            table.add(
+                label,
+                "APScheduler 4 (SQLAlchemy store)",
+                f"{theirs['succeeded']:,} done / {theirs['runs']:,}",
+                secs(theirs["claimed"]) if theirs["claimed"] is not None else unfinished.format(theirs["runs"]),
+                secs(theirs["finished"])
+                if theirs["finished"] is not None
+                else ("-" if not wait_finished else unfinished.format(theirs["succeeded"])),
+                "",
+                "",
+                "",
+                "claimed "
+                + _ratio(theirs["claimed"], mine["claimed"], theirs["waited"])
+                + (
+                    ", finished " + _ratio(theirs["finished"], mine["finished"], theirs["waited"])
+                    if wait_finished
+                    else ""
+                )
+                + " as long",
+            )
+    table.notes.append(
+        "Times from the slot (for 'one second': from its start). Ours: a separate `mercato scheduler "
+        "start` process, watched every 50 ms. APScheduler: in-process, no run history kept."
+    )
     return table
 
 

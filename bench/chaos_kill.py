@@ -34,17 +34,40 @@ from tests.support.chaos import Chaos, run_chaos
 
 SIZES = {"small": (200, 20), "full": (500, 60)}
 REDIS = os.environ.get("BENCH_CHAOS_REDIS_URL", "redis://127.0.0.1:6379/13")
-COLUMNS = ["strategy", "schedules", "seconds", "slots", "kills", "fired twice", "not accounted", "killed mid-run",
-           "claim lag p50/p99", "start lag p50/p99", "drain", "verdict"]
+COLUMNS = [
+    "strategy",
+    "schedules",
+    "seconds",
+    "slots",
+    "kills",
+    "fired twice",
+    "not accounted",
+    "killed mid-run",
+    "claim lag p50/p99",
+    "start lag p50/p99",
+    "drain",
+    "verdict",
+]
 
 
 def row(strategy: str, account, drain: float) -> list[str]:
     s = account.summary()
-    lag = lambda d: f"{d.get('p50', '-')}/{d.get('p99', '-')} ms" if d else "-"  # noqa: E731
+    lag = lambda d: f"{d.get('p50', '-')}/{d.get('p99', '-')} ms" if d else "-"
     verdict = "ok" if account.ok() and not account.errors[:1] else "FAILED"
-    return [strategy, f"{s['schedules']}", f"{s['seconds']}", f"{s['slots']:,}", f"{s['kills']}", f"{s['fired_twice']}",
-            f"{s['not_accounted']}", f"{s['interrupted']} ({s['interrupted_ran']} had run)", lag(s["claim_lag_ms"]),
-            lag(s["start_lag_ms"]), f"{drain:.0f} s", verdict]
+    return [
+        strategy,
+        f"{s['schedules']}",
+        f"{s['seconds']}",
+        f"{s['slots']:,}",
+        f"{s['kills']}",
+        f"{s['fired_twice']}",
+        f"{s['not_accounted']}",
+        f"{s['interrupted']} ({s['interrupted_ran']} had run)",
+        lag(s["claim_lag_ms"]),
+        lag(s["start_lag_ms"]),
+        f"{drain:.0f} s",
+        verdict,
+    ]
 
 
 def table(rows: list[list[str]]) -> str:
@@ -66,14 +89,24 @@ async def main() -> int:
     schedules, seconds = SIZES[args.size]
     schedules, seconds = args.schedules or schedules, args.seconds or seconds
     strategies = [args.only] if args.only else ["local", "async"]
-    print(f"# chaos_kill: {schedules} schedules every second, {seconds} s, a scheduler SIGKILLed every "
-          f"{args.every:g} s; {time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} cores, "
-          f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"# chaos_kill: {schedules} schedules every second, {seconds} s, a scheduler SIGKILLed every "
+        f"{args.every:g} s; {time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} cores, "
+        f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     rows, failed = [], False
     for strategy in strategies:
         database = await fresh_pg("chaos")
-        chaos = Chaos(strategy, schedules=schedules, seconds=seconds, every=args.every, actions=("kill",),
-                      schedulers=3 if strategy == "local" else 2, drain_timeout=args.drain_timeout)
+        chaos = Chaos(
+            strategy,
+            schedules=schedules,
+            seconds=seconds,
+            every=args.every,
+            actions=("kill",),
+            schedulers=3 if strategy == "local" else 2,
+            drain_timeout=args.drain_timeout,
+        )
         logs = Path(tempfile.mkdtemp(prefix=f"chaos-{strategy}-"))
         try:
             account = await run_chaos(chaos, database.url, logs, redis_url=REDIS if strategy == "async" else None)

@@ -22,8 +22,20 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.support import (
-    ROOT, SchedulerProcess, Table, analyze, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, secs,
-    utcnow, verdict,
+    ROOT,
+    SchedulerProcess,
+    Table,
+    analyze,
+    copy_rows,
+    fresh_pg,
+    job_row,
+    log,
+    ms,
+    pct,
+    pg_connect,
+    secs,
+    utcnow,
+    verdict,
 )
 
 SIZES = {
@@ -44,8 +56,16 @@ FROM generate_series(1, $1) AS g, LATERAL (SELECT $3::timestamptz - (g * interva
 
 async def _cli(url: str, *args: str) -> tuple[int, str]:
     env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "app.cli", *args, env=env, cwd=str(ROOT),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        env=env,
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await proc.communicate()
     return proc.returncode, out.decode().strip()
 
@@ -54,7 +74,9 @@ async def _lags(watch, start, end) -> list[float]:
     rows = await watch.fetch(
         "SELECT extract(epoch FROM started_at - scheduled_for) AS lag FROM scheduled_job_runs "
         "WHERE trigger = 'scheduled' AND scheduled_for >= $1 AND scheduled_for < $2 AND started_at IS NOT NULL",
-        start, end)
+        start,
+        end,
+    )
     return [float(r["lag"]) for r in rows]
 
 
@@ -64,18 +86,31 @@ async def main(size: str) -> Table:
     url = database.url
     now = utcnow().replace(microsecond=0)
     watch = await pg_connect(url)
-    table = Table(f"History cleanup of {sizes['runs']:,} expired runs while {sizes['schedules']:,} "
-                  "every-minute schedules fire (PostgreSQL)", ["measure", "value", "target", ""])
+    table = Table(
+        f"History cleanup of {sizes['runs']:,} expired runs while {sizes['schedules']:,} "
+        "every-minute schedules fire (PostgreSQL)",
+        ["measure", "value", "target", ""],
+    )
     try:
         log(f"cleanup: generating {sizes['runs']:,} expired runs")
         started = time.perf_counter()
         await watch.execute(GENERATE, sizes["runs"], OLD_SCHEDULES, now - timedelta(days=8))
         log(f"cleanup: generated in {time.perf_counter() - started:.0f} s")
         first = now + timedelta(seconds=3)
-        await copy_rows(url, "scheduled_jobs", (
-            job_row(f"minutely-{i:05d}", now, schedule_type="cron", schedule_value=f"{i % 60} * * * * *",
-                    next_run_at=first + timedelta(seconds=(i % 60 - first.second) % 60))
-            for i in range(sizes["schedules"])))
+        await copy_rows(
+            url,
+            "scheduled_jobs",
+            (
+                job_row(
+                    f"minutely-{i:05d}",
+                    now,
+                    schedule_type="cron",
+                    schedule_value=f"{i % 60} * * * * *",
+                    next_run_at=first + timedelta(seconds=(i % 60 - first.second) % 60),
+                )
+                for i in range(sizes["schedules"])
+            ),
+        )
         await analyze(url)
         with tempfile.TemporaryDirectory() as tmp:
             process = SchedulerProcess(url, Path(tmp) / "scheduler.log")
@@ -97,13 +132,25 @@ async def main(size: str) -> Table:
         await watch.close()
         await database.drop()
     took = (clean_to - clean_from).total_seconds()
-    table.add("cleanup (mercato scheduler cleanup)", f"{out.splitlines()[-1] if out else code} in {secs(took)}",
-              "completes", "ok" if code == 0 and left == 0 else f"exit {code}, {left:,} left")
+    table.add(
+        "cleanup (mercato scheduler cleanup)",
+        f"{out.splitlines()[-1] if out else code} in {secs(took)}",
+        "completes",
+        "ok" if code == 0 and left == 0 else f"exit {code}, {left:,} left",
+    )
     table.add("deletion rate", f"{sizes['runs'] / took:,.0f} runs/s", "", "")
-    table.add("firing lag before: p50 / p99", f"{ms(pct(baseline, 50))} / {ms(pct(baseline, 99))} ({len(baseline):,} runs)",
-              "", "")
-    table.add("firing lag during cleanup: p50 / p99", f"{ms(pct(during, 50))} / {ms(pct(during, 99))} ({len(during):,} runs)",
-              "p99 < 1 s", verdict(pct(during, 99), 1.0))
+    table.add(
+        "firing lag before: p50 / p99",
+        f"{ms(pct(baseline, 50))} / {ms(pct(baseline, 99))} ({len(baseline):,} runs)",
+        "",
+        "",
+    )
+    table.add(
+        "firing lag during cleanup: p50 / p99",
+        f"{ms(pct(during, 50))} / {ms(pct(during, 99))} ({len(during):,} runs)",
+        "p99 < 1 s",
+        verdict(pct(during, 99), 1.0),
+    )
     return table
 
 

@@ -24,7 +24,7 @@ import os
 import socket
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -57,18 +57,32 @@ async def seed(url: str, every_second: int) -> dict[str, str]:
         hashed = hash_password(PASSWORD)  # once: Argon2 is slow on purpose
         tokens = {}
         for email, role in ((MANAGER, "admin"), (VIEWER, "employee")):
-            user = await runtime.users.create(email, PASSWORD, role, tenant_id="acme", organization_id="acme-eu",
-                                              password_hash=hashed)
+            user = await runtime.users.create(
+                email, PASSWORD, role, tenant_id="acme", organization_id="acme-eu", password_hash=hashed
+            )
             tokens[email] = (await runtime.credentials.issue_token(user.id, "bench")).secret
         for i in range(LOGIN_USERS):
-            await runtime.users.create(f"user{i}@acme.test", PASSWORD, "employee", tenant_id="acme",
-                                       organization_id="acme-eu", password_hash=hashed)
+            await runtime.users.create(
+                f"user{i}@acme.test",
+                PASSWORD,
+                "employee",
+                tenant_id="acme",
+                organization_id="acme-eu",
+                password_hash=hashed,
+            )
         for i in range(every_second):
-            await runtime.scheduler.create({
-                "id": f"every-second-{i}", "name": f"Every second {i}", "scope_type": "system",
-                "schedule_type": "cron", "schedule_value": "* * * * * *", "target_type": "command",
-                "target_command": "demo.echo", "target_payload": {"message": "tick"},
-            })
+            await runtime.scheduler.create(
+                {
+                    "id": f"every-second-{i}",
+                    "name": f"Every second {i}",
+                    "scope_type": "system",
+                    "schedule_type": "cron",
+                    "schedule_value": "* * * * * *",
+                    "target_type": "command",
+                    "target_command": "demo.echo",
+                    "target_payload": {"message": "tick"},
+                }
+            )
         return tokens
     finally:
         await runtime.close()
@@ -77,10 +91,22 @@ async def seed(url: str, every_second: int) -> dict[str, str]:
 def largest_import(limit: int) -> bytes:
     """As many valid schedules as a file may hold (5,000), checked to fit under ``limit``."""
     items = [
-        {"id": f"imported:{i}", "name": f"Imported {i}", "scopeType": "organization", "tenantId": "acme",
-         "organizationId": "acme-eu", "scheduleValue": f"{i % 60} 3 * * *", "timezone": "Europe/Warsaw",
-         "targetType": "command", "targetCommand": "demo.echo", "targetPayload": {"message": f"imported {i}"},
-         "catchUpPolicy": "skip", "overlapPolicy": "allow", "jitterSeconds": 0, "maxRetries": 0}
+        {
+            "id": f"imported:{i}",
+            "name": f"Imported {i}",
+            "scopeType": "organization",
+            "tenantId": "acme",
+            "organizationId": "acme-eu",
+            "scheduleValue": f"{i % 60} 3 * * *",
+            "timezone": "Europe/Warsaw",
+            "targetType": "command",
+            "targetCommand": "demo.echo",
+            "targetPayload": {"message": f"imported {i}"},
+            "catchUpPolicy": "skip",
+            "overlapPolicy": "allow",
+            "jitterSeconds": 0,
+            "maxRetries": 0,
+        }
         for i in range(5_000)
     ]
     body = yaml.safe_dump({"version": 1, "schedules": items}, sort_keys=False).encode()
@@ -100,16 +126,31 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATABASE_URL": url, "QUEUE_STRATEGY": "local", "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
-                    "SCHEDULER_POLL_INTERVAL_MS": "1000", "LOG_LEVEL": "warning", "LOG_FORMAT": "json"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "QUEUE_STRATEGY": "local",
+            "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+            "SCHEDULER_POLL_INTERVAL_MS": "1000",
+            "LOG_LEVEL": "warning",
+            "LOG_FORMAT": "json",
+        }
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), env=self.env,
-            stdout=self._log, stderr=self._log, cwd=str(ROOT),
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            env=self.env,
+            stdout=self._log,
+            stderr=self._log,
+            cwd=str(ROOT),
         )
         async with httpx.AsyncClient(base_url=self.base) as client:
             for _ in range(300):
@@ -126,7 +167,7 @@ class Server:
             self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 30)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
         if self.proc:
@@ -168,9 +209,13 @@ async def repeat(until: float, action, concurrency: int = 1) -> list[str]:
 def importer(base: str, token: str, body: bytes):
     async def one() -> str:
         async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-            response = await client.post("/api/scheduler/import", content=body, headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/yaml"})
+            response = await client.post(
+                "/api/scheduler/import",
+                content=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/yaml"},
+            )
             return str(response.status_code)
+
     return one
 
 
@@ -183,14 +228,20 @@ def login_rounds(base: str):
         async with httpx.AsyncClient(base_url=base, timeout=120, headers={"X-Forwarded-For": address}) as client:
             page = await client.get("/login")
             csrf = page.text.split('name="_csrf" value="', 1)[1].split('"', 1)[0]
-            response = await client.post("/login", data={
-                "email": f"user{n % LOGIN_USERS}@acme.test", "password": PASSWORD if good else "wrong password!",
-                "_csrf": csrf})
+            response = await client.post(
+                "/login",
+                data={
+                    "email": f"user{n % LOGIN_USERS}@acme.test",
+                    "password": PASSWORD if good else "wrong password!",
+                    "_csrf": csrf,
+                },
+            )
             return f"{'right' if good else 'wrong'} {response.status_code}"
 
     async def round_of_40() -> str:
         results = await asyncio.gather(*(attempt(next(counter)) for _ in range(40)))
         return ",".join(sorted(set(results)))
+
     return round_of_40
 
 
@@ -199,9 +250,15 @@ async def lag(url: str, since: datetime, until: datetime) -> list[float]:
     runtime = bench_runtime(url)
     try:
         async with runtime.sessions() as session:
-            rows = (await session.execute(sa.select(ScheduledJobRun.scheduled_for, ScheduledJobRun.started_at).where(
-                ScheduledJobRun.job_id.like("every-second-%"), ScheduledJobRun.scheduled_for >= since,
-                ScheduledJobRun.scheduled_for < until))).all()
+            rows = (
+                await session.execute(
+                    sa.select(ScheduledJobRun.scheduled_for, ScheduledJobRun.started_at).where(
+                        ScheduledJobRun.job_id.like("every-second-%"),
+                        ScheduledJobRun.scheduled_for >= since,
+                        ScheduledJobRun.scheduled_for < until,
+                    )
+                )
+            ).all()
     finally:
         await runtime.close()
     return [(started - slot).total_seconds() if started else float("inf") for slot, started in rows]
@@ -209,13 +266,13 @@ async def lag(url: str, since: datetime, until: datetime) -> list[float]:
 
 async def phase(server: Server, url: str, name: str, seconds: float, load=None, concurrency: int = 1):
     log(f"hostile_load: {name}, {seconds:g} s")
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     until = time.monotonic() + seconds
     tasks = [probe(server.base, until)]
     if load is not None:
         tasks.append(repeat(until, load, concurrency))
     results = await asyncio.gather(*tasks)
-    ended = datetime.now(timezone.utc)
+    ended = datetime.now(UTC)
     await asyncio.sleep(3)  # the last slots' runs start
     lags = await lag(url, since, ended)
     outcomes = results[1] if load is not None else []
@@ -227,10 +284,11 @@ async def main(size: str) -> Table:
     database = await fresh_pg("hostile")  # a database of this run's own
     name, url = database.name, database.url
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mercato-{name}.log"
-    table = Table(f"The server under hostile load (mercato serve, {sizes['every_second']} schedules firing every "
-                  "second, PostgreSQL)",
-                  ["phase", "healthz p50", "healthz p99", "healthz max", "lag p50", "lag p99", "lag max", "runs",
-                   "answers"])
+    table = Table(
+        f"The server under hostile load (mercato serve, {sizes['every_second']} schedules firing every "
+        "second, PostgreSQL)",
+        ["phase", "healthz p50", "healthz p99", "healthz max", "lag p50", "lag p99", "lag max", "runs", "answers"],
+    )
     server = None
     try:
         tokens = await seed(url, sizes["every_second"])
@@ -247,9 +305,17 @@ async def main(size: str) -> Table:
         for label, load, concurrency in phases:
             probes, lags, outcomes = await phase(server, url, label, sizes["seconds"], load, concurrency)
             answers = {o: outcomes.count(o) for o in sorted(set(outcomes))}
-            table.add(label, ms(pct(probes, 50)), ms(pct(probes, 99)), ms(max(probes, default=float("nan"))),
-                      ms(pct(lags, 50)), ms(pct(lags, 99)), ms(max(lags, default=float("nan"))), f"{len(lags):,}",
-                      "; ".join(f"{k} x{v}" for k, v in answers.items()) or "-")
+            table.add(
+                label,
+                ms(pct(probes, 50)),
+                ms(pct(probes, 99)),
+                ms(max(probes, default=float("nan"))),
+                ms(pct(lags, 50)),
+                ms(pct(lags, 99)),
+                ms(max(lags, default=float("nan"))),
+                f"{len(lags):,}",
+                "; ".join(f"{k} x{v}" for k, v in answers.items()) or "-",
+            )
     finally:
         if server is not None:
             await server.stop()

@@ -30,7 +30,19 @@ import httpx
 import sqlalchemy as sa
 
 from bench.support import (
-    PG_ADMIN, PREFIX, Table, analyze, bench_runtime, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow,
+    PG_ADMIN,
+    PREFIX,
+    Table,
+    analyze,
+    bench_runtime,
+    copy_rows,
+    fresh_pg,
+    job_row,
+    log,
+    ms,
+    pct,
+    pg_connect,
+    utcnow,
     verdict,
 )
 from tests.support.databases import Database, fresh_database
@@ -50,10 +62,42 @@ FROM {source}, generate_series(0, {count} - 1) AS g,
      LATERAL (SELECT $3::timestamptz - ({minutes}) * interval '1 minute' AS t,
                      CASE WHEN {failed} THEN 'failed' ELSE 'succeeded' END AS s) AS r
 """
-MODULES = ["billing", "catalog", "orders", "search", "shipping", "payments", "customers", "inventory", "reports",
-           "notifications", "sales", "auth"]
-WORDS = ["export", "import", "sync", "refresh", "report", "digest", "cleanup", "reindex", "invoice", "reminder",
-         "backup", "feed", "price", "stock", "newsletter", "audit", "payout", "archive", "snapshot", "warmup"]
+MODULES = [
+    "billing",
+    "catalog",
+    "orders",
+    "search",
+    "shipping",
+    "payments",
+    "customers",
+    "inventory",
+    "reports",
+    "notifications",
+    "sales",
+    "auth",
+]
+WORDS = [
+    "export",
+    "import",
+    "sync",
+    "refresh",
+    "report",
+    "digest",
+    "cleanup",
+    "reindex",
+    "invoice",
+    "reminder",
+    "backup",
+    "feed",
+    "price",
+    "stock",
+    "newsletter",
+    "audit",
+    "payout",
+    "archive",
+    "snapshot",
+    "warmup",
+]
 STATUSES = ["succeeded"] * 85 + ["failed"] * 6 + ["skipped"] * 3 + ["missed"] * 2 + ["timed_out"] * 1 + [None] * 3
 TENANTS = 100
 ORGS_PER_TENANT = 4
@@ -70,18 +114,26 @@ def _job(i: int, now, rng: random.Random) -> dict:
     enabled = i % 10 != 7
     last = rng.choice(STATUSES)
     return job_row(
-        f"{word}-{i:07d}" if i % 5 else f"{module or 'ops'}:{word}-{other}-{i}", now,
-        scope_type=scope, tenant_id=None if scope == "system" else tenant,
+        f"{word}-{i:07d}" if i % 5 else f"{module or 'ops'}:{word}-{other}-{i}",
+        now,
+        scope_type=scope,
+        tenant_id=None if scope == "system" else tenant,
         organization_id=org if scope == "organization" else None,
-        name=f"{word.capitalize()} {other} {i}", description=f"{word} the {other} data of {tenant} every so often",
+        name=f"{word.capitalize()} {other} {i}",
+        description=f"{word} the {other} data of {tenant} every so often",
         schedule_type="cron" if cron else "interval",
         schedule_value=f"{i % 60} {i % 24} * * *" if cron else rng.choice(["15m", "1h", "6h", "1d"]),
-        target_type="queue" if queue else "command", target_queue="bench-queue" if queue else None,
-        target_command=None if queue else "demo.echo", is_enabled=enabled,
+        target_type="queue" if queue else "command",
+        target_queue="bench-queue" if queue else None,
+        target_command=None if queue else "demo.echo",
+        is_enabled=enabled,
         next_run_at=now + timedelta(seconds=rng.randint(60, 86_400)) if enabled else None,
-        last_run_at=now - timedelta(seconds=rng.randint(60, 86_400 * 7)) if last else None, last_status=last,
-        source_type="module" if module else "user", source_module=module,
-        created_at=now - timedelta(seconds=i), updated_at=now - timedelta(seconds=i // 2),
+        last_run_at=now - timedelta(seconds=rng.randint(60, 86_400 * 7)) if last else None,
+        last_status=last,
+        source_type="module" if module else "user",
+        source_module=module,
+        created_at=now - timedelta(seconds=i),
+        updated_at=now - timedelta(seconds=i // 2),
     )
 
 
@@ -95,8 +147,10 @@ async def build(size: str, *, reuse: bool = False) -> Database:
         database = await fresh_database(name=f"{PREFIX}list_{size}", reuse=True, admin_dsn=PG_ADMIN)
         if not database.made:
             if not await _holds(database.url, size):
-                raise SystemExit(f"database {database.name} exists but does not hold the {size} data; drop it "
-                                 f"(dropdb {database.name}) or run without --reuse")
+                raise SystemExit(
+                    f"database {database.name} exists but does not hold the {size} data; drop it "
+                    f"(dropdb {database.name}) or run without --reuse"
+                )
             log(f"list page: reusing the {sizes['jobs']:,} schedules and {sizes['runs']:,} runs of {database.name}")
             return database
     try:
@@ -112,9 +166,19 @@ async def _load(url: str, sizes: dict[str, int]) -> None:
     now = utcnow().replace(microsecond=0)
     started = time.perf_counter()
     jobs = [_job(i, now, rng) for i in range(1, sizes["jobs"])]
-    jobs.append(job_row(LONG_HISTORY_JOB, now, name="Long history", description="one schedule with many runs",
-                        schedule_type="cron", schedule_value="* * * * *", next_run_at=now + timedelta(minutes=1),
-                        last_run_at=now - timedelta(minutes=1), last_status="succeeded"))
+    jobs.append(
+        job_row(
+            LONG_HISTORY_JOB,
+            now,
+            name="Long history",
+            description="one schedule with many runs",
+            schedule_type="cron",
+            schedule_value="* * * * *",
+            next_run_at=now + timedelta(minutes=1),
+            last_run_at=now - timedelta(minutes=1),
+            last_status="succeeded",
+        )
+    )
     await copy_rows(url, "scheduled_jobs", jobs)
     # Runs are generated inside PostgreSQL: a fifth on the long-history schedule, the rest on every
     # fifth schedule, with distinct slots per schedule spread over six days.
@@ -122,14 +186,30 @@ async def _load(url: str, sizes: dict[str, int]) -> None:
     per_job = (sizes["runs"] - long) // (len(jobs) // 5)
     conn = await pg_connect(url)
     try:
-        await conn.execute(RUNS_SQL.format(source="(SELECT $1::text AS id, NULL::text AS tenant_id, "
-                                                  "NULL::text AS organization_id, 0::bigint AS n) AS j",
-                                           count="$2", minutes="g + 1", failed="g % 17 = 0"),
-                           LONG_HISTORY_JOB, long, now)
-        await conn.execute(RUNS_SQL.format(source="(SELECT id, tenant_id, organization_id, row_number() OVER () AS n "
-                                                  "FROM scheduled_jobs WHERE id <> $1 AND hashtext(id) % 5 = 0) AS j",
-                                           count="$2", minutes="1 + (g * 97 + j.n) % 8640", failed="false"),
-                           LONG_HISTORY_JOB, per_job, now)
+        await conn.execute(
+            RUNS_SQL.format(
+                source="(SELECT $1::text AS id, NULL::text AS tenant_id, "
+                "NULL::text AS organization_id, 0::bigint AS n) AS j",
+                count="$2",
+                minutes="g + 1",
+                failed="g % 17 = 0",
+            ),
+            LONG_HISTORY_JOB,
+            long,
+            now,
+        )
+        await conn.execute(
+            RUNS_SQL.format(
+                source="(SELECT id, tenant_id, organization_id, row_number() OVER () AS n "
+                "FROM scheduled_jobs WHERE id <> $1 AND hashtext(id) % 5 = 0) AS j",
+                count="$2",
+                minutes="1 + (g * 97 + j.n) % 8640",
+                failed="false",
+            ),
+            LONG_HISTORY_JOB,
+            per_job,
+            now,
+        )
         total = await conn.fetchval("SELECT count(*) FROM scheduled_job_runs")
     finally:
         await conn.close()
@@ -158,7 +238,9 @@ async def _client(runtime, email: str, **user):
 
     async with runtime.sessions.begin() as session:  # left by an earlier run on the same data (--reuse)
         await session.execute(sa.delete(User).where(User.email == email))
-    await runtime.users.create(email, "benchmark password 1", "admin", password_hash=_HASH or hash_password("x" * 12), **user)
+    await runtime.users.create(
+        email, "benchmark password 1", "admin", password_hash=_HASH or hash_password("x" * 12), **user
+    )
     async with runtime.sessions() as session:
         user_id = await session.scalar(sa.select(User.id).where(User.email == email))
     app = create_app(runtime.settings, run_scheduler=False, runtime=runtime)
@@ -219,8 +301,10 @@ async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
     sizes = SIZES[size]
     database = await build(size, reuse=reuse)
     runtime = bench_runtime(database.url)
-    table = Table(f"Admin pages: {sizes['jobs']:,} schedules, {sizes['runs']:,} runs (server time, in-process)",
-                  ["page", "as", "p50", "p95", "target p95", ""])
+    table = Table(
+        f"Admin pages: {sizes['jobs']:,} schedules, {sizes['runs']:,} runs (server time, in-process)",
+        ["page", "as", "p50", "p95", "target p95", ""],
+    )
     try:
         root = await _client(runtime, "root@bench.test", is_superadmin=True)
         tenant = await _client(runtime, "owner@bench.test", tenant_id="tenant-007", organization_id="tenant-007-org-1")
@@ -229,15 +313,23 @@ async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
             headers = {"HX-Request": "true", "HX-Target": "jobs-table"} if "htmx" in label else None
             p50, p95, _ = await _time(root, path, repeat, headers)
             table.add(label, "superadmin", ms(p50), ms(p95), "< 100 ms", verdict(p95, 0.1))
-        for label, path in (("first page", LIST), ("search 'export'", f"{LIST}?q=export"),
-                            ("sort last run desc", f"{LIST}?sort=lastRunAt&order=desc")):
+        for label, path in (
+            ("first page", LIST),
+            ("search 'export'", f"{LIST}?q=export"),
+            ("sort last run desc", f"{LIST}?sort=lastRunAt&order=desc"),
+        ):
             p50, p95, _ = await _time(tenant, path, repeat)
             table.add(label, "tenant admin", ms(p50), ms(p95), "< 100 ms", verdict(p95, 0.1))
         detail = f"{LIST}/{LONG_HISTORY_JOB}"
-        for label, path in (("detail, long history", detail), ("detail, history page 100", f"{detail}?runs_page=100"),
-                            ("detail, history status=failed", f"{detail}?status=failed")):
+        for label, path in (
+            ("detail, long history", detail),
+            ("detail, history page 100", f"{detail}?runs_page=100"),
+            ("detail, history status=failed", f"{detail}?status=failed"),
+        ):
             p50, p95, _ = await _time(root, path, repeat)
-            table.add(f"{label} ({sizes['runs'] // 5:,} runs)", "superadmin", ms(p50), ms(p95), "< 50 ms", verdict(p95, 0.05))
+            table.add(
+                f"{label} ({sizes['runs'] // 5:,} runs)", "superadmin", ms(p50), ms(p95), "< 50 ms", verdict(p95, 0.05)
+            )
         await root.aclose()
         await tenant.aclose()
     finally:
@@ -246,8 +338,10 @@ async def main(size: str, *, keep: bool = False, reuse: bool = False) -> Table:
             log(f"list page: kept database {database.name}")
         else:
             await database.drop()
-    table.notes.append(f"{sizes['repeat']} requests per page after 2 warm-up requests; the tenant admin sees one "
-                       f"organization's schedules ({sizes['jobs'] // TENANTS // ORGS_PER_TENANT:,} or so) plus the tenant's.")
+    table.notes.append(
+        f"{sizes['repeat']} requests per page after 2 warm-up requests; the tenant admin sees one "
+        f"organization's schedules ({sizes['jobs'] // TENANTS // ORGS_PER_TENANT:,} or so) plus the tenant's."
+    )
     return table
 
 
@@ -255,7 +349,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--keep", action="store_true", help="Keep the database (its name is printed) to explore plans.")
-    parser.add_argument("--reuse", action="store_true",
-                        help="Keep the database, and skip the load when it already holds the data of this size.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep the database, and skip the load when it already holds the data of this size.",
+    )
     args = parser.parse_args()
     print(asyncio.run(main(args.size, keep=args.keep, reuse=args.reuse)).render())

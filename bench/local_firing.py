@@ -23,7 +23,7 @@ import asyncio
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -57,8 +57,14 @@ async def _create(runtime: Runtime, definitions: list[dict]) -> None:
 
 
 def _noop(i: int, **schedule) -> dict:
-    return {"name": f"bench {i}", "scope_type": "system", "target_type": "command", "target_command": "demo.echo",
-            "target_payload": {}, **schedule}
+    return {
+        "name": f"bench {i}",
+        "scope_type": "system",
+        "target_type": "command",
+        "target_command": "demo.echo",
+        "target_payload": {},
+        **schedule,
+    }
 
 
 async def _runs(runtime: Runtime) -> list[ScheduledJobRun]:
@@ -86,7 +92,7 @@ async def spread(url: str, backend: str, n: int, seconds: int) -> Row:
         poller = LocalScheduler(runtime)
         task = asyncio.create_task(poller.run())
         # Slots that fell due while the schedules were being created are late by then: not counted.
-        counted_from = datetime.now(timezone.utc) + timedelta(seconds=1)
+        counted_from = datetime.now(UTC) + timedelta(seconds=1)
         await asyncio.sleep(seconds)
         poller.stop()
         await task
@@ -94,10 +100,19 @@ async def spread(url: str, backend: str, n: int, seconds: int) -> Row:
         lag = [(r.started_at - r.scheduled_for).total_seconds() for r in runs]
         claim = [(r.enqueued_at - r.scheduled_for).total_seconds() for r in runs]
         missed = sum(1 for r in await _runs(runtime) if r.status == "missed" and r.scheduled_for >= counted_from)
-        return Row(backend, "spread", n, {
-            "runs": f"{len(runs):,}", "lag p50": _ms(pct(lag, 50)), "lag p99": _ms(pct(lag, 99)),
-            "claim p50": _ms(pct(claim, 50)), "claim p99": _ms(pct(claim, 99)), "missed": str(missed),
-        })
+        return Row(
+            backend,
+            "spread",
+            n,
+            {
+                "runs": f"{len(runs):,}",
+                "lag p50": _ms(pct(lag, 50)),
+                "lag p99": _ms(pct(lag, 99)),
+                "claim p50": _ms(pct(claim, 50)),
+                "claim p99": _ms(pct(claim, 99)),
+                "missed": str(missed),
+            },
+        )
     finally:
         await runtime.close()
 
@@ -105,16 +120,18 @@ async def spread(url: str, backend: str, n: int, seconds: int) -> Row:
 async def burst(url: str, backend: str, n: int) -> Row:
     runtime = bench_runtime(url)
     try:
-        later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
-        await _create(runtime, [_noop(i, schedule_type="interval", schedule_value="1h", start_at=later.isoformat())
-                                for i in range(n)])
+        later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+        await _create(
+            runtime,
+            [_noop(i, schedule_type="interval", schedule_value="1h", start_at=later.isoformat()) for i in range(n)],
+        )
         # Then all of them move to one slot two seconds ahead, in one statement.
-        slot = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
+        slot = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
         async with runtime.sessions.begin() as session:
             await session.execute(sa.update(ScheduledJob).values(start_at=slot, anchor_at=slot, next_run_at=slot))
         poller = LocalScheduler(runtime)
         task = asyncio.create_task(poller.run())
-        deadline = time.monotonic() + (slot - datetime.now(timezone.utc)).total_seconds() + LIMIT
+        deadline = time.monotonic() + (slot - datetime.now(UTC)).total_seconds() + LIMIT
         while time.monotonic() < deadline and await _finished(runtime) < n:
             await asyncio.sleep(0.5)
         poller.stop()
@@ -123,11 +140,16 @@ async def burst(url: str, backend: str, n: int) -> Row:
         queued = max(r.enqueued_at for r in runs) - slot
         done = [r.finished_at for r in runs if r.finished_at]
         finished = _ms((max(done) - slot).total_seconds()) if len(done) == n else f"not in {LIMIT} s"
-        return Row(backend, "burst", n, {
-            "runs": f"{sum(1 for r in runs if r.status == 'succeeded'):,}",
-            "all queued": _ms(queued.total_seconds()) if len(runs) == n else f"not in {LIMIT} s",
-            "all finished": finished,
-        })
+        return Row(
+            backend,
+            "burst",
+            n,
+            {
+                "runs": f"{sum(1 for r in runs if r.status == 'succeeded'):,}",
+                "all queued": _ms(queued.total_seconds()) if len(runs) == n else f"not in {LIMIT} s",
+                "all finished": finished,
+            },
+        )
     finally:
         await runtime.close()
 
@@ -164,7 +186,11 @@ async def main(size: str, backends: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--backend", choices=["postgresql", "sqlite"], action="append",
-                        help="Only this backend (may repeat); default: both.")
+    parser.add_argument(
+        "--backend",
+        choices=["postgresql", "sqlite"],
+        action="append",
+        help="Only this backend (may repeat); default: both.",
+    )
     args = parser.parse_args()
     asyncio.run(main(args.size, args.backend or ["postgresql", "sqlite"]))

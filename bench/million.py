@@ -19,7 +19,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.support import (
-    SchedulerProcess, Table, analyze, copy_rows, fresh_pg, job_row, log, ms, pct, pg_connect, utcnow,
+    SchedulerProcess,
+    Table,
+    analyze,
+    copy_rows,
+    fresh_pg,
+    job_row,
+    log,
+    ms,
+    pct,
+    pg_connect,
+    utcnow,
     verdict,
 )
 
@@ -51,8 +61,9 @@ async def main(size: str) -> Table:
     log(f"million: loading {n:,} schedules")
     await copy_rows(url, "scheduled_jobs", rows())
     await analyze(url)
-    table = Table(f"{n:,} enabled schedules spread over a day (local strategy, PostgreSQL)",
-                  ["measure", "value", "target", ""])
+    table = Table(
+        f"{n:,} enabled schedules spread over a day (local strategy, PostgreSQL)", ["measure", "value", "target", ""]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         process = SchedulerProcess(url, Path(tmp) / "scheduler.log")
         watch = await pg_connect(url)
@@ -73,7 +84,10 @@ async def main(size: str) -> Table:
             runs = await watch.fetch(
                 "SELECT extract(epoch FROM started_at - scheduled_for) AS lag, "
                 "extract(epoch FROM enqueued_at - scheduled_for) AS claim FROM scheduled_job_runs "
-                "WHERE scheduled_for >= $1 AND scheduled_for < $2 AND trigger = 'scheduled'", first, end)
+                "WHERE scheduled_for >= $1 AND scheduled_for < $2 AND trigger = 'scheduled'",
+                first,
+                end,
+            )
             expected = sum(1 for i in range(n) if first + timedelta(seconds=i * DAY // n) < end)
             not_started = sum(1 for r in runs if r["lag"] is None)
         finally:
@@ -82,17 +96,31 @@ async def main(size: str) -> Table:
             await database.drop()
     lags = [float(r["lag"]) for r in runs if r["lag"] is not None]
     claims = [float(r["claim"]) for r in runs if r["claim"] is not None]
-    table.add("resident memory (idle / after firing / peak)", f"{rss_idle:,.0f} / {rss:,.0f} / {peak:,.0f} MiB",
-              "< 300 MB", verdict(peak * 1.048576, 300))
+    table.add(
+        "resident memory (idle / after firing / peak)",
+        f"{rss_idle:,.0f} / {rss:,.0f} / {peak:,.0f} MiB",
+        "< 300 MB",
+        verdict(peak * 1.048576, 300),
+    )
     table.add("CPU while nothing is due", f"{idle_cpu * 100:.1f} % of a core", "< 5 %", verdict(idle_cpu * 100, 5))
     table.add(f"CPU while firing ({n / DAY:,.1f} slots/s)", f"{busy_cpu * 100:.1f} % of a core", "", "")
-    table.add("slots due in the window / runs started", f"{expected:,} / {len(lags):,}" +
-              (f" ({not_started} not started)" if not_started else ""), "all", "ok" if len(lags) >= expected else "missed")
-    table.add("firing lag p50 / p99 (run started - slot)", f"{ms(pct(lags, 50))} / {ms(pct(lags, 99))}", "p99 < 1 s",
-              verdict(pct(lags, 99), 1.0))
+    table.add(
+        "slots due in the window / runs started",
+        f"{expected:,} / {len(lags):,}" + (f" ({not_started} not started)" if not_started else ""),
+        "all",
+        "ok" if len(lags) >= expected else "missed",
+    )
+    table.add(
+        "firing lag p50 / p99 (run started - slot)",
+        f"{ms(pct(lags, 50))} / {ms(pct(lags, 99))}",
+        "p99 < 1 s",
+        verdict(pct(lags, 99), 1.0),
+    )
     table.add("claim lag p50 / p99 (run queued - slot)", f"{ms(pct(claims, 50))} / {ms(pct(claims, 99))}", "", "")
-    table.notes.append(f"Idle: {sizes['idle']} s before the first slot; firing: {sizes['firing']} s of slots. "
-                       "'Idle' is the scheduler's own CPU, from /proc/<pid>/stat.")
+    table.notes.append(
+        f"Idle: {sizes['idle']} s before the first slot; firing: {sizes['firing']} s of slots. "
+        "'Idle' is the scheduler's own CPU, from /proc/<pid>/stat."
+    )
     return table
 
 

@@ -26,17 +26,33 @@ MODULES = ("orders", "billing", "catalog", "search")
 def registration(i: int, prefix: str = "reg") -> dict:
     module = MODULES[i % len(MODULES)]
     return {
-        "id": f"{module}:{prefix}-{i}", "name": f"{module} housekeeping {i}", "scope_type": "organization",
-        "tenant_id": f"tenant-{i % 100:03d}", "organization_id": f"org-{i}", "schedule_type": "cron",
-        "schedule_value": f"{i % 60} {i % 24} * * *", "timezone": "Europe/Warsaw", "target_type": "command",
-        "target_command": "demo.echo", "target_payload": {"org": i}, "source_module": module,
+        "id": f"{module}:{prefix}-{i}",
+        "name": f"{module} housekeeping {i}",
+        "scope_type": "organization",
+        "tenant_id": f"tenant-{i % 100:03d}",
+        "organization_id": f"org-{i}",
+        "schedule_type": "cron",
+        "schedule_value": f"{i % 60} {i % 24} * * *",
+        "timezone": "Europe/Warsaw",
+        "target_type": "command",
+        "target_command": "demo.echo",
+        "target_payload": {"org": i},
+        "source_module": module,
     }
 
 
 def _row(table: Table, what: str, n: int, seconds: float) -> None:
     projected = seconds / n * TARGET_N
     target = f"{TARGET_N:,} < {TARGET_SECONDS:g} s"
-    table.add(what, f"{n:,}", secs(seconds), f"{n / seconds:,.0f}/s", secs(projected), target, verdict(projected, TARGET_SECONDS))
+    table.add(
+        what,
+        f"{n:,}",
+        secs(seconds),
+        f"{n / seconds:,.0f}/s",
+        secs(projected),
+        target,
+        verdict(projected, TARGET_SECONDS),
+    )
 
 
 async def main(size: str) -> Table:
@@ -44,8 +60,10 @@ async def main(size: str) -> Table:
     database = await fresh_pg("registration")
     url = database.url
     runtime = bench_runtime(url)
-    table = Table("Registering schedules through the service API (PostgreSQL)",
-                  ["how", "schedules", "took", "rate", f"for {TARGET_N:,}", "target", ""])
+    table = Table(
+        "Registering schedules through the service API (PostgreSQL)",
+        ["how", "schedules", "took", "rate", f"for {TARGET_N:,}", "target", ""],
+    )
     try:
         n = sizes["n"]
         for what in ("register, one by one (new)", "register, one by one (unchanged)"):
@@ -61,7 +79,7 @@ async def main(size: str) -> Table:
                 log(f"registration: {what}, {many:,}")
                 started = time.perf_counter()
                 for start in range(0, many, 1_000):
-                    await runtime.scheduler.register_many(items[start:start + 1_000])
+                    await runtime.scheduler.register_many(items[start : start + 1_000])
                 _row(table, what, many, time.perf_counter() - started)
         else:
             table.notes.append("register_many: not in this version of the service.")

@@ -15,10 +15,11 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -76,16 +77,47 @@ async def analyze(url: str) -> None:
 def job_row(job_id: str, now: datetime, **values: Any) -> dict[str, Any]:
     """A complete ``scheduled_jobs`` row, the way the service would write it (no-op target)."""
     row = {
-        "id": job_id, "scope_type": "system", "tenant_id": None, "organization_id": None,
-        "name": f"bench {job_id}", "description": "", "schedule_type": "interval", "schedule_value": "1h",
-        "timezone": "UTC", "anchor_at": now, "target_type": "command", "target_queue": None,
-        "target_command": "demo.echo", "target_payload": "{}", "require_feature": None, "is_enabled": True,
-        "paused_at": None, "paused_by": None, "pause_note": None, "catch_up_policy": "latest",
-        "catch_up_window_seconds": 86_400, "overlap_policy": "allow", "jitter_seconds": 0, "timeout_seconds": None,
-        "max_retries": 0, "retry_backoff_seconds": 30, "start_at": None, "end_at": None, "max_runs": None,
-        "run_count": 0, "next_run_at": None, "last_run_at": None, "last_status": None, "source_type": "user",
-        "source_module": None, "version": 1, "created_by": "bench", "updated_by": "bench", "created_at": now,
-        "updated_at": now, "deleted_at": None,
+        "id": job_id,
+        "scope_type": "system",
+        "tenant_id": None,
+        "organization_id": None,
+        "name": f"bench {job_id}",
+        "description": "",
+        "schedule_type": "interval",
+        "schedule_value": "1h",
+        "timezone": "UTC",
+        "anchor_at": now,
+        "target_type": "command",
+        "target_queue": None,
+        "target_command": "demo.echo",
+        "target_payload": "{}",
+        "require_feature": None,
+        "is_enabled": True,
+        "paused_at": None,
+        "paused_by": None,
+        "pause_note": None,
+        "catch_up_policy": "latest",
+        "catch_up_window_seconds": 86_400,
+        "overlap_policy": "allow",
+        "jitter_seconds": 0,
+        "timeout_seconds": None,
+        "max_retries": 0,
+        "retry_backoff_seconds": 30,
+        "start_at": None,
+        "end_at": None,
+        "max_runs": None,
+        "run_count": 0,
+        "next_run_at": None,
+        "last_run_at": None,
+        "last_status": None,
+        "source_type": "user",
+        "source_module": None,
+        "version": 1,
+        "created_by": "bench",
+        "updated_by": "bench",
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
     }
     row.update(values)
     return row
@@ -94,11 +126,27 @@ def job_row(job_id: str, now: datetime, **values: Any) -> dict[str, Any]:
 def run_row(job_id: str, slot: datetime, **values: Any) -> dict[str, Any]:
     """A finished ``scheduled_job_runs`` row (succeeded, 12 ms)."""
     row = {
-        "id": str(uuid.uuid4()), "job_id": job_id, "tenant_id": None, "organization_id": None, "scheduled_for": slot,
-        "trigger": "scheduled", "triggered_by": None, "status": "succeeded", "reason": None, "attempt": 1,
-        "not_before": slot, "enqueued_at": slot, "started_at": slot, "finished_at": slot + timedelta(milliseconds=12),
-        "duration_ms": 12, "error_message": None, "error_stack": None, "result": None, "queue_job_id": None,
-        "lease_expires_at": None, "created_at": slot,
+        "id": str(uuid.uuid4()),
+        "job_id": job_id,
+        "tenant_id": None,
+        "organization_id": None,
+        "scheduled_for": slot,
+        "trigger": "scheduled",
+        "triggered_by": None,
+        "status": "succeeded",
+        "reason": None,
+        "attempt": 1,
+        "not_before": slot,
+        "enqueued_at": slot,
+        "started_at": slot,
+        "finished_at": slot + timedelta(milliseconds=12),
+        "duration_ms": 12,
+        "error_message": None,
+        "error_stack": None,
+        "result": None,
+        "queue_job_id": None,
+        "lease_expires_at": None,
+        "created_at": slot,
     }
     row.update(values)
     return row
@@ -133,8 +181,10 @@ async def insert_rows_sqlite(runtime: Runtime, model, rows: Sequence[dict[str, A
     """Multi-row INSERTs (SQLite has no COPY)."""
     table = model.__table__
     for start in range(0, len(rows), chunk):
-        batch = [{k: (json.loads(v) if k in ("target_payload",) and isinstance(v, str) else v) for k, v in r.items()}
-                 for r in rows[start:start + chunk]]
+        batch = [
+            {k: (json.loads(v) if k in ("target_payload",) and isinstance(v, str) else v) for k, v in r.items()}
+            for r in rows[start : start + chunk]
+        ]
         async with runtime.engine.begin() as conn:
             await conn.execute(table.insert(), batch)
 
@@ -161,14 +211,14 @@ def secs(seconds: float) -> str:
 
 
 def verdict(value: float, target: float) -> str:
-    """"ok" or how far over the target ``value`` is (both in the same unit)."""
+    """ "ok" or how far over the target ``value`` is (both in the same unit)."""
     if value != value:
         return "-"
     return "ok" if value < target else f"missed ×{value / target:.1f}"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -184,9 +234,10 @@ class Table:
         self.rows.append([str(c) for c in cells])
 
     def render(self) -> str:
-        widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
-                  for i, c in enumerate(self.columns)]
-        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+        widths = [
+            max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c) for i, c in enumerate(self.columns)
+        ]
+        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
         out = [f"## {self.title}", "", line(self.columns), line(["-" * w for w in widths])]
         out += [line(r) for r in self.rows]
         out += [""] + [f"  {n}" for n in self.notes] if self.notes else []
@@ -222,16 +273,29 @@ class SchedulerProcess:
     """
 
     def __init__(self, url: str, log_path: Path, **env: str) -> None:
-        self.env = {**os.environ, "DATABASE_URL": url, "QUEUE_STRATEGY": "local", "LOG_FORMAT": "json",
-                    "SCHEDULER_POLL_INTERVAL_MS": "1000", **env}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "QUEUE_STRATEGY": "local",
+            "LOG_FORMAT": "json",
+            "SCHEDULER_POLL_INTERVAL_MS": "1000",
+            **env,
+        }
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "scheduler", "start", env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=self._log, cwd=str(ROOT),
+            sys.executable,
+            "-m",
+            "app.cli",
+            "scheduler",
+            "start",
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+            cwd=str(ROOT),
         )
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if b"scheduler started" not in line:
@@ -251,7 +315,7 @@ class SchedulerProcess:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), 60)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
         if self.proc:

@@ -41,7 +41,10 @@ def test_plain_postgres_urls_get_the_async_driver():
         ({"SCHEDULER_MAX_IMPORT_BYTES": "100"}, "SCHEDULER_MAX_IMPORT_BYTES must be between 1024 and 67108864"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
         ({"MERCATO_ENV": "production"}, "SECRET_KEY is required when MERCATO_ENV=production"),
-        ({"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "TRUSTED_PROXIES must be comma-separated IP addresses or networks like 10.0.0.0/8, got 'proxy.internal'"),
+        (
+            {"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"},
+            "TRUSTED_PROXIES must be comma-separated IP addresses or networks like 10.0.0.0/8, got 'proxy.internal'",
+        ),
         ({"TRUSTED_PROXIES": "*"}, "TRUSTED_PROXIES must be comma-separated IP addresses"),
         ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES must be comma-separated IP addresses"),
     ],

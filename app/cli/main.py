@@ -10,10 +10,21 @@ from app.settings import SettingsError, get_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-format", type=click.Choice(FORMATS), default="auto", show_default=True, envvar="LOG_FORMAT",
-              help="Logs on stderr: json (one object per line), text, or auto (text on a terminal, else json).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True, envvar="LOG_LEVEL")
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    envvar="LOG_FORMAT",
+    help="Logs on stderr: json (one object per line), text, or auto (text on a terminal, else json).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    envvar="LOG_LEVEL",
+)
 def cli(log_format: str, log_level: str) -> None:
     """Mercato Scheduler: database-managed scheduled jobs with an admin web UI."""
     configure_logging(log_format, log_level)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -10,8 +10,8 @@ from app import engine
 from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
 from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
-from app.settings import SettingsError, get_settings
 from app.domain.vocabulary import FAILURES
+from app.settings import SettingsError, get_settings
 
 
 @click.group()
@@ -44,10 +44,17 @@ async def list_jobs(runtime, tenant, scope, enabled, as_json) -> None:
         echo_json(
             [
                 {
-                    "id": j.id, "name": j.name, "scopeType": j.scope_type, "tenantId": j.tenant_id,
-                    "organizationId": j.organization_id, "scheduleType": j.schedule_type,
-                    "scheduleValue": j.schedule_value, "timezone": j.timezone, "isEnabled": j.is_enabled,
-                    "lastStatus": j.last_status, "nextRunAt": iso(j.next_run_at) if j.next_run_at else None,
+                    "id": j.id,
+                    "name": j.name,
+                    "scopeType": j.scope_type,
+                    "tenantId": j.tenant_id,
+                    "organizationId": j.organization_id,
+                    "scheduleType": j.schedule_type,
+                    "scheduleValue": j.schedule_value,
+                    "timezone": j.timezone,
+                    "isEnabled": j.is_enabled,
+                    "lastStatus": j.last_status,
+                    "nextRunAt": iso(j.next_run_at) if j.next_run_at else None,
                 }
                 for j in jobs
             ]
@@ -59,9 +66,14 @@ async def list_jobs(runtime, tenant, scope, enabled, as_json) -> None:
     echo_table(
         ["ID", "NAME", "TYPE", "SCHEDULE", "STATUS", "NEXT RUN"],
         [
-            [j.id, j.name, j.schedule_type, j.schedule_value,
-             ("enabled" if j.is_enabled else "disabled") + (f"/{j.last_status}" if j.last_status else ""),
-             iso(j.next_run_at)]
+            [
+                j.id,
+                j.name,
+                j.schedule_type,
+                j.schedule_value,
+                ("enabled" if j.is_enabled else "disabled") + (f"/{j.last_status}" if j.last_status else ""),
+                iso(j.next_run_at),
+            ]
             for j in jobs
         ],
     )
@@ -91,8 +103,13 @@ async def status(runtime, as_json) -> None:
 
 @scheduler.command("preview")
 @click.argument("value")
-@click.option("--type", "schedule_type", type=click.Choice(["cron", "interval"]), default=None,
-              help="Schedule type (default: interval when VALUE looks like 15m, else cron).")
+@click.option(
+    "--type",
+    "schedule_type",
+    type=click.Choice(["cron", "interval"]),
+    default=None,
+    help="Schedule type (default: interval when VALUE looks like 15m, else cron).",
+)
 @click.option("--tz", "tz", default="UTC", show_default=True, help="IANA timezone.")
 @click.option("--after", default=None, help="ISO-8601 instant to start from (default: now).")
 @click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
@@ -103,7 +120,7 @@ def preview(value, schedule_type, tz, after, count, as_json) -> None:
         settings = get_settings()
     except SettingsError as exc:
         fail(str(exc))
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     if after:
         try:
             start = parse_instant(after)  # without an offset: UTC
@@ -115,14 +132,25 @@ def preview(value, schedule_type, tz, after, count, as_json) -> None:
         schedule_type = "interval" if value.strip()[:1].isdigit() and len(value.split()) == 1 else "cron"
     try:
         result = engine.preview(
-            schedule_type, value, tz, after=start, count=count,
+            schedule_type,
+            value,
+            tz,
+            after=start,
+            count=count,
             min_interval_seconds=settings.scheduler_min_interval_seconds,
         )
     except engine.ScheduleError as exc:
         fail(f"{exc.field.replace('_', ' ')}: {exc.message}")
     if as_json:
-        echo_json({"type": schedule_type, "value": value, "timezone": tz, "description": result.description,
-                   "slots": [slot.isoformat() for slot in result.slots]})
+        echo_json(
+            {
+                "type": schedule_type,
+                "value": value,
+                "timezone": tz,
+                "description": result.description,
+                "slots": [slot.isoformat() for slot in result.slots],
+            }
+        )
         return
     click.echo(result.description)
     for slot in result.slots:
@@ -133,7 +161,9 @@ def preview(value, schedule_type, tz, after, count, as_json) -> None:
 
 @scheduler.command("run")
 @click.argument("job_id")
-@click.option("--no-wait", is_flag=True, help="Queue the run and return (local strategy: a running poller picks it up).")
+@click.option(
+    "--no-wait", is_flag=True, help="Queue the run and return (local strategy: a running poller picks it up)."
+)
 @with_runtime
 async def run_now(runtime, job_id, no_wait) -> None:
     """Trigger a manual run of JOB_ID now (recorded with trigger 'manual')."""
@@ -161,7 +191,9 @@ async def start(runtime) -> None:
 
 
 @scheduler.command("cleanup")
-@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Keep this many days (default: the retention setting).")
+@click.option(
+    "--days", type=click.IntRange(1, 3650), default=None, help="Keep this many days (default: the retention setting)."
+)
 @with_runtime
 async def cleanup(runtime, days) -> None:
     """Delete run history older than the retention period; prints how many rows went."""

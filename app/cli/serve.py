@@ -11,7 +11,9 @@ from app.settings import SettingsError, get_settings
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--no-scheduler", is_flag=True, help="Do not run the local poller in this process (also: SCHEDULER_EMBEDDED=false).")
+@click.option(
+    "--no-scheduler", is_flag=True, help="Do not run the local poller in this process (also: SCHEDULER_EMBEDDED=false)."
+)
 def serve(host: str, port: int, no_scheduler: bool) -> None:
     """Run the web app."""
     import uvicorn

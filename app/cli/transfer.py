@@ -12,8 +12,9 @@ from app.domain.errors import ValidationError
 
 
 @click.command("export")
-@click.option("--scope", type=click.Choice(["system", "organization", "tenant"]), default=None,
-              help="Only this scope type.")
+@click.option(
+    "--scope", type=click.Choice(["system", "organization", "tenant"]), default=None, help="Only this scope type."
+)
 @click.option("--tenant", default=None, help="Only this tenant's schedules.")
 @with_runtime
 async def export_schedules(runtime, scope, tenant) -> None:

@@ -15,7 +15,12 @@ def users() -> None:
 @users.command("create")
 @click.option("--email", required=True, help="Login email.")
 @click.option("--password", required=True, help="At least 10 characters.")
-@click.option("--role", required=True, type=click.Choice(["admin", "operator", "employee"]), help="admin: all; operator: view + run; employee: view.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "operator", "employee"]),
+    help="admin: all; operator: view + run; employee: view.",
+)
 @click.option("--tenant", default=None, help="Tenant id (created when new).")
 @click.option("--org", default=None, help="Organization id inside the tenant (created when new).")
 @click.option("--superadmin", is_flag=True, help="Sees and manages every tenant and system schedules.")

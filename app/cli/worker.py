@@ -18,8 +18,10 @@ def _require_async() -> None:
     except SettingsError as exc:
         fail(str(exc))
     if settings.queue_strategy != "async":
-        fail("workers belong to the async strategy: set QUEUE_STRATEGY=async "
-             "(with QUEUE_STRATEGY=local, `mercato scheduler start` or `mercato serve` runs the targets)")
+        fail(
+            "workers belong to the async strategy: set QUEUE_STRATEGY=async "
+            "(with QUEUE_STRATEGY=local, `mercato scheduler start` or `mercato serve` runs the targets)"
+        )
 
 
 @click.group()
@@ -28,12 +30,23 @@ def worker() -> None:
 
 
 @worker.command("start", context_settings={"ignore_unknown_options": True})
-@click.option("--workers", "-w", type=click.IntRange(1, 256), default=2, show_default=True,
-              help="Worker child processes.")
-@click.option("--queue", "queues", multiple=True, metavar="NAME",
-              help="Work only these queue targets' streams (repeatable). Default: commands and every queue.")
-@click.option("--max-async-tasks", type=click.IntRange(1, 10_000), default=100, show_default=True,
-              help="Runs in flight per child process.")
+@click.option(
+    "--workers", "-w", type=click.IntRange(1, 256), default=2, show_default=True, help="Worker child processes."
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAME",
+    help="Work only these queue targets' streams (repeatable). Default: commands and every queue.",
+)
+@click.option(
+    "--max-async-tasks",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Runs in flight per child process.",
+)
 @click.argument("taskiq_args", nargs=-1, type=click.UNPROCESSED)
 def start(workers, queues, max_async_tasks, taskiq_args) -> None:
     """Run `taskiq worker` with the project's broker; extra arguments go to taskiq."""
@@ -44,10 +57,16 @@ def start(workers, queues, max_async_tasks, taskiq_args) -> None:
 
     _require_async()
     os.environ[QUEUES_ENV] = ",".join(queues)  # read by the child processes' broker
-    args = WorkerArgs.from_cli([
-        "app.taskiq_app:broker", "--workers", str(workers),
-        "--max-async-tasks", str(max_async_tasks), *taskiq_args,
-    ])
+    args = WorkerArgs.from_cli(
+        [
+            "app.taskiq_app:broker",
+            "--workers",
+            str(workers),
+            "--max-async-tasks",
+            str(max_async_tasks),
+            *taskiq_args,
+        ]
+    )
     raise SystemExit(run_worker(args) or 0)
 
 
@@ -61,6 +80,7 @@ def scheduler() -> None:
     # taskiq logs every send at INFO; our claim log says the same once per tick.
     logging.getLogger("taskiq.cli.scheduler.run").setLevel(logging.WARNING)
     logging.getLogger("taskiq.scheduler.scheduler").setLevel(logging.WARNING)
-    from app.taskiq_app import run_scheduler, scheduler as taskiq_scheduler
+    from app.taskiq_app import run_scheduler
+    from app.taskiq_app import scheduler as taskiq_scheduler
 
     asyncio.run(run_scheduler(taskiq_scheduler))

@@ -8,7 +8,8 @@ and starting runs in a taskiq worker, which receives its messages one at a time.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Generic, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,7 +43,7 @@ class Coalescer(Generic[T, R]):
                     results = await self._write([item for item, _ in batch])
                     if len(results) != len(batch):
                         raise ValueError(f"a batch of {len(batch)} gave {len(results)} results")
-                except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+                except BaseException as exc:
                     for _, done in batch:
                         if not done.done():
                             done.set_exception(exc)

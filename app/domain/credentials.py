@@ -46,11 +46,15 @@ class CredentialService:
         async with self.sessions.begin() as session:
             # FOR SHARE: a concurrent disable (FOR UPDATE, then deleting the user's sessions)
             # either sees this session or is seen by it.
-            active = await session.scalar(sa.select(User.is_active).where(User.id == user_id).with_for_update(read=True))
+            active = await session.scalar(
+                sa.select(User.is_active).where(User.id == user_id).with_for_update(read=True)
+            )
             if not active:
                 return None
             await session.execute(sa.delete(WebSession).where(WebSession.expires_at < now))
-            session.add(WebSession(key_hash=digest(key), user_id=user_id, created_at=now, expires_at=now + SESSION_LIFETIME))
+            session.add(
+                WebSession(key_hash=digest(key), user_id=user_id, created_at=now, expires_at=now + SESSION_LIFETIME)
+            )
         return key
 
     async def session_user(self, key: str) -> User | None:
@@ -78,7 +82,11 @@ class CredentialService:
             if await session.get(User, user_id) is None:
                 raise NotFound("no such user")
             token = ApiToken(
-                id=new_id(), user_id=user_id, name=name, prefix=secret[:12], token_hash=digest(secret),
+                id=new_id(),
+                user_id=user_id,
+                name=name,
+                prefix=secret[:12],
+                token_hash=digest(secret),
                 created_at=self.clock(),
             )
             session.add(token)

@@ -7,8 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.domain.vocabulary import RunStatus
+from app.persistence.models import ScheduledJob, ScheduledJobRun
 
 
 async def next_wakeup(session: AsyncSession, *, queued_after: datetime | None) -> datetime | None:
@@ -23,8 +23,9 @@ async def next_wakeup(session: AsyncSession, *, queued_after: datetime | None) -
     queued = None
     if queued_after is not None:
         queued = await session.scalar(
-            sa.select(sa.func.min(ScheduledJobRun.not_before))
-            .where(ScheduledJobRun.status == RunStatus.QUEUED, ScheduledJobRun.not_before > queued_after)
+            sa.select(sa.func.min(ScheduledJobRun.not_before)).where(
+                ScheduledJobRun.status == RunStatus.QUEUED, ScheduledJobRun.not_before > queued_after
+            )
         )
     candidates = [t for t in (slot, queued) if t is not None]
     return min(candidates) if candidates else None

@@ -6,9 +6,9 @@ Every event has the same payload shape in both strategies (see ``RunEvent``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Awaitable, Callable
 
 log = logging.getLogger("mercato.events")
 

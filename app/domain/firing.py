@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Collection
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ids import new_id
 from app.domain.schedules import to_schedule
+from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 from app.persistence.bulk import Unnest
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.persistence.types import UTCDateTime
-from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 
 log = logging.getLogger("mercato.firing")
 
@@ -39,11 +40,22 @@ MAX_MISSED_ROWS = 100
 MAX_CATCH_UP_RUNS = 1000
 #: What claiming reads of a schedule (not its payload, texts or audit fields: a burst is CPU-bound).
 CLAIM_COLUMNS = (
-    ScheduledJob.id, ScheduledJob.tenant_id, ScheduledJob.organization_id, ScheduledJob.schedule_type,
-    ScheduledJob.schedule_value, ScheduledJob.timezone, ScheduledJob.anchor_at, ScheduledJob.start_at,
-    ScheduledJob.end_at, ScheduledJob.next_run_at, ScheduledJob.catch_up_policy,
-    ScheduledJob.catch_up_window_seconds, ScheduledJob.overlap_policy, ScheduledJob.jitter_seconds,
-    ScheduledJob.max_runs, ScheduledJob.run_count,
+    ScheduledJob.id,
+    ScheduledJob.tenant_id,
+    ScheduledJob.organization_id,
+    ScheduledJob.schedule_type,
+    ScheduledJob.schedule_value,
+    ScheduledJob.timezone,
+    ScheduledJob.anchor_at,
+    ScheduledJob.start_at,
+    ScheduledJob.end_at,
+    ScheduledJob.next_run_at,
+    ScheduledJob.catch_up_policy,
+    ScheduledJob.catch_up_window_seconds,
+    ScheduledJob.overlap_policy,
+    ScheduledJob.jitter_seconds,
+    ScheduledJob.max_runs,
+    ScheduledJob.run_count,
 )
 
 
@@ -71,7 +83,11 @@ class ClaimResult:
     def log(self) -> None:
         """One log line per claimed slot; call it after the claim committed, so logs never lie."""
         for job_id, run_id, slot, status in self.slots:
-            log.info("slot %s", status, extra={"job_id": job_id, "run_id": run_id, "slot": slot.isoformat(), "status": status})
+            log.info(
+                "slot %s",
+                status,
+                extra={"job_id": job_id, "run_id": run_id, "slot": slot.isoformat(), "status": status},
+            )
 
 
 def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
@@ -162,8 +178,15 @@ async def claim_due_slots(
         next_run_at = plan.next_run_at
         if job.max_runs is not None and job.run_count + fired >= job.max_runs:
             next_run_at = None
-        advances.append({"b_id": job.id, "b_seen": job.next_run_at, "b_next": next_run_at, "b_fired": fired,
-                         "b_status": status if fired == 0 else None})
+        advances.append(
+            {
+                "b_id": job.id,
+                "b_seen": job.next_run_at,
+                "b_next": next_run_at,
+                "b_fired": fired,
+                "b_status": status if fired == 0 else None,
+            }
+        )
         planned.append((job.id, runs))
     # One statement advances the batch; its row locks (PostgreSQL), or SQLite's one write lock,
     # are held for as short a time as possible (workers recording runs wait for them). Each row
@@ -197,10 +220,21 @@ _ADVANCE = Unnest(
 #: The claimed slots' run rows. A slot that already has its run (the unique slot index) is left
 #: alone. (``WHERE true``: SQLite would read ``ON CONFLICT`` after a bare ``FROM`` as a join's.)
 _RUN_COLUMNS = {
-    "id": sa.String, "job_id": sa.String, "tenant_id": sa.String, "organization_id": sa.String,
-    "scheduled_for": UTCDateTime, "trigger": sa.String, "triggered_by": sa.String, "status": sa.String,
-    "reason": sa.String, "error_message": sa.Text, "attempt": sa.Integer, "not_before": UTCDateTime,
-    "enqueued_at": UTCDateTime, "finished_at": UTCDateTime, "created_at": UTCDateTime,
+    "id": sa.String,
+    "job_id": sa.String,
+    "tenant_id": sa.String,
+    "organization_id": sa.String,
+    "scheduled_for": UTCDateTime,
+    "trigger": sa.String,
+    "triggered_by": sa.String,
+    "status": sa.String,
+    "reason": sa.String,
+    "error_message": sa.Text,
+    "attempt": sa.Integer,
+    "not_before": UTCDateTime,
+    "enqueued_at": UTCDateTime,
+    "finished_at": UTCDateTime,
+    "created_at": UTCDateTime,
 }
 _INSERT_RUNS = Unnest(
     f"INSERT INTO scheduled_job_runs ({', '.join(_RUN_COLUMNS)}) SELECT * FROM {{rows}} WHERE true "
@@ -235,7 +269,11 @@ def _plan_or_stop(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPla
 def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -> tuple[list[dict], int, str | None]:
     """Run rows for a plan: (rows, how many will really run, status to show when none will)."""
     if plan.error:
-        return [_row(job, job.next_run_at, Trigger.SCHEDULED, RunStatus.FAILED, now, error=plan.error)], 0, RunStatus.FAILED
+        return (
+            [_row(job, job.next_run_at, Trigger.SCHEDULED, RunStatus.FAILED, now, error=plan.error)],
+            0,
+            RunStatus.FAILED,
+        )
     rows: list[dict[str, Any]] = []
     fired = 0
     status = None
@@ -245,14 +283,29 @@ def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -
         status = RunStatus.MISSED
     if plan.missed_overflow:
         rows.append(
-            _row(job, plan.missed[-1] + timedelta(microseconds=1) if plan.missed else now, Trigger.SCHEDULED, RunStatus.MISSED, now,
-                 reason=f"{plan.missed_overflow}+ more slots missed while the scheduler was not running")
+            _row(
+                job,
+                plan.missed[-1] + timedelta(microseconds=1) if plan.missed else now,
+                Trigger.SCHEDULED,
+                RunStatus.MISSED,
+                now,
+                reason=f"{plan.missed_overflow}+ more slots missed while the scheduler was not running",
+            )
         )
     for slot, trigger in plan.fire:
         if remaining is not None and fired >= remaining:
             break
         if busy or (job.overlap_policy == "skip" and fired > 0):
-            rows.append(_row(job, slot, trigger, RunStatus.SKIPPED, now, reason="previous run is still queued or running (overlap: skip)"))
+            rows.append(
+                _row(
+                    job,
+                    slot,
+                    trigger,
+                    RunStatus.SKIPPED,
+                    now,
+                    reason="previous run is still queued or running (overlap: skip)",
+                )
+            )
             status = RunStatus.SKIPPED
             continue
         jitter = random.randint(0, job.jitter_seconds) if job.jitter_seconds else 0

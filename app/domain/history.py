@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain.access import DataAccess
 from app.domain.service import SchedulerService
-from app.persistence.models import ScheduledJobRun
 from app.domain.vocabulary import ACTIVE
+from app.persistence.models import ScheduledJobRun
 
 log = logging.getLogger("mercato.history")
 
@@ -36,7 +36,9 @@ async def delete_expired_runs(data: DataAccess, *, days: int | None = None, batc
                 .scalar_subquery()
             )
             result = await session.execute(
-                sa.delete(ScheduledJobRun).where(ScheduledJobRun.id.in_(ids)).execution_options(synchronize_session=False)
+                sa.delete(ScheduledJobRun)
+                .where(ScheduledJobRun.id.in_(ids))
+                .execution_options(synchronize_session=False)
             )
         total += result.rowcount
         if result.rowcount < batch:

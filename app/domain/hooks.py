@@ -5,7 +5,8 @@ The local poller wakes up; the async strategy syncs Redis and sends queued runs 
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 
 class SchedulerHooks(Protocol):

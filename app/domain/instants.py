@@ -11,9 +11,9 @@ pages format whatever is stored without failing (``app.web.formatting``).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 
-UTC = timezone.utc
+UTC = UTC
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 12, 31, 23, 59, 59, tzinfo=UTC)
 OUT_OF_RANGE = "must be between 1970-01-01 and 9000-12-31 (UTC)"

@@ -105,8 +105,16 @@ def _like_pattern(text: str) -> str:
 
 def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]]:
     conditions = [ScheduledJob.deleted_at.is_(None), visible_to(actor)]
-    texts = (query.search, query.scope_type, query.tenant_id, query.schedule_type, query.target_type,
-             query.source_type, query.source_module, query.last_status)
+    texts = (
+        query.search,
+        query.scope_type,
+        query.tenant_id,
+        query.schedule_type,
+        query.target_type,
+        query.source_type,
+        query.source_module,
+        query.last_status,
+    )
     if any(text and "\x00" in text for text in texts):
         # Stored text never holds NUL, and PostgreSQL refuses to even compare with it.
         return [sa.false()]
@@ -116,8 +124,12 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
         # again: at a million schedules the recheck and the filter cost half as much.
         pattern = sa.func.lower(sa.literal(_like_pattern(query.search.strip()), sa.String))
         conditions.append(
-            sa.or_(*(sa.func.lower(column).like(pattern, escape="\\")
-                     for column in (ScheduledJob.name, ScheduledJob.description, ScheduledJob.id)))
+            sa.or_(
+                *(
+                    sa.func.lower(column).like(pattern, escape="\\")
+                    for column in (ScheduledJob.name, ScheduledJob.description, ScheduledJob.id)
+                )
+            )
         )
     for column, value in (
         (ScheduledJob.scope_type, query.scope_type),
@@ -151,12 +163,15 @@ def list_statement(query: JobQuery, actor: Actor) -> sa.Select:
         page = _nulls_last_descending(conditions, column, size, offset)
     else:
         page = (
-            sa.select(ScheduledJob.id).where(*conditions).order_by(*_order(ScheduledJob, column, query))
-            .limit(size).offset(offset).subquery("page")
+            sa.select(ScheduledJob.id)
+            .where(*conditions)
+            .order_by(*_order(ScheduledJob, column, query))
+            .limit(size)
+            .offset(offset)
+            .subquery("page")
         )
     return (
-        sa.select(ScheduledJob).join(page, page.c.id == ScheduledJob.id)
-        .order_by(*_order(ScheduledJob, column, query))
+        sa.select(ScheduledJob).join(page, page.c.id == ScheduledJob.id).order_by(*_order(ScheduledJob, column, query))
     )
 
 
@@ -176,14 +191,21 @@ def matches_statement(query: JobQuery, actor: Actor) -> sa.Select:
     size, offset = _window(query)
     # Only the id and the sort key are kept of each match; the page's rows are read afterwards.
     matches = (
-        sa.select(ScheduledJob.id, column).where(*job_conditions(query, actor)).limit(COUNT_CAP + 1)
-        .cte("matches").prefix_with("MATERIALIZED")
+        sa.select(ScheduledJob.id, column)
+        .where(*job_conditions(query, actor))
+        .limit(COUNT_CAP + 1)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
     )
     counted = sa.select(sa.func.count().label("total")).select_from(matches).subquery("counted")
-    page = sa.select(matches.c.id).order_by(*_order(matches.c, column, query)).limit(size).offset(offset).subquery("page")
+    page = (
+        sa.select(matches.c.id).order_by(*_order(matches.c, column, query)).limit(size).offset(offset).subquery("page")
+    )
     return (
-        sa.select(counted.c.total, ScheduledJob).select_from(counted)
-        .outerjoin(page, sa.true()).outerjoin(ScheduledJob, ScheduledJob.id == page.c.id)
+        sa.select(counted.c.total, ScheduledJob)
+        .select_from(counted)
+        .outerjoin(page, sa.true())
+        .outerjoin(ScheduledJob, ScheduledJob.id == page.c.id)
         .order_by(*_order(ScheduledJob, column, query))
     )
 
@@ -213,18 +235,25 @@ def _nulls_last_descending(conditions, column, size: int, offset: int) -> sa.Sub
     """
     window = offset + size
     with_value = (
-        sa.select(ScheduledJob.id, column.label("key")).where(*conditions, column.is_not(None))
-        .order_by(column.desc(), ScheduledJob.id.desc()).limit(window)
+        sa.select(ScheduledJob.id, column.label("key"))
+        .where(*conditions, column.is_not(None))
+        .order_by(column.desc(), ScheduledJob.id.desc())
+        .limit(window)
     )
     without = (
-        sa.select(ScheduledJob.id, column.label("key")).where(*conditions, column.is_(None))
-        .order_by(ScheduledJob.id.desc()).limit(window)
+        sa.select(ScheduledJob.id, column.label("key"))
+        .where(*conditions, column.is_(None))
+        .order_by(ScheduledJob.id.desc())
+        .limit(window)
     )
     # Each part as a subquery of its own: SQLite allows no ORDER BY or LIMIT in a bare UNION member.
     both = sa.union_all(sa.select(with_value.subquery()), sa.select(without.subquery())).subquery()
     return (
-        sa.select(both.c.id).order_by(both.c.key.desc().nulls_last(), both.c.id.desc())
-        .limit(size).offset(offset).subquery("page")
+        sa.select(both.c.id)
+        .order_by(both.c.key.desc().nulls_last(), both.c.id.desc())
+        .limit(size)
+        .offset(offset)
+        .subquery("page")
     )
 
 
@@ -241,8 +270,10 @@ def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
         # Materialized, so PostgreSQL finds the tenant's rows first (scope index) rather than
         # walking the module index through every tenant's (1.3 s at a million schedules).
         visible = (
-            sa.select(ScheduledJob.source_module).where(*live, ScheduledJob.source_module.is_not(None))
-            .cte("visible_modules").prefix_with("MATERIALIZED")
+            sa.select(ScheduledJob.source_module)
+            .where(*live, ScheduledJob.source_module.is_not(None))
+            .cte("visible_modules")
+            .prefix_with("MATERIALIZED")
         )
         return sa.select(visible.c.source_module).distinct().order_by(visible.c.source_module).limit(limit)
     first = sa.select(sa.func.min(ScheduledJob.source_module)).where(*live, ScheduledJob.source_module.is_not(None))
@@ -258,8 +289,10 @@ def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
 
 def runs_statement(job_id: str, query: RunQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
     """Rows and bounded count of a schedule's runs (served by ``ix_scheduled_job_runs_history``)."""
-    conditions = [ScheduledJobRun.job_id == job_id,
-                  owned_visible_to(actor, ScheduledJobRun.tenant_id, ScheduledJobRun.organization_id)]
+    conditions = [
+        ScheduledJobRun.job_id == job_id,
+        owned_visible_to(actor, ScheduledJobRun.tenant_id, ScheduledJobRun.organization_id),
+    ]
     if query.status:
         conditions.append(ScheduledJobRun.status == query.status)
     if query.trigger:

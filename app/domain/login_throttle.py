@@ -50,8 +50,9 @@ class Limits:
 
 
 class LoginThrottle:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, clock: Clock = utcnow,
-                 limits: Limits = Limits()) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, clock: Clock = utcnow, limits: Limits = Limits()
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.limits = limits
@@ -70,7 +71,9 @@ class LoginThrottle:
         for limit, matches in checks:
             counted = sa.and_(matches, LoginAttempt.failed_at > now - limit.window)
             columns += [sa.func.count(sa.case((counted, 1))), sa.func.min(sa.case((counted, LoginAttempt.failed_at)))]
-        query = sa.select(*columns).where(sa.or_(by_address, by_email), LoginAttempt.failed_at > now - self.limits.longest)
+        query = sa.select(*columns).where(
+            sa.or_(by_address, by_email), LoginAttempt.failed_at > now - self.limits.longest
+        )
         async with self.sessions() as session:
             row = (await session.execute(query)).one()
         waits = [
@@ -94,8 +97,9 @@ class LoginThrottle:
         Failures at the email from elsewhere still do."""
         address, email_hash = _keys(address, email)
         async with self.sessions.begin() as session:
-            await session.execute(sa.delete(LoginAttempt).where(
-                LoginAttempt.address == address, LoginAttempt.email_hash == email_hash))
+            await session.execute(
+                sa.delete(LoginAttempt).where(LoginAttempt.address == address, LoginAttempt.email_hash == email_hash)
+            )
 
 
 def _keys(address: str, email: str) -> tuple[str, str]:

@@ -12,14 +12,14 @@ See ``docs/api.md`` for the list.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Iterable
 
 import sqlalchemy as sa
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
-from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
+from app.persistence.models import ScheduledJob, ScheduledJobRun
 
 WINDOW = timedelta(hours=1)
 #: Runs are found through ``created_at`` (indexed); a run that started or finished in the window
@@ -106,9 +106,7 @@ async def _missed_slots(session, now) -> Metric:
 
 
 async def _in_flight(session) -> Metric:
-    family = GaugeMetricFamily(
-        f"{PREFIX}_runs_in_flight", "Runs queued or running right now.", labels=["status"]
-    )
+    family = GaugeMetricFamily(f"{PREFIX}_runs_in_flight", "Runs queued or running right now.", labels=["status"])
     rows = dict(
         (
             await session.execute(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -65,7 +66,9 @@ async def execute_run(execution: RunExecution, run_id: str) -> RecordedOutcome:
     return outcome
 
 
-async def record_outcomes(execution: RunExecution, finishes: list[tuple[Any, Any | None, TargetResult]]) -> list[RecordedOutcome]:
+async def record_outcomes(
+    execution: RunExecution, finishes: list[tuple[Any, Any | None, TargetResult]]
+) -> list[RecordedOutcome]:
     """Record how runs ended, in one transaction; then their events. Retries are queued per policy.
 
     A run no longer ``running`` (its lease ran out and it was settled elsewhere) is not written
@@ -76,12 +79,33 @@ async def record_outcomes(execution: RunExecution, finishes: list[tuple[Any, Any
     # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
     outcomes, recorded, retry_ids = await retry_transient(lambda: _record(execution, finishes, now))
     for run, job, finish, duration in recorded:
-        name = {RunStatus.SUCCEEDED: events.COMPLETED, RunStatus.SKIPPED: events.SKIPPED}.get(finish.status, events.FAILED)
+        name = {RunStatus.SUCCEEDED: events.COMPLETED, RunStatus.SKIPPED: events.SKIPPED}.get(
+            finish.status, events.FAILED
+        )
         if job is not None and execution.events.wants(name):
-            await execution.events.emit(run_event(name, run, job, finish.status, now, finished_at=now, duration_ms=duration,
-                                             reason=finish.reason, error=finish.error))
-        log.info("run finished", extra={"run_id": run.id, "job_id": run.job_id, "status": finish.status,
-                                         "slot": run.scheduled_for.isoformat(), "duration_ms": duration})
+            await execution.events.emit(
+                run_event(
+                    name,
+                    run,
+                    job,
+                    finish.status,
+                    now,
+                    finished_at=now,
+                    duration_ms=duration,
+                    reason=finish.reason,
+                    error=finish.error,
+                )
+            )
+        log.info(
+            "run finished",
+            extra={
+                "run_id": run.id,
+                "job_id": run.job_id,
+                "status": finish.status,
+                "slot": run.scheduled_for.isoformat(),
+                "duration_ms": duration,
+            },
+        )
     if retry_ids:
         await execution.hooks.runs_queued(retry_ids)
     return outcomes
@@ -90,13 +114,19 @@ async def record_outcomes(execution: RunExecution, finishes: list[tuple[Any, Any
 async def _record(execution: RunExecution, finishes, now: datetime):
     outcomes, recorded, last, retry_ids = [], [], [], []
     rows = []
-    for run, job, finish in finishes:
+    for run, _job, finish in finishes:
         elapsed = finish.elapsed if finish.elapsed is not None else (now - (run.started_at or now)).total_seconds()
-        rows.append({
-            "b_id": run.id, "b_status": finish.status, "b_reason": finish.reason, "b_duration": max(0, int(elapsed * 1000)),
-            "b_error": finish.error[:10_000] if finish.error else None, "b_stack": finish.stack,
-            "b_result": _json_text(finish.result),
-        })
+        rows.append(
+            {
+                "b_id": run.id,
+                "b_status": finish.status,
+                "b_reason": finish.reason,
+                "b_duration": max(0, int(elapsed * 1000)),
+                "b_error": finish.error[:10_000] if finish.error else None,
+                "b_stack": finish.stack,
+                "b_result": _json_text(finish.result),
+            }
+        )
     async with execution.sessions.begin() as session:
         finished = set((await _FINISH_MANY.execute(session, rows, now=now)).scalars())
         for (run, job, finish), row in zip(finishes, rows):
@@ -124,8 +154,15 @@ _FINISH_MANY = Unnest(
     "duration_ms = v.b_duration, error_message = v.b_error, error_stack = v.b_stack, result = v.b_result, "
     "lease_expires_at = NULL "
     "FROM {rows} WHERE r.id = v.b_id AND r.status = 'running' RETURNING id",
-    {"b_id": sa.String, "b_status": sa.String, "b_reason": sa.String, "b_duration": sa.Integer,
-     "b_error": sa.Text, "b_stack": sa.Text, "b_result": sa.JSON},
+    {
+        "b_id": sa.String,
+        "b_status": sa.String,
+        "b_reason": sa.String,
+        "b_duration": sa.Integer,
+        "b_error": sa.Text,
+        "b_stack": sa.Text,
+        "b_result": sa.JSON,
+    },
     sa.bindparam("now", type_=UTCDateTime()),
 )
 
@@ -134,9 +171,17 @@ def _retry(job, run, status: str, now: datetime) -> ScheduledJobRun:
     """The next attempt of a failed run, after an exponential backoff."""
     backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
     return ScheduledJobRun(
-        id=new_id(), job_id=job.id, tenant_id=job.tenant_id, organization_id=job.organization_id,
-        scheduled_for=run.scheduled_for, trigger=Trigger.RETRY, triggered_by=run.triggered_by,
-        status=RunStatus.QUEUED, attempt=run.attempt + 1, not_before=now + backoff, enqueued_at=now,
+        id=new_id(),
+        job_id=job.id,
+        tenant_id=job.tenant_id,
+        organization_id=job.organization_id,
+        scheduled_for=run.scheduled_for,
+        trigger=Trigger.RETRY,
+        triggered_by=run.triggered_by,
+        status=RunStatus.QUEUED,
+        attempt=run.attempt + 1,
+        not_before=now + backoff,
+        enqueued_at=now,
         reason=f"retry {run.attempt} of {job.max_retries} after {status.replace('_', ' ')}",
         created_at=now,
     )
@@ -165,12 +210,23 @@ async def announce_skipped(execution: RunExecution, run_ids: list[str]) -> None:
         return
     async with execution.sessions() as session:
         runs = list(await session.scalars(sa.select(ScheduledJobRun).where(ScheduledJobRun.id.in_(run_ids))))
-        jobs = {j.id: j for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in runs})))}
+        jobs = {
+            j.id: j
+            for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in runs})))
+        }
     for run in sorted(runs, key=lambda r: (r.scheduled_for, r.id)):
         job = jobs.get(run.job_id)
         if job is not None:
             await execution.events.emit(
-                run_event(events.SKIPPED, run, job, RunStatus.SKIPPED, run.finished_at, finished_at=run.finished_at, reason=run.reason)
+                run_event(
+                    events.SKIPPED,
+                    run,
+                    job,
+                    RunStatus.SKIPPED,
+                    run.finished_at,
+                    finished_at=run.finished_at,
+                    reason=run.reason,
+                )
             )
 
 
@@ -180,16 +236,21 @@ async def settle_lost_runs(execution: RunExecution) -> list[str]:
     async with execution.sessions() as session:
         lost = list(
             await session.scalars(
-                sa.select(ScheduledJobRun).where(
-                    ScheduledJobRun.status == RunStatus.RUNNING, ScheduledJobRun.lease_expires_at < now
-                ).limit(500)
+                sa.select(ScheduledJobRun)
+                .where(ScheduledJobRun.status == RunStatus.RUNNING, ScheduledJobRun.lease_expires_at < now)
+                .limit(500)
             )
         )
         if not lost:
             return []
-        jobs = {j.id: j for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in lost})))}
+        jobs = {
+            j.id: j
+            for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in lost})))
+        }
     error = "the process running this job stopped (killed or crashed) before it finished"
-    outcomes = await record_outcomes(execution, [(run, jobs.get(run.job_id), TargetResult(RunStatus.FAILED, error=error)) for run in lost])
+    outcomes = await record_outcomes(
+        execution, [(run, jobs.get(run.job_id), TargetResult(RunStatus.FAILED, error=error)) for run in lost]
+    )
     return [o.run_id for o in outcomes if o.status != LOST]
 
 
@@ -230,4 +291,3 @@ class LeaseKeeper:
                 await renew_leases(self.execution, list(self.in_flight()))
             except Exception:
                 log.exception("renewing leases failed")
-

@@ -7,7 +7,8 @@ must exist and its organization must be one of that tenant's.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +32,9 @@ def check_actor_scope(actor: Actor, clean: dict[str, Any]) -> None:
         raise ValidationError({"organization_id": "you can only manage schedules of your own organization"})
 
 
-def check_id_free(job_id: str, job: ScheduledJob, clean: dict[str, Any], actor: Actor, *,
-                   updating: bool = False) -> None:
+def check_id_free(
+    job_id: str, job: ScheduledJob, clean: dict[str, Any], actor: Actor, *, updating: bool = False
+) -> None:
     """Whether ``actor`` may write ``clean`` under ``job``'s id: a row outside the actor's
     scope, live or deleted, is never taken, and the refusal says only that the id is not
     available (the same words whether that row is live or deleted)."""
@@ -47,7 +49,6 @@ def check_id_free(job_id: str, job: ScheduledJob, clean: dict[str, Any], actor: 
         raise ValidationError({"id": f"a schedule with id '{job_id}' already exists"})
 
 
-
 async def missing_scopes(session: AsyncSession, new: Iterable[tuple[int | None, dict[str, Any]]]) -> dict[str, str]:
     """Errors for new schedules, given as (index in a batch or None, clean definition), whose
     tenant does not exist or whose organization is not one of that tenant's (one query for all
@@ -58,9 +59,19 @@ async def missing_scopes(session: AsyncSession, new: Iterable[tuple[int | None, 
     if not tenants and not organizations:
         return {}
     known_tenants = set(await session.scalars(sa.select(Tenant.id).where(Tenant.id.in_(tenants))))
-    parent = dict((await session.execute(
-        sa.select(Organization.id, Organization.tenant_id).where(Organization.id.in_(organizations))
-    )).tuples().all()) if organizations else {}
+    parent = (
+        dict(
+            (
+                await session.execute(
+                    sa.select(Organization.id, Organization.tenant_id).where(Organization.id.in_(organizations))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if organizations
+        else {}
+    )
     errors: dict[str, str] = {}
     for index, clean in new:
         tenant, organization = clean.get("tenant_id"), clean.get("organization_id")
@@ -99,12 +110,20 @@ def check_registration_holds(job_id: str, job: ScheduledJob | None, clean: dict[
         return
     if (job.source_type, job.source_module) != (clean["source_type"], clean["source_module"]):
         owner = f"module '{job.source_module}'" if job.source_type == "module" else "a user"
-        raise ValidationError({"id": (
-            f"schedule '{job_id}' was made by {owner}, not by this registration "
-            f"({clean['source_type']} '{clean['source_module']}'); register under another id"
-        )})
+        raise ValidationError(
+            {
+                "id": (
+                    f"schedule '{job_id}' was made by {owner}, not by this registration "
+                    f"({clean['source_type']} '{clean['source_module']}'); register under another id"
+                )
+            }
+        )
     if _scope_ids(job) != _scope_ids(clean):
-        raise ValidationError({"id": (
-            f"schedule '{job_id}' belongs to {_scope_label(_scope_ids(job))}; a registration cannot move it "
-            f"to {_scope_label(_scope_ids(clean))}; register under another id"
-        )})
+        raise ValidationError(
+            {
+                "id": (
+                    f"schedule '{job_id}' belongs to {_scope_label(_scope_ids(job))}; a registration cannot move it "
+                    f"to {_scope_label(_scope_ids(clean))}; register under another id"
+                )
+            }
+        )

@@ -8,9 +8,10 @@ across tenants, like the history cleanup, is declared ``scopes={"system"}``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 from app.domain.access import DataAccess
 from app.domain.actors import SCOPES, Actor
@@ -71,13 +72,29 @@ class TargetRegistry:
     def __init__(self) -> None:
         self._targets: dict[tuple[str, str], Target] = {}
 
-    def queue(self, name: str, *, label: str, description: str = "", payload_hint=None, schedulable=False,
-              scopes: Iterable[str] = SCOPES):
+    def queue(
+        self,
+        name: str,
+        *,
+        label: str,
+        description: str = "",
+        payload_hint=None,
+        schedulable=False,
+        scopes: Iterable[str] = SCOPES,
+    ):
         """Decorator: declare ``handler(payload, ctx)`` as the worker of queue ``name``."""
         return self._declare("queue", name, label, description, payload_hint, schedulable, scopes)
 
-    def command(self, name: str, *, label: str, description: str = "", payload_hint=None, schedulable=False,
-                scopes: Iterable[str] = SCOPES):
+    def command(
+        self,
+        name: str,
+        *,
+        label: str,
+        description: str = "",
+        payload_hint=None,
+        schedulable=False,
+        scopes: Iterable[str] = SCOPES,
+    ):
         """Decorator: declare ``handler(payload, ctx)`` as command ``name``."""
         return self._declare("command", name, label, description, payload_hint, schedulable, scopes)
 
@@ -105,8 +122,11 @@ class TargetRegistry:
         """Schedulable targets (of ``kind``), only those allowed in one of ``scopes`` if given."""
         wanted = None if scopes is None else frozenset(scopes)
         return sorted(
-            (t for t in self._targets.values() if t.schedulable and (kind is None or t.kind == kind)
-             and (wanted is None or t.scopes & wanted)),
+            (
+                t
+                for t in self._targets.values()
+                if t.schedulable and (kind is None or t.kind == kind) and (wanted is None or t.scopes & wanted)
+            ),
             key=lambda t: (t.kind, t.label.lower()),
         )
 

@@ -19,7 +19,14 @@ from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.domain.hooks import NoHooks, SchedulerHooks
 from app.domain.ids import new_id
 from app.domain.listing import (
-    COUNT_CAP, JobQuery, Page, RunQuery, list_statement, matches_statement, owned_visible_to, runs_statement,
+    COUNT_CAP,
+    JobQuery,
+    Page,
+    RunQuery,
+    list_statement,
+    matches_statement,
+    owned_visible_to,
+    runs_statement,
     source_modules_statement,
 )
 from app.domain.ownership import check_actor_scope, check_id_free, id_not_available, missing_scopes
@@ -27,10 +34,10 @@ from app.domain.registry import TargetRegistry
 from app.domain.schedules import PAUSE_FIELDS, audit_snapshot
 from app.domain.upserts import IMPORT, REGISTER, Upserts, before_values, duplicate_id, indexed
 from app.domain.validation import DEFAULTS, clean_job, validate_job_id
+from app.domain.vocabulary import RunStatus, Trigger
 from app.domain.writes import ScheduleWriter, conflict_message
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.settings import Settings
-from app.domain.vocabulary import RunStatus, Trigger
 
 
 class SchedulerService:
@@ -96,8 +103,10 @@ class SchedulerService:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
             rows = await session.scalars(
                 sa.select(AuditEntry)
-                .where(AuditEntry.job_id == job_id,
-                       owned_visible_to(actor, AuditEntry.tenant_id, AuditEntry.organization_id))
+                .where(
+                    AuditEntry.job_id == job_id,
+                    owned_visible_to(actor, AuditEntry.tenant_id, AuditEntry.organization_id),
+                )
                 .order_by(AuditEntry.id.desc())
                 .limit(limit)
             )
@@ -399,13 +408,17 @@ class SchedulerService:
         await self.hooks.schedules_changed([job_id])
         return job
 
+
 def _pause_of(version: dict[str, Any], job: ScheduledJob) -> dict[str, Any]:
     """The pause (note, who, when) an audit snapshot recorded, or ``job``'s if it has none."""
     if not any(field in version for field in PAUSE_FIELDS):
         return {field: getattr(job, field) for field in PAUSE_FIELDS}
     at = version.get("paused_at")
-    return {"pause_note": version.get("pause_note"), "paused_by": version.get("paused_by"),
-            "paused_at": datetime.fromisoformat(at) if isinstance(at, str) else None}
+    return {
+        "pause_note": version.get("pause_note"),
+        "paused_by": version.get("paused_by"),
+        "paused_at": datetime.fromisoformat(at) if isinstance(at, str) else None,
+    }
 
 
 def _registration(registration: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -50,7 +50,7 @@ def shown_path(filename: str) -> str:
     path = os.path.normpath(filename)
     for prefix, shown in _PREFIXES:
         if path.startswith(prefix + os.sep):
-            rest = path[len(prefix) + 1:].replace(os.sep, "/")
+            rest = path[len(prefix) + 1 :].replace(os.sep, "/")
             return f"{shown}/{rest}" if shown else rest
     return os.path.basename(path)
 

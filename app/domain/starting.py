@@ -23,8 +23,8 @@ from app.domain import events
 from app.domain.execution import LEASE, RunExecution
 from app.domain.registry import Target, TargetContext
 from app.domain.stacks import shown_stack
-from app.persistence.bulk import Unnest
 from app.domain.vocabulary import RunStatus, Trigger
+from app.persistence.bulk import Unnest
 from app.persistence.database import retry_transient
 from app.persistence.models import ScheduledJob, ScheduledJobRun, Tenant
 from app.persistence.types import UTCDateTime
@@ -34,17 +34,41 @@ MAX_STACK_CHARS = 20_000
 _RUNS = ScheduledJobRun.__table__
 _JOBS = ScheduledJob.__table__
 #: What executing a run reads of it.
-RUN_COLUMNS = [_RUNS.c[name] for name in (
-    "id", "job_id", "status", "scheduled_for", "trigger", "triggered_by", "attempt", "not_before", "started_at",
-)]
+RUN_COLUMNS = [
+    _RUNS.c[name]
+    for name in (
+        "id",
+        "job_id",
+        "status",
+        "scheduled_for",
+        "trigger",
+        "triggered_by",
+        "attempt",
+        "not_before",
+        "started_at",
+    )
+]
 #: What executing a run reads of its schedule.
-JOB_COLUMNS = [_JOBS.c[name] for name in (
-    "id", "tenant_id", "organization_id", "scope_type", "is_enabled", "deleted_at", "require_feature",
-    "target_type", "target_queue", "target_command", "target_payload", "timeout_seconds", "max_retries",
-    "retry_backoff_seconds", "created_by",
-)]
-
-
+JOB_COLUMNS = [
+    _JOBS.c[name]
+    for name in (
+        "id",
+        "tenant_id",
+        "organization_id",
+        "scope_type",
+        "is_enabled",
+        "deleted_at",
+        "require_feature",
+        "target_type",
+        "target_queue",
+        "target_command",
+        "target_payload",
+        "timeout_seconds",
+        "max_retries",
+        "retry_backoff_seconds",
+        "created_by",
+    )
+]
 
 
 @dataclass(frozen=True)
@@ -136,7 +160,9 @@ async def start_runs(execution: RunExecution, run_ids: list[str], *, worker: str
 
     async def start() -> list[StartedRun | None]:
         async with execution.sessions.begin() as session:
-            runs = (await session.execute(starting(_RUNS.c.id.in_(set(run_ids)), now, worker).returning(*RUN_COLUMNS))).all()
+            runs = (
+                await session.execute(starting(_RUNS.c.id.in_(set(run_ids)), now, worker).returning(*RUN_COLUMNS))
+            ).all()
             prepared = {p.run.id: p for p in await prepare_started(execution, session, runs)}
         return [prepared.pop(run_id, None) for run_id in run_ids]
 
@@ -185,9 +211,14 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         if declared is not None and declared.schedulable:
             # Made before the target declared its scopes, or the declaration changed since.
             allowed = " or ".join(sorted(declared.scopes))
-            return TargetResult(RunStatus.FAILED, error=f"{job.target_type} '{name}' may only run for {allowed} schedules, "
-                                          f"not for a {job.scope_type} schedule")
-        return TargetResult(RunStatus.FAILED, error=f"{job.target_type} '{name}' is not registered as schedulable in this process")
+            return TargetResult(
+                RunStatus.FAILED,
+                error=f"{job.target_type} '{name}' may only run for {allowed} schedules, "
+                f"not for a {job.scope_type} schedule",
+            )
+        return TargetResult(
+            RunStatus.FAILED, error=f"{job.target_type} '{name}' is not registered as schedulable in this process"
+        )
     if execution.events.wants(events.STARTED):
         await execution.events.emit(run_event(events.STARTED, run, job, RunStatus.RUNNING, execution.clock()))
     ctx = TargetContext(
@@ -200,25 +231,35 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         tenant_id=job.tenant_id,
         organization_id=job.organization_id,
         acting_user=run.triggered_by or job.created_by or "system",
-        idempotency_key=f"{job.id}:{run.scheduled_for.isoformat()}:{run.attempt}" if run.trigger != Trigger.MANUAL else run.id,
+        idempotency_key=f"{job.id}:{run.scheduled_for.isoformat()}:{run.attempt}"
+        if run.trigger != Trigger.MANUAL
+        else run.id,
         data=execution,
     )
     started = time.monotonic()
     try:
         call = target.handler(dict(job.target_payload or {}), ctx)
         result = await asyncio.wait_for(call, job.timeout_seconds) if job.timeout_seconds else await call
-    except asyncio.TimeoutError:
-        return TargetResult(RunStatus.TIMED_OUT, error=f"timed out after {job.timeout_seconds}s", elapsed=time.monotonic() - started)
+    except TimeoutError:
+        return TargetResult(
+            RunStatus.TIMED_OUT, error=f"timed out after {job.timeout_seconds}s", elapsed=time.monotonic() - started
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return TargetResult(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", stack=shown_stack(traceback.format_exc())[-MAX_STACK_CHARS:],
-                      elapsed=time.monotonic() - started)
+        return TargetResult(
+            RunStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            stack=shown_stack(traceback.format_exc())[-MAX_STACK_CHARS:],
+            elapsed=time.monotonic() - started,
+        )
     return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started)
 
 
 def _target(execution: RunExecution, job) -> Target | None:
-    target = execution.registry.get(job.target_type, job.target_queue if job.target_type == "queue" else job.target_command)
+    target = execution.registry.get(
+        job.target_type, job.target_queue if job.target_type == "queue" else job.target_command
+    )
     return target if target is not None and target.allows(job.scope_type) else None
 
 
@@ -258,9 +299,23 @@ _SET_LAST_MANY = Unnest(
 )
 
 
-def run_event(name, run, job, status, at, *, finished_at=None, duration_ms=None, reason=None, error=None) -> events.RunEvent:
+def run_event(
+    name, run, job, status, at, *, finished_at=None, duration_ms=None, reason=None, error=None
+) -> events.RunEvent:
     return events.RunEvent(
-        name=name, job_id=job.id, run_id=run.id, slot=run.scheduled_for, trigger=run.trigger, attempt=run.attempt,
-        tenant_id=job.tenant_id, organization_id=job.organization_id, status=status, at=at,
-        started_at=run.started_at, finished_at=finished_at, duration_ms=duration_ms, reason=reason, error=error,
+        name=name,
+        job_id=job.id,
+        run_id=run.id,
+        slot=run.scheduled_for,
+        trigger=run.trigger,
+        attempt=run.attempt,
+        tenant_id=job.tenant_id,
+        organization_id=job.organization_id,
+        status=status,
+        at=at,
+        started_at=run.started_at,
+        finished_at=finished_at,
+        duration_ms=duration_ms,
+        reason=reason,
+        error=error,
     )

@@ -64,8 +64,13 @@ def duplicate_id(exc: IntegrityError) -> bool:
 
 class Upserts:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], registry: TargetRegistry, settings: Settings,
-        writer: ScheduleWriter, hooks: SchedulerHooks, clock: Clock,
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: TargetRegistry,
+        settings: Settings,
+        writer: ScheduleWriter,
+        hooks: SchedulerHooks,
+        clock: Clock,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
@@ -75,7 +80,12 @@ class Upserts:
         self.clock = clock
 
     async def run(
-        self, items: list[tuple[str, dict[str, Any]]], actor: Actor, source: str, *, dry_run: bool = False,
+        self,
+        items: list[tuple[str, dict[str, Any]]],
+        actor: Actor,
+        source: str,
+        *,
+        dry_run: bool = False,
         errors: dict[str, str] | None = None,
     ) -> list[tuple[str, str]]:
         """The one planner of the upserts by id (registrations and imports): every item is
@@ -104,7 +114,9 @@ class Upserts:
                             plan.append(self.plan_step(job_id, data, stored.get(job_id), actor, source, index))
                         except ValidationError as exc:
                             errors.update(indexed(index, exc))
-                    errors.update(await missing_scopes(session, [(s.index, s.clean) for s in plan if s.action == "create"]))
+                    errors.update(
+                        await missing_scopes(session, [(s.index, s.clean) for s in plan if s.action == "create"])
+                    )
                     if errors:
                         raise ValidationError(errors)
                     if not dry_run:
@@ -158,9 +170,13 @@ class Upserts:
         if new_rows:
             now = self.clock()
             await session.execute(sa.insert(ScheduledJob.__table__), new_rows)
-            await session.execute(sa.insert(AuditEntry.__table__), [
-                audit_row(row, "create", actor, None, audit_snapshot(SimpleNamespace(**row)), now) for row in new_rows
-            ])
+            await session.execute(
+                sa.insert(AuditEntry.__table__),
+                [
+                    audit_row(row, "create", actor, None, audit_snapshot(SimpleNamespace(**row)), now)
+                    for row in new_rows
+                ],
+            )
 
     def lock_by_ids(self, ids: list[str]) -> sa.Select:
         """Schedules by id, locked in id order (so concurrent batches cannot deadlock)."""

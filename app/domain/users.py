@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.domain.ids import new_id
 from app.domain.actors import Actor
 from app.domain.clock import Clock, utcnow
 from app.domain.errors import NotFound, ValidationError
+from app.domain.ids import new_id
 from app.domain.passwords import hash_password_off_loop, verify_password_off_loop
 from app.persistence.models import Organization, Role, Tenant, User, WebSession
 

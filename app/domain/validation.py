@@ -68,7 +68,9 @@ def validate_job_id(value: Any) -> str:
     return value
 
 
-def clean_job(raw: dict[str, Any], *, base: dict[str, Any], registry: TargetRegistry, settings: Settings) -> dict[str, Any]:
+def clean_job(
+    raw: dict[str, Any], *, base: dict[str, Any], registry: TargetRegistry, settings: Settings
+) -> dict[str, Any]:
     """Merge ``raw`` over ``base`` (defaults, or the current values on update) and validate the result."""
     unknown = sorted(set(raw) - set(FIELDS))
     errors: dict[str, str] = {key: "unknown field" for key in unknown}
@@ -185,7 +187,7 @@ def _payload(value: Any, max_bytes: int) -> dict[str, Any]:
         except (ValueError, RecursionError) as exc:
             raise _FieldError(f"payload is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise _FieldError("payload must be a JSON object, like {\"key\": \"value\"}")
+        raise _FieldError('payload must be a JSON object, like {"key": "value"}')
     if _depth(value) > MAX_JSON_DEPTH:
         raise _FieldError(f"payload is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     if _has_nul(value):  # JSON allows it; PostgreSQL's jsonb does not
@@ -193,7 +195,9 @@ def _payload(value: Any, max_bytes: int) -> dict[str, Any]:
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError):
-        raise _FieldError("payload must contain only JSON values (text, numbers, true/false, null, lists, objects)") from None
+        raise _FieldError(
+            "payload must contain only JSON values (text, numbers, true/false, null, lists, objects)"
+        ) from None
     if len(encoded) > max_bytes:
         raise _FieldError(f"payload is {len(encoded):,} bytes; the limit is {max_bytes:,}")
     try:

@@ -18,7 +18,9 @@ from app.domain.schedules import audit_snapshot, next_run_after
 from app.persistence.models import AuditEntry, ScheduledJob
 
 #: The fields whose change moves a schedule's next slot.
-SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone", "start_at", "end_at", "max_runs", "is_enabled"})
+SCHEDULE_FIELDS = frozenset(
+    {"schedule_type", "schedule_value", "timezone", "start_at", "end_at", "max_runs", "is_enabled"}
+)
 
 
 class ScheduleWriter:
@@ -42,14 +44,27 @@ class ScheduleWriter:
         self.audit(session, job, "create", actor, None, audit_snapshot(job))
         return job
 
-    def new_row(self, job_id: str, clean: dict[str, Any], actor: Actor, *, existing: ScheduledJob | None) -> dict[str, Any]:
+    def new_row(
+        self, job_id: str, clean: dict[str, Any], actor: Actor, *, existing: ScheduledJob | None
+    ) -> dict[str, Any]:
         """Every column of a schedule of the validated definition ``clean``, with its first slot."""
         now = self.clock()
         row = {
-            **clean, "id": job_id, "anchor_at": clean.get("start_at") or now.replace(microsecond=0), "run_count": 0,
-            "version": existing.version + 1 if existing else 1, "created_by": actor.label, "updated_by": actor.label,
-            "created_at": now if existing is None else existing.created_at, "updated_at": now, "deleted_at": None,
-            "paused_at": None, "paused_by": None, "pause_note": None, "last_run_at": None, "last_status": None,
+            **clean,
+            "id": job_id,
+            "anchor_at": clean.get("start_at") or now.replace(microsecond=0),
+            "run_count": 0,
+            "version": existing.version + 1 if existing else 1,
+            "created_by": actor.label,
+            "updated_by": actor.label,
+            "created_at": now if existing is None else existing.created_at,
+            "updated_at": now,
+            "deleted_at": None,
+            "paused_at": None,
+            "paused_by": None,
+            "pause_note": None,
+            "last_run_at": None,
+            "last_status": None,
         }
         if existing is not None:
             # A schedule made again keeps its record of past runs.
@@ -58,13 +73,23 @@ class ScheduleWriter:
         return row
 
     async def apply(
-        self, session: AsyncSession, job: ScheduledJob, clean: dict[str, Any], actor: Actor, expected_version: int | None
+        self,
+        session: AsyncSession,
+        job: ScheduledJob,
+        clean: dict[str, Any],
+        actor: Actor,
+        expected_version: int | None,
     ) -> None:
         values = {k: v for k, v in clean.items() if getattr(job, k) != v}
         await self.write(session, job, values, actor, expected_version=expected_version)
 
     async def write(
-        self, session: AsyncSession, job: ScheduledJob, values: dict[str, Any], actor: Actor, expected_version: int | None
+        self,
+        session: AsyncSession,
+        job: ScheduledJob,
+        values: dict[str, Any],
+        actor: Actor,
+        expected_version: int | None,
     ) -> None:
         """One conditional UPDATE: refuses to overwrite a newer version (optimistic locking)."""
         seen = job.version
@@ -91,8 +116,14 @@ class ScheduleWriter:
         stmt = (
             sa.update(ScheduledJob)
             .where(ScheduledJob.id == job.id, ScheduledJob.version == seen)
-            .values({**{f: getattr(job, f) for f in (*values, "next_run_at", "anchor_at")}, "version": seen + 1,
-                     "updated_by": actor.label, "updated_at": now})
+            .values(
+                {
+                    **{f: getattr(job, f) for f in (*values, "next_run_at", "anchor_at")},
+                    "version": seen + 1,
+                    "updated_by": actor.label,
+                    "updated_at": now,
+                }
+            )
             .execution_options(synchronize_session=False)
         )
         result = await session.execute(stmt)
@@ -100,16 +131,32 @@ class ScheduleWriter:
             raise Conflict(conflict_message(job))
 
     def audit(
-        self, session: AsyncSession, job: ScheduledJob, action: str, actor: Actor, before: dict | None, after: dict | None
+        self,
+        session: AsyncSession,
+        job: ScheduledJob,
+        action: str,
+        actor: Actor,
+        before: dict | None,
+        after: dict | None,
     ) -> None:
         row = {"id": job.id, "tenant_id": job.tenant_id, "organization_id": job.organization_id}
         session.add(AuditEntry(**audit_row(row, action, actor, before, after, self.clock())))
 
 
-def audit_row(job: dict[str, Any], action: str, actor: Actor, before: dict | None, after: dict | None,
-               at: datetime) -> dict[str, Any]:
-    return {"id": new_id(), "job_id": job["id"], "tenant_id": job["tenant_id"], "organization_id": job["organization_id"],
-            "action": action, "actor": actor.label, "before": before, "after": after, "created_at": at}
+def audit_row(
+    job: dict[str, Any], action: str, actor: Actor, before: dict | None, after: dict | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "job_id": job["id"],
+        "tenant_id": job["tenant_id"],
+        "organization_id": job["organization_id"],
+        "action": action,
+        "actor": actor.label,
+        "before": before,
+        "after": after,
+        "created_at": at,
+    }
 
 
 def conflict_message(job: ScheduledJob) -> str:
@@ -117,4 +164,3 @@ def conflict_message(job: ScheduledJob) -> str:
         f"'{job.name}' was changed by someone else since you opened it. "
         "Reload to see the latest version, then make your change again."
     )
-

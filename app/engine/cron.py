@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterator
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from cronsim import CronSim, CronSimError
@@ -18,7 +18,7 @@ from .cron_syntax import CronSpec, parse_cron
 from .errors import ScheduleError
 from .timezones import zone_for_evaluation
 
-UTC = timezone.utc
+UTC = UTC
 
 # Any expression that fires at all fires within 28 years (the calendar's
 # weekday/leap-year cycle); cronsim gives up after 50.

@@ -17,7 +17,7 @@ schedule asks for, which this computes exactly.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from .cron import _CronSim  # the engine's own day matching (W, L, #, DOM/DOW OR-ing)
@@ -26,8 +26,8 @@ from .errors import ScheduleError
 from .interval import spoken_interval
 
 DAY = 86_400
-_CYCLE_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
-_CYCLE_END = datetime(2028, 1, 8, tzinfo=timezone.utc)
+_CYCLE_START = datetime(2000, 1, 1, tzinfo=UTC)
+_CYCLE_END = datetime(2028, 1, 8, tzinfo=UTC)
 
 
 def check_min_gap(spec: CronSpec, min_seconds: int) -> None:

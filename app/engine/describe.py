@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from cron_descriptor import ExpressionDescriptor, Options
@@ -28,9 +28,9 @@ def _describe_cron(canonical: str) -> str:
     options = Options(use_24hour_time_format=True, verbose=False, locale_code="en_US")
     try:
         return ExpressionDescriptor(canonical, options).get_description()
-    except Exception:  # noqa: BLE001 - a description must never break a page
+    except Exception:
         pass
     try:
-        return CronSim(canonical, datetime(2000, 1, 1, tzinfo=timezone.utc)).explain()
-    except Exception:  # noqa: BLE001 - same reason
+        return CronSim(canonical, datetime(2000, 1, 1, tzinfo=UTC)).explain()
+    except Exception:
         return canonical

@@ -23,7 +23,9 @@ def parse_interval(value: str, *, min_seconds: int = 10) -> timedelta:
     if seconds > MAX_INTERVAL.total_seconds():
         raise ScheduleError("schedule_value", f"interval is too long (at most {format_interval(MAX_INTERVAL)})")
     if seconds < max(min_seconds, 1):
-        raise ScheduleError("schedule_value", f"interval must be at least {format_interval(timedelta(seconds=max(min_seconds, 1)))}")
+        raise ScheduleError(
+            "schedule_value", f"interval must be at least {format_interval(timedelta(seconds=max(min_seconds, 1)))}"
+        )
     return timedelta(seconds=seconds)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from .cron import compile_cron, iter_cron
@@ -15,7 +15,7 @@ from .errors import ScheduleError, normalize_type
 from .interval import iter_interval, parse_interval
 from .timezones import validate_timezone
 
-UTC = timezone.utc
+UTC = UTC
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JUST_BEFORE = timedelta(microseconds=1)
 
@@ -143,9 +143,7 @@ def preview(
     anchor: datetime | None = None,
 ) -> Preview:
     """The description and next `count` slots, shown in the schedule's own zone."""
-    schedule = parse_schedule(
-        schedule_type, value, timezone, anchor=anchor, min_interval_seconds=min_interval_seconds
-    )
+    schedule = parse_schedule(schedule_type, value, timezone, anchor=anchor, min_interval_seconds=min_interval_seconds)
     zone = validate_timezone(schedule.timezone)
     slots = [s.astimezone(zone) for s in schedule.next_slots(after, count)]
     return Preview(describe(schedule.type, schedule.value), slots)

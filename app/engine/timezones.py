@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from functools import lru_cache
 
 from .errors import ScheduleError, shown
@@ -47,4 +47,4 @@ def zone_for_evaluation(name: str) -> tzinfo:
     common UTC case uses that object instead of ZoneInfo("UTC").
     """
     zone = validate_timezone(name)
-    return timezone.utc if zone.key == "UTC" else zone
+    return UTC if zone.key == "UTC" else zone

@@ -10,8 +10,9 @@ array of rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -96,5 +97,7 @@ class Unnest:
     @cached_property
     def _sqlite_converters(self) -> list[tuple[str, Any]]:
         """Each column's name and how SQLite stores its values (None: as they are)."""
-        return [(name, None if isinstance(kind, sa.JSON) else kind.dialect_impl(_SQLITE).bind_processor(_SQLITE))
-                for name, kind in self.columns.items()]
+        return [
+            (name, None if isinstance(kind, sa.JSON) else kind.dialect_impl(_SQLITE).bind_processor(_SQLITE))
+            for name, kind in self.columns.items()
+        ]

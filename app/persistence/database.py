@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger("mercato.database")
@@ -32,8 +33,9 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     # over two sequential scans, 150-250 ms a take instead of 2 ms). Planning these statements
     # again costs a fraction of a millisecond.
     server_settings = {"plan_cache_mode": "force_custom_plan"}
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                 connect_args={"server_settings": server_settings})
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, connect_args={"server_settings": server_settings}
+    )
     _ping_idle_connections(engine)
     return engine
 
@@ -93,8 +95,9 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError)  # connection refused while the server restarts
 
 
-async def retry_transient(operation: Callable[[], Awaitable[T]], *, attempts: int = 10,
-                          first_delay: float = 0.1, max_delay: float = 5.0) -> T:
+async def retry_transient(
+    operation: Callable[[], Awaitable[T]], *, attempts: int = 10, first_delay: float = 0.1, max_delay: float = 5.0
+) -> T:
     """``await operation()``, and again (with a growing pause, ~20 s in all) when it failed for
     a transient reason (``is_transient``). For whole transactions whose writes are conditional:
     one that did commit before the connection went is a no-op when replayed."""

@@ -146,8 +146,16 @@ class ScheduledJob(Base):
         # The admin list of anyone but a superadmin is scoped by tenant (and usually organization):
         # every column of the scope condition and of a page sorted by name is in the index, so
         # the count and the page's ids are read from it without visiting the table.
-        sa.Index("ix_scheduled_jobs_scope", "tenant_id", "organization_id", "name", "id", "scope_type",
-                 postgresql_where=_LIVE, sqlite_where=_LIVE),
+        sa.Index(
+            "ix_scheduled_jobs_scope",
+            "tenant_id",
+            "organization_id",
+            "name",
+            "id",
+            "scope_type",
+            postgresql_where=_LIVE,
+            sqlite_where=_LIVE,
+        ),
         # Sorted lists read a page off an index; the id breaks ties in the same direction. Live
         # schedules only (what the list shows), so that a deep page's ids come from the index
         # alone (migration 0006).
@@ -159,8 +167,15 @@ class ScheduledJob(Base):
         # the firing path writes on every run (last status, last run) are left out on purpose: an
         # indexed column would make each of those updates write every index of the table, where
         # now they are HOT updates (the table's fill factor is 80, migration 0005).
-        sa.Index("ix_scheduled_jobs_filters", "scope_type", "schedule_type", "target_type", "source_type",
-                 "is_enabled", postgresql_using="gin"),
+        sa.Index(
+            "ix_scheduled_jobs_filters",
+            "scope_type",
+            "schedule_type",
+            "target_type",
+            "source_type",
+            "is_enabled",
+            postgresql_using="gin",
+        ),
     )
 
 

@@ -16,17 +16,17 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from app.domain.batching import Coalescer
 from app.domain.dispatch import next_wakeup
 from app.domain.execution import LEASE
-from app.domain.outcomes import LeaseKeeper, RecordedOutcome, announce_skipped, record_outcomes, settle_lost_runs
-from app.domain.starting import StartedRun, prepare_started, run_target, take_runnable
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.domain.history import ensure_cleanup_schedule
+from app.domain.outcomes import LeaseKeeper, RecordedOutcome, announce_skipped, record_outcomes, settle_lost_runs
 from app.domain.services import Services
+from app.domain.starting import StartedRun, prepare_started, run_target, take_runnable
 from app.strategies.notify import PgNotifications
 
 log = logging.getLogger("mercato.poller")
@@ -39,8 +39,15 @@ def _log_claims(claims: list[ClaimResult]) -> None:
     for claimed in claims:
         claimed.log()
         if claimed.jobs:
-            log.info("claimed slots", extra={"jobs": claimed.jobs, "queued": len(claimed.queued),
-                                             "skipped": len(claimed.skipped), "missed": claimed.missed})
+            log.info(
+                "claimed slots",
+                extra={
+                    "jobs": claimed.jobs,
+                    "queued": len(claimed.queued),
+                    "skipped": len(claimed.skipped),
+                    "missed": claimed.missed,
+                },
+            )
 
 
 class LocalScheduler:
@@ -77,7 +84,8 @@ class LocalScheduler:
         self._settled_at = None
         # Outcomes of runs that end at about the same time are written in one transaction.
         self._recorder: Coalescer[tuple, RecordedOutcome] = Coalescer(
-            lambda finishes: record_outcomes(runtime.execution, finishes))
+            lambda finishes: record_outcomes(runtime.execution, finishes)
+        )
 
     # SchedulerHooks: the service calls these after a change commits.
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:
@@ -106,7 +114,10 @@ class LocalScheduler:
                 now = self.runtime.clock()
                 async with self.runtime.sessions.begin() as session:
                     claimed = await claim_due_slots(
-                        session, now, limit=settings.scheduler_claim_batch_size, grace=MISFIRE_GRACE,
+                        session,
+                        now,
+                        limit=settings.scheduler_claim_batch_size,
+                        grace=MISFIRE_GRACE,
                         on_sqlite=settings.is_sqlite,
                     )
                 claims.append(claimed)
@@ -159,8 +170,13 @@ class LocalScheduler:
                 # behind, and taking more would only pile up outcomes in memory.
                 return 0
             async with self.runtime.sessions.begin() as session:
-                runs = await take_runnable(session, self.runtime.clock(), limit=free,
-                                           on_sqlite=self.runtime.settings.is_sqlite, worker=self.worker)
+                runs = await take_runnable(
+                    session,
+                    self.runtime.clock(),
+                    limit=free,
+                    on_sqlite=self.runtime.settings.is_sqlite,
+                    worker=self.worker,
+                )
                 prepared = await prepare_started(self.runtime.execution, session, runs)
             self._maybe_queued = len(runs) >= free
             for run in prepared:
@@ -235,7 +251,7 @@ class LocalScheduler:
                     break
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             self.runtime.hooks.remove(self)
@@ -284,6 +300,7 @@ class LocalScheduler:
             return now + BUSY_RETRY
         return min(now + poll, wake_at)
 
+
 async def run_until_signalled(runtime: Services) -> None:
     """``mercato scheduler start``: poll until SIGINT/SIGTERM, then finish the claimed runs."""
     await ensure_cleanup_schedule(runtime.scheduler)
@@ -296,11 +313,16 @@ async def run_until_signalled(runtime: Services) -> None:
             return
         poller.stop()
         if poller.in_flight:
-            print(f"stopping: finishing {poller.in_flight} run(s) in flight (Ctrl+C again to interrupt them)", flush=True)
+            print(
+                f"stopping: finishing {poller.in_flight} run(s) in flight (Ctrl+C again to interrupt them)", flush=True
+            )
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    print(f"scheduler started (local strategy, {runtime.settings.database_url.split('://')[0]}); Ctrl+C to stop", flush=True)
+    print(
+        f"scheduler started (local strategy, {runtime.settings.database_url.split('://')[0]}); Ctrl+C to stop",
+        flush=True,
+    )
     await poller.run()
     print("scheduler stopped", flush=True)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from app.domain.actors import ALL_FEATURES, Actor
 from app.domain.outcomes import execute_run
-from app.domain.starting import start_run
-from app.persistence.models import ScheduledJobRun
 from app.domain.services import Services
+from app.domain.starting import start_run
 from app.domain.vocabulary import ACTIVE, RunStatus
+from app.persistence.models import ScheduledJobRun
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -45,7 +45,7 @@ class PgNotifications:
                 continue
             backoff = 0.5
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c: lost.set())
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
             try:
                 await conn.add_listener(CHANNEL, lambda *_: self.on_notify())
                 # Something may have changed while we were not listening.

@@ -9,7 +9,8 @@ message, is the unit of exactly-once: a message delivered twice starts nothing t
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -18,7 +19,8 @@ from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
 from app.domain.batching import Coalescer
-from app.domain.registry import TargetRegistry, registry as default_registry
+from app.domain.registry import TargetRegistry
+from app.domain.registry import registry as default_registry
 from app.settings import Settings
 
 log = logging.getLogger("mercato.taskiq")
@@ -100,7 +102,6 @@ class MercatoStreamBroker(RedisStreamBroker):
                 log.warning("Redis lost the stream or its consumer group (flushed?); declaring them again")
                 await self._declare_consumer_group()
 
-
     async def _read(self) -> AsyncGenerator[AckableMessage, None]:
         """taskiq-redis's read loop, except that messages a dead worker had taken are claimed on
         every round. Its loop looks for them only after a read that brought new messages, so on
@@ -109,7 +110,12 @@ class MercatoStreamBroker(RedisStreamBroker):
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
                 fetched = await redis.xreadgroup(
-                    self.consumer_group_name, self.consumer_name, streams, block=self.block, noack=False, count=self.count
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    streams,
+                    block=self.block,
+                    noack=False,
+                    count=self.count,
                 )
                 for stream, messages in fetched or []:
                     for message_id, fields in messages:
@@ -118,8 +124,11 @@ class MercatoStreamBroker(RedisStreamBroker):
                     # Idle longer than WORKER_REDELIVERY_SECONDS: its worker is gone. XAUTOCLAIM
                     # hands each such message to exactly one of the workers asking.
                     _, claimed, *_ = await redis.xautoclaim(
-                        stream, self.consumer_group_name, self.consumer_name,
-                        min_idle_time=self.idle_timeout, count=self.unacknowledged_batch_size,
+                        stream,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=self.idle_timeout,
+                        count=self.unacknowledged_batch_size,
                     )
                     for message_id, fields in claimed:
                         if fields:  # None: trimmed from the stream meanwhile

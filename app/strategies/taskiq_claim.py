@@ -16,8 +16,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.domain.outcomes import announce_skipped
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
+from app.domain.outcomes import announce_skipped
 from app.persistence.models import ScheduledJob
 from app.strategies.taskiq_store import ScheduleStore
 from app.strategies.taskiq_sync import Sendable, confirm_sent, send_runs, take_sendable
@@ -119,8 +119,11 @@ class SlotClaimer:
             claimed = await claim_due_slots(
                 session, now, limit=len(job_ids), grace=MISFIRE_GRACE, on_sqlite=False, job_ids=job_ids
             )
-            sendable = (await take_sendable(session, now, run_ids=claimed.queued, limit=len(claimed.queued))
-                        if claimed.queued else [])
+            sendable = (
+                await take_sendable(session, now, run_ids=claimed.queued, limit=len(claimed.queued))
+                if claimed.queued
+                else []
+            )
             rows = await session.execute(
                 sa.select(
                     ScheduledJob.id, ScheduledJob.next_run_at, ScheduledJob.is_enabled, ScheduledJob.deleted_at
@@ -154,8 +157,11 @@ class SlotClaimer:
             else:
                 answers.append((request, None))
         # Runs no request asked for (several catch-up runs of one schedule): send them here.
-        unasked = [Sendable(run_id, job_id, slot, stream)
-                   for job_id, runs in batch.runs.items() for run_id, slot, stream in runs]
+        unasked = [
+            Sendable(run_id, job_id, slot, stream)
+            for job_id, runs in batch.runs.items()
+            for run_id, slot, stream in runs
+        ]
         if unasked:
             try:
                 await send_runs(self.runtime.sessions, self.broker, unasked)
@@ -169,8 +175,13 @@ class SlotClaimer:
             claimed = batch.claimed
             claimed.log()
             if claimed.jobs:
-                log.info("claimed %d schedules: %d runs queued, %d skipped, %d missed",
-                         claimed.jobs, len(claimed.queued), len(claimed.skipped), claimed.missed)
+                log.info(
+                    "claimed %d schedules: %d runs queued, %d skipped, %d missed",
+                    claimed.jobs,
+                    len(claimed.queued),
+                    len(claimed.skipped),
+                    claimed.missed,
+                )
             await announce_skipped(self.runtime.execution, claimed.skipped)
         try:
             await self.store.advance(batch.moves)

@@ -13,8 +13,8 @@ cancel their send.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, ScheduledTask, ScheduleSource
@@ -30,7 +30,7 @@ from app.strategies.taskiq_sync import Maintenance
 
 log = logging.getLogger("mercato.source")
 
-UTC = timezone.utc
+UTC = UTC
 #: Slots listed ahead of now. taskiq applies a refresh one tick after it starts it, so the list
 #: must already hold the slots of the next two ticks: an every-second schedule fires every second.
 HORIZON = timedelta(seconds=3)
@@ -56,7 +56,11 @@ class MercatoScheduleSource(ScheduleSource):
     """Used by ``taskiq scheduler`` (``mercato worker scheduler``) processes."""
 
     def __init__(
-        self, settings: Settings, broker: AsyncBroker, *, runtime: Services | None = None,
+        self,
+        settings: Settings,
+        broker: AsyncBroker,
+        *,
+        runtime: Services | None = None,
         connect: Callable[[Settings], Services] | None = None,
     ) -> None:
         """``runtime``: the services to use; or ``connect``, which makes them at startup (the
@@ -111,8 +115,12 @@ class MercatoScheduleSource(ScheduleSource):
                 if task is None or "job_id" not in task.kwargs:  # new, or sent (pre_send rewrote it)
                     schedule_id = f"{job_id}@{slot.isoformat()}" + (f"~{retry}" if retry >= 0 else "")
                     task = ScheduledTask(
-                        task_name=RUN_TASK, labels={}, args=[], kwargs={"job_id": job_id, "slot": slot.isoformat()},
-                        schedule_id=schedule_id, time=slot,
+                        task_name=RUN_TASK,
+                        labels={},
+                        args=[],
+                        kwargs={"job_id": job_id, "slot": slot.isoformat()},
+                        schedule_id=schedule_id,
+                        time=slot,
                     )
                 listed[key] = task
         # The same slot is listed for a few ticks before it is due: its task is made once. The

@@ -8,17 +8,17 @@ definition. The schedule source reads it, the sync writes it, the claim advances
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 from redis.asyncio import Redis
 
 from app import engine
 from app.persistence.models import ScheduledJob
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,15 @@ def _iso(value: datetime | None) -> str | None:
 @lru_cache(maxsize=16_384)
 def schedule_of(spec: str) -> engine.Schedule:
     data = json.loads(spec)
-    instant = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
+    instant = lambda v: datetime.fromisoformat(v) if v else None
     return engine.parse_schedule(
-        data["type"], data["value"], data["tz"], anchor=instant(data["anchor"]),
-        start_at=instant(data["start"]), end_at=instant(data["end"]), min_interval_seconds=1,
+        data["type"],
+        data["value"],
+        data["tz"],
+        anchor=instant(data["anchor"]),
+        start_at=instant(data["start"]),
+        end_at=instant(data["end"]),
+        min_interval_seconds=1,
     )
 
 

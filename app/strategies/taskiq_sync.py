@@ -22,9 +22,9 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.execution import LEASE
 from app.domain.outcomes import settle_lost_runs
+from app.domain.vocabulary import RunStatus
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, send_run, stream_for
 from app.strategies.taskiq_store import ScheduleStore, entry_for
-from app.domain.vocabulary import RunStatus
 
 log = logging.getLogger("mercato.sync")
 
@@ -85,7 +85,9 @@ async def take_sendable(
             sa.or_(
                 ScheduledJobRun.queue_job_id.is_(None),
                 ScheduledJobRun.enqueued_at < resend_before,
-                sa.and_(ScheduledJobRun.queue_job_id.startswith(SENDING), ScheduledJobRun.enqueued_at < now - SEND_GRACE),
+                sa.and_(
+                    ScheduledJobRun.queue_job_id.startswith(SENDING), ScheduledJobRun.enqueued_at < now - SEND_GRACE
+                ),
             ),
         )
         .order_by(ScheduledJobRun.not_before)
@@ -231,9 +233,16 @@ async def reconcile_all(runtime, store: ScheduleStore | None = None) -> str:
     async with runtime.sessions() as session:
         rows = await session.execute(
             sa.select(
-                ScheduledJob.id, ScheduledJob.schedule_type, ScheduledJob.schedule_value, ScheduledJob.timezone,
-                ScheduledJob.anchor_at, ScheduledJob.start_at, ScheduledJob.end_at, ScheduledJob.next_run_at,
-                ScheduledJob.is_enabled, ScheduledJob.deleted_at,
+                ScheduledJob.id,
+                ScheduledJob.schedule_type,
+                ScheduledJob.schedule_value,
+                ScheduledJob.timezone,
+                ScheduledJob.anchor_at,
+                ScheduledJob.start_at,
+                ScheduledJob.end_at,
+                ScheduledJob.next_run_at,
+                ScheduledJob.is_enabled,
+                ScheduledJob.deleted_at,
             ).where(ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None), ScheduledJob.next_run_at.is_not(None))
         )
         expected = {e.job_id: e for e in map(entry_for, rows) if e is not None}
@@ -241,8 +250,10 @@ async def reconcile_all(runtime, store: ScheduleStore | None = None) -> str:
     # A lower Redis score only costs a claim that finds nothing due (and then moves it forward);
     # a higher one would fire late, and a different definition would fire wrong: repair those.
     repaired = [
-        e for e in expected.values()
-        if e.job_id in scores and e.job_id in specs
+        e
+        for e in expected.values()
+        if e.job_id in scores
+        and e.job_id in specs
         and (specs[e.job_id] != e.spec or scores[e.job_id] > e.next_at.timestamp() + 0.001)
     ]
     orphans = (set(scores) | set(specs)) - set(expected)

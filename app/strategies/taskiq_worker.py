@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
 from app.domain.batching import Coalescer
 from app.domain.execution import RunExecution
 from app.domain.outcomes import LeaseKeeper, RecordedOutcome, record_outcomes
-from app.domain.starting import StartedRun, run_target, start_runs
 from app.domain.services import Services
+from app.domain.starting import StartedRun, run_target, start_runs
 from app.settings import Settings
 from app.strategies.taskiq_broker import RUN_TASK
 
@@ -45,9 +45,11 @@ class RunLifecycle(TaskiqMiddleware):
         self._in_flight: set[str] = set()
         self._prepared: dict[str, StartedRun] = {}
         self._starter: Coalescer[str, StartedRun | None] = Coalescer(
-            lambda run_ids: start_runs(self._execution(), run_ids, worker=self.worker))
+            lambda run_ids: start_runs(self._execution(), run_ids, worker=self.worker)
+        )
         self._recorder: Coalescer[tuple, RecordedOutcome] = Coalescer(
-            lambda finishes: record_outcomes(self._execution(), finishes))
+            lambda finishes: record_outcomes(self._execution(), finishes)
+        )
         self._leases: LeaseKeeper | None = None
 
     async def startup(self) -> None:
@@ -97,6 +99,7 @@ class RunLifecycle(TaskiqMiddleware):
             # execute() records every target failure itself; this is the path around it
             # (database gone while recording). The lease runs out and the run is settled.
             log.error("run %s crashed outside its target: %s", message.kwargs.get("run_id"), result.error)
+
 
 async def run_job(run_id: str, context: Context = TaskiqDepends()) -> str:
     """Run one started run to its end; the returned status is for logs, the row is the record."""

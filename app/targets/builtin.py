@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.domain.history import CLEANUP_COMMAND, delete_expired_runs
@@ -13,7 +13,9 @@ from app.domain.registry import TargetContext, registry
 @registry.command(
     "demo.echo",
     label="Echo",
-    description="Returns its payload. Optional 'sleep' (seconds) and 'fail' (error text) help try out timeouts and failures.",
+    description=(
+        "Returns its payload. Optional 'sleep' (seconds) and 'fail' (error text) help try out timeouts and failures."
+    ),
     payload_hint={"message": "hello", "sleep": 0, "fail": None},
     schedulable=True,
 )
@@ -38,7 +40,12 @@ async def sales_summary(payload: dict, ctx: TargetContext) -> dict:
     if period not in ("day", "week", "month"):
         raise ValueError(f"period must be day, week or month, not {period!r}")
     orders = sum(ord(c) for c in (ctx.organization_id or "all")) % 97 + 3
-    return {"period": period, "currency": payload.get("currency", "EUR"), "orders": orders, "organization": ctx.organization_id}
+    return {
+        "period": period,
+        "currency": payload.get("currency", "EUR"),
+        "orders": orders,
+        "organization": ctx.organization_id,
+    }
 
 
 # Fixed demo rates: the worker does no network I/O.
@@ -60,7 +67,7 @@ async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
     return {
         "base": payload.get("base", "EUR"),
         "rates": {s: str(_RATES[s]) for s in symbols},
-        "fetched_at": datetime.now(timezone.utc).isoformat(),
+        "fetched_at": datetime.now(UTC).isoformat(),
         "idempotency_key": ctx.idempotency_key,
     }
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 from litestar import Litestar
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -23,7 +23,10 @@ from app.web.errors import EXCEPTION_HANDLERS
 
 log = logging.getLogger("mercato.web")
 
-def create_app(settings: Settings | None = None, *, run_scheduler: bool = True, runtime: Runtime | None = None) -> Litestar:
+
+def create_app(
+    settings: Settings | None = None, *, run_scheduler: bool = True, runtime: Runtime | None = None
+) -> Litestar:
     settings = settings or get_settings()
 
     @asynccontextmanager

@@ -190,7 +190,10 @@ async def _bad_request(send, detail: str) -> None:
     from app.web.headers import SECURITY_HEADERS
 
     body = f"Bad request: {detail}\n".encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-               *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items())]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
+    ]
     await send({"type": "http.response.start", "status": 400, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -20,9 +20,19 @@ from app.web.headers import SECURITY_HEADERS
 log = logging.getLogger("mercato.web")
 
 TITLES = {
-    400: "Bad request", 401: "Sign in required", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-    409: "Conflict", 412: "Precondition failed", 413: "Too large", 415: "Unsupported media type",
-    422: "Invalid input", 429: "Too many requests", 500: "Something went wrong", 503: "Unavailable",
+    400: "Bad request",
+    401: "Sign in required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Unavailable",
 }
 
 
@@ -31,7 +41,12 @@ def is_api(request: Request) -> bool:
 
 
 def problem(status: int, detail: str, *, errors: dict[str, str] | None = None, headers: dict | None = None) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
     # Error responses for unmatched routes skip route middleware: add the headers here too.
@@ -52,8 +67,12 @@ def error_page(request: Request, status: int, detail: str, *, headers: dict | No
 
 def domain_error_status(exc: DomainError) -> int:
     return {
-        ValidationError: 422, NotFound: 404, Forbidden: 403, Conflict: 409,
-        NotAuthenticated: 401, CsrfRejected: 403,
+        ValidationError: 422,
+        NotFound: 404,
+        Forbidden: 403,
+        Conflict: 409,
+        NotAuthenticated: 401,
+        CsrfRejected: 403,
     }.get(type(exc), 400)
 
 

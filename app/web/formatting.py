@@ -7,24 +7,33 @@ these are easy to test.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from app import engine
 from app.domain.instants import accepted_instant
 from app.domain.vocabulary import RunStatus, Trigger
 
-UTC = timezone.utc
+UTC = UTC
 
 STATUS_LABELS = {
-    RunStatus.QUEUED: "Queued", RunStatus.RUNNING: "Running", RunStatus.SUCCEEDED: "Succeeded",
-    RunStatus.FAILED: "Failed", RunStatus.TIMED_OUT: "Timed out", RunStatus.SKIPPED: "Skipped",
+    RunStatus.QUEUED: "Queued",
+    RunStatus.RUNNING: "Running",
+    RunStatus.SUCCEEDED: "Succeeded",
+    RunStatus.FAILED: "Failed",
+    RunStatus.TIMED_OUT: "Timed out",
+    RunStatus.SKIPPED: "Skipped",
     RunStatus.MISSED: "Missed",
 }
-TRIGGER_LABELS = {Trigger.SCHEDULED: "Scheduled", Trigger.MANUAL: "Manual", Trigger.CATCH_UP: "Catch-up",
-                  Trigger.RETRY: "Retry"}
+TRIGGER_LABELS = {
+    Trigger.SCHEDULED: "Scheduled",
+    Trigger.MANUAL: "Manual",
+    Trigger.CATCH_UP: "Catch-up",
+    Trigger.RETRY: "Retry",
+}
 SCOPE_LABELS = {"system": "System", "tenant": "Tenant", "organization": "Organization"}
 CATCH_UP_LABELS = {
     "latest": "Run once for the newest missed slot",
@@ -33,18 +42,42 @@ CATCH_UP_LABELS = {
 }
 OVERLAP_LABELS = {"allow": "Allow overlapping runs", "skip": "Skip a slot while the previous run is active"}
 AUDIT_LABELS = {
-    "create": "Created", "update": "Edited", "delete": "Deleted", "undo": "Undid the last change",
-    "enable": "Enabled", "disable": "Disabled", "trigger": "Ran now",
+    "create": "Created",
+    "update": "Edited",
+    "delete": "Deleted",
+    "undo": "Undid the last change",
+    "enable": "Enabled",
+    "disable": "Disabled",
+    "trigger": "Ran now",
 }
 FIELD_LABELS = {
-    "name": "Name", "description": "Description", "scope_type": "Scope", "tenant_id": "Tenant",
-    "organization_id": "Organization", "schedule_type": "Schedule type", "schedule_value": "Schedule",
-    "timezone": "Timezone", "target_type": "Target type", "target_queue": "Queue", "target_command": "Command",
-    "target_payload": "Payload", "require_feature": "Required tenant feature", "is_enabled": "Enabled",
-    "catch_up_policy": "Catch-up", "catch_up_window_seconds": "Catch-up window (s)", "overlap_policy": "Overlap",
-    "jitter_seconds": "Jitter (s)", "timeout_seconds": "Timeout (s)", "max_retries": "Retries",
-    "retry_backoff_seconds": "Retry backoff (s)", "start_at": "Start", "end_at": "End", "max_runs": "Max runs",
-    "source_type": "Source", "source_module": "Module", "pause_note": "Pause note",
+    "name": "Name",
+    "description": "Description",
+    "scope_type": "Scope",
+    "tenant_id": "Tenant",
+    "organization_id": "Organization",
+    "schedule_type": "Schedule type",
+    "schedule_value": "Schedule",
+    "timezone": "Timezone",
+    "target_type": "Target type",
+    "target_queue": "Queue",
+    "target_command": "Command",
+    "target_payload": "Payload",
+    "require_feature": "Required tenant feature",
+    "is_enabled": "Enabled",
+    "catch_up_policy": "Catch-up",
+    "catch_up_window_seconds": "Catch-up window (s)",
+    "overlap_policy": "Overlap",
+    "jitter_seconds": "Jitter (s)",
+    "timeout_seconds": "Timeout (s)",
+    "max_retries": "Retries",
+    "retry_backoff_seconds": "Retry backoff (s)",
+    "start_at": "Start",
+    "end_at": "End",
+    "max_runs": "Max runs",
+    "source_type": "Source",
+    "source_module": "Module",
+    "pause_note": "Pause note",
 }
 #: Kept in audit entries (an undo brings a pause back with them), not listed as changes: the
 #: entry itself says who paused and when.
@@ -94,8 +127,12 @@ class TimeFormat:
         span = abs(seconds)
         if span < 45:
             return "in a few seconds" if seconds > 0 else "just now"
-        for limit, size, unit in ((5400, 60, "minute"), (129_600, 3600, "hour"), (3_888_000, 86_400, "day"),
-                                  (31_536_000, 2_592_000, "month")):
+        for limit, size, unit in (  # noqa: B007  (the unit the loop stops at is used below)
+            (5400, 60, "minute"),
+            (129_600, 3600, "hour"),
+            (3_888_000, 86_400, "day"),
+            (31_536_000, 2_592_000, "month"),
+        ):
             if span < limit:
                 break
         else:
@@ -174,7 +211,12 @@ def audit_changes(before: dict | None, after: dict | None) -> list[Change]:
     if not before or not after:
         return []
     return [
-        Change(field, FIELD_LABELS.get(field, field), shown_value(field, before.get(field)), shown_value(field, after.get(field)))
+        Change(
+            field,
+            FIELD_LABELS.get(field, field),
+            shown_value(field, before.get(field)),
+            shown_value(field, after.get(field)),
+        )
         for field in after
         if before.get(field) != after.get(field) and field not in UNSHOWN_CHANGES
     ]
@@ -220,15 +262,32 @@ def runs_chart(runs: Iterable[Any], fmt: TimeFormat, tz: str) -> Chart | None:
     bars = []
     for index, run in enumerate(runs):
         height = max(STUB, usable * (run.duration_ms or 0) / longest)
-        title = f"{STATUS_LABELS.get(run.status, run.status)} · {duration(run.duration_ms)} · {fmt.local(run.scheduled_for, tz)}"
-        bars.append(Bar(round(index * slot + gap / 2, 1), round(CHART_HEIGHT - height, 1), round(slot - gap, 1),
-                        round(height, 1), run.status, title))
+        status = STATUS_LABELS.get(run.status, run.status)
+        title = f"{status} · {duration(run.duration_ms)} · {fmt.local(run.scheduled_for, tz)}"
+        bars.append(
+            Bar(
+                round(index * slot + gap / 2, 1),
+                round(CHART_HEIGHT - height, 1),
+                round(slot - gap, 1),
+                round(height, 1),
+                run.status,
+                title,
+            )
+        )
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
-    summary = ", ".join(f"{n} {STATUS_LABELS.get(s, s).lower()}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    return Chart(bars, CHART_WIDTH, CHART_HEIGHT, CHART_HEIGHT, duration(longest),
-                 f"Durations of the last {len(runs)} runs: {summary}.")
+    summary = ", ".join(
+        f"{n} {STATUS_LABELS.get(s, s).lower()}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    )
+    return Chart(
+        bars,
+        CHART_WIDTH,
+        CHART_HEIGHT,
+        CHART_HEIGHT,
+        duration(longest),
+        f"Durations of the last {len(runs)} runs: {summary}.",
+    )
 
 
 # ----- the live schedule preview ------------------------------------------------------------
@@ -291,8 +350,13 @@ def schedule_preview(
         start, end = _instant(start_at, zone_info, "start_at"), _instant(end_at, zone_info, "end_at")
         anchor = _accepted(anchor, zone_info, "anchor")
         schedule = engine.parse_schedule(
-            schedule_type, value, zone_info.key, anchor=start or anchor or now.replace(microsecond=0),
-            start_at=start, end_at=end, min_interval_seconds=min_interval_seconds,
+            schedule_type,
+            value,
+            zone_info.key,
+            anchor=start or anchor or now.replace(microsecond=0),
+            start_at=start,
+            end_at=end,
+            min_interval_seconds=min_interval_seconds,
         )
     except engine.ScheduleError as exc:
         return SchedulePreview(tz, error_field=exc.field, error=exc.message)

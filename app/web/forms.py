@@ -9,9 +9,10 @@ needs no script to show the right list.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from app.domain.actors import Actor
 from app.domain.validation import DEFAULTS
@@ -19,18 +20,49 @@ from app.web.formatting import utc_fallback, zone
 
 #: Form fields, all text. (Scope fields are only sent when creating.)
 TEXT_FIELDS = (
-    "name", "description", "schedule_type", "schedule_value", "timezone", "target", "target_payload",
-    "require_feature", "catch_up_policy", "catch_up_window_seconds", "overlap_policy", "jitter_seconds",
-    "timeout_seconds", "max_retries", "retry_backoff_seconds", "start_at", "end_at", "max_runs",
-    "scope_type", "tenant_id", "organization_id",
+    "name",
+    "description",
+    "schedule_type",
+    "schedule_value",
+    "timezone",
+    "target",
+    "target_payload",
+    "require_feature",
+    "catch_up_policy",
+    "catch_up_window_seconds",
+    "overlap_policy",
+    "jitter_seconds",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff_seconds",
+    "start_at",
+    "end_at",
+    "max_runs",
+    "scope_type",
+    "tenant_id",
+    "organization_id",
 )
 #: Service fields whose errors belong to another form control.
 ERROR_FIELD = {"target_type": "target", "target_queue": "target", "target_command": "target"}
 #: Service fields sent as typed (the service parses numbers, dates and JSON).
 PASSED_THROUGH = (
-    "name", "description", "schedule_type", "schedule_value", "timezone", "target_payload", "require_feature",
-    "catch_up_policy", "catch_up_window_seconds", "overlap_policy", "jitter_seconds", "timeout_seconds",
-    "max_retries", "retry_backoff_seconds", "start_at", "end_at", "max_runs",
+    "name",
+    "description",
+    "schedule_type",
+    "schedule_value",
+    "timezone",
+    "target_payload",
+    "require_feature",
+    "catch_up_policy",
+    "catch_up_window_seconds",
+    "overlap_policy",
+    "jitter_seconds",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff_seconds",
+    "start_at",
+    "end_at",
+    "max_runs",
 )
 
 
@@ -82,8 +114,10 @@ class JobForm:
 
     @classmethod
     def from_submission(cls, form: Mapping[str, Any]) -> JobForm:
-        values = {name: _text(form.get(name)).strip() if name != "target_payload" else _text(form.get(name))
-                  for name in TEXT_FIELDS}
+        values = {
+            name: _text(form.get(name)).strip() if name != "target_payload" else _text(form.get(name))
+            for name in TEXT_FIELDS
+        }
         version = _text(form.get("version")).strip()
         return cls(values, enabled=bool(form.get("is_enabled")), version=int(version) if version.isdigit() else None)
 
@@ -102,8 +136,11 @@ class JobForm:
                 data["organization_id"] = self.values.get("organization_id") or None
             else:
                 data["tenant_id"] = actor.tenant_id
-                data["organization_id"] = (actor.organization_id or self.values.get("organization_id") or None
-                                           if scope == "organization" else None)
+                data["organization_id"] = (
+                    actor.organization_id or self.values.get("organization_id") or None
+                    if scope == "organization"
+                    else None
+                )
         return data
 
     def with_errors(self, errors: Mapping[str, str]) -> JobForm:

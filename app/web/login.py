@@ -20,7 +20,9 @@ def safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else HOME
 
 
-def _form_page(request: Request, *, email: str = "", error: str | None = None, status: int = 200, next_: str = "") -> Template:
+def _form_page(
+    request: Request, *, email: str = "", error: str | None = None, status: int = 200, next_: str = ""
+) -> Template:
     return Template(
         "login.html",
         context={"email": email, "error": error, "next": safe_next(next_ or request.query_params.get("next"))},
@@ -49,7 +51,10 @@ async def login_submit(request: Request) -> Response:
     if wait:
         minutes = max(1, round(wait / 60))
         return _form_page(
-            request, email=email, status=429, next_=next_,
+            request,
+            email=email,
+            status=429,
+            next_=next_,
             error=f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
         )
     if not email or not password:

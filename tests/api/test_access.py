@@ -9,8 +9,13 @@ from app.domain.transfer import dump_schedules
 from tests.support.http import API, csrf_from
 
 NEW_JOB = {
-    "name": "Hourly rates", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",
-    "organizationId": "acme-eu", "targetType": "queue", "targetQueue": "currency-rates",
+    "name": "Hourly rates",
+    "scheduleValue": "0 * * * *",
+    "scopeType": "organization",
+    "tenantId": "acme",
+    "organizationId": "acme-eu",
+    "targetType": "queue",
+    "targetQueue": "currency-rates",
 }
 
 # In an order where no call spoils a later one (delete comes last).
@@ -33,18 +38,35 @@ ROUTES = [
     ("delete", "DELETE", "/jobs/{job}"),
 ]
 READS = {"list": 200, "get": 200, "runs": 200, "run": 200, "audit": 200, "targets": 200, "preview": 200, "export": 200}
-WRITES_FORBIDDEN = {name: 403 for name in ("import", "create", "patch", "disable", "enable", "trigger", "undo", "delete")}
+WRITES_FORBIDDEN = {
+    name: 403 for name in ("import", "create", "patch", "disable", "enable", "trigger", "undo", "delete")
+}
 EXPECTED = {
     "owner@acme.test": {
-        **READS, "import": 200, "create": 201, "patch": 200, "disable": 200, "enable": 200, "trigger": 202,
-        "undo": 200, "delete": 204,
+        **READS,
+        "import": 200,
+        "create": 201,
+        "patch": 200,
+        "disable": 200,
+        "enable": 200,
+        "trigger": 202,
+        "undo": 200,
+        "delete": 204,
     },
     "viewer@acme.test": {**READS, **WRITES_FORBIDDEN},
     "operator@acme.test": {**READS, **WRITES_FORBIDDEN, "trigger": 202},
     # Another tenant's schedule does not exist for them (404), and they cannot write into acme (422).
     "owner@globex.test": {
-        "list": 200, "targets": 200, "preview": 200, "export": 200, "import": 422, "create": 422,
-        **{name: 404 for name in ("get", "runs", "run", "audit", "patch", "disable", "enable", "trigger", "undo", "delete")},
+        "list": 200,
+        "targets": 200,
+        "preview": 200,
+        "export": 200,
+        "import": 422,
+        "create": 422,
+        **{
+            name: 404
+            for name in ("get", "runs", "run", "audit", "patch", "disable", "enable", "trigger", "undo", "delete")
+        },
     },
 }
 

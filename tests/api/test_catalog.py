@@ -22,7 +22,10 @@ async def test_targets_are_the_schedulable_queues_and_commands(viewer):
     items = (await viewer.get(f"{API}/targets")).json()["items"]
     by_name = {(t["type"], t["name"]): t for t in items}
     rates = by_name[("queue", "currency-rates")]
-    assert rates["label"] == "Fetch currency rates" and rates["payloadHint"] == {"base": "EUR", "symbols": ["USD", "GBP"]}
+    assert rates["label"] == "Fetch currency rates" and rates["payloadHint"] == {
+        "base": "EUR",
+        "symbols": ["USD", "GBP"],
+    }
     assert ("command", "demo.echo") in by_name
 
 

@@ -58,7 +58,9 @@ async def test_import_of_a_bad_file_changes_nothing_and_exits_1(runtime, tmp_pat
 
 
 async def test_token_create_list_and_revoke(client, app_runtime, db_url):
-    created = mercato("users", "token", "create", "--email", "owner@acme.test", "--name", "deploy script", db_url=db_url)
+    created = mercato(
+        "users", "token", "create", "--email", "owner@acme.test", "--name", "deploy script", db_url=db_url
+    )
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()  # alone on stdout: TOKEN=$(mercato users token create ...)
     assert re.fullmatch(r"msk_[A-Za-z0-9_\-]{20,100}", secret)

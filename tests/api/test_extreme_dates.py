@@ -4,7 +4,7 @@ the scheduler cannot represent with a message next to the field (the accepted ra
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -22,21 +22,34 @@ KIRITIMATI = "Pacific/Kiritimati"  # UTC+14, the furthest east
 
 
 def interval_job(**overrides) -> dict:
-    return {"name": "Edge", "scopeType": "organization", "tenantId": "acme", "organizationId": "acme-eu",
-            "scheduleType": "interval", "scheduleValue": "10s", "timezone": KIRITIMATI,
-            "targetType": "command", "targetCommand": "demo.echo", **overrides}
+    return {
+        "name": "Edge",
+        "scopeType": "organization",
+        "tenantId": "acme",
+        "organizationId": "acme-eu",
+        "scheduleType": "interval",
+        "scheduleValue": "10s",
+        "timezone": KIRITIMATI,
+        "targetType": "command",
+        "targetCommand": "demo.echo",
+        **overrides,
+    }
 
 
 async def test_it_refuses_the_reported_start_at_the_end_of_time(client, bearer):
-    response = await client.post(f"{API}/jobs", json=interval_job(startAt="9999-12-31T23:59:00Z"),
-                                 headers=bearer(OWNER))
+    response = await client.post(
+        f"{API}/jobs", json=interval_job(startAt="9999-12-31T23:59:00Z"), headers=bearer(OWNER)
+    )
     assert response.status_code == 422, response.text
     assert response.json()["errors"] == {"startAt": RANGE}
 
 
 async def test_it_refuses_run_filters_it_cannot_represent(client, bearer, job):
-    for name, value in (("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59:59-12:00"),
-                        ("from", "1969-12-31T23:59:59Z")):
+    for name, value in (
+        ("from", "0001-01-01T00:00:00+14:00"),
+        ("to", "9999-12-31T23:59:59-12:00"),
+        ("from", "1969-12-31T23:59:59Z"),
+    ):
         response = await client.get(f"{API}/jobs/{job.id}/runs?{name}={quote(value)}", headers=bearer(OWNER))
         assert response.status_code == 422, (value, response.text)
         assert response.json()["errors"] == {name: RANGE}
@@ -44,23 +57,39 @@ async def test_it_refuses_run_filters_it_cannot_represent(client, bearer, job):
 
 async def test_the_form_preview_refuses_an_anchor_it_cannot_represent(client, app_runtime):
     await as_user(client, app_runtime, OWNER)
-    response = await client.get(f"{LIST}/preview", params={
-        "schedule_type": "interval", "schedule_value": "10s", "timezone": KIRITIMATI, "anchor": "9999-12-31T23:59:59"})
+    response = await client.get(
+        f"{LIST}/preview",
+        params={
+            "schedule_type": "interval",
+            "schedule_value": "10s",
+            "timezone": KIRITIMATI,
+            "anchor": "9999-12-31T23:59:59",
+        },
+    )
     assert response.status_code == 200, response.text
     assert f"Anchor {RANGE}" in response.text
 
 
 async def test_the_form_shows_the_range_next_to_the_date_field(client, app_runtime):
     await as_user(client, app_runtime, OWNER)
-    response = await post_form(client, f"{LIST}/new", new_form(
-        schedule_type="interval", schedule_value="10s", timezone=KIRITIMATI, end_at="9999-12-31T23:59"))
+    response = await post_form(
+        client,
+        f"{LIST}/new",
+        new_form(schedule_type="interval", schedule_value="10s", timezone=KIRITIMATI, end_at="9999-12-31T23:59"),
+    )
     assert response.status_code == 422, response.text
     assert f'<p class="field-error" id="error-end_at">{RANGE}</p>' in response.text
 
 
 async def test_an_import_refuses_dates_it_cannot_represent(client, bearer):
-    body = yaml.safe_dump({"version": 1, "schedules": [
-        {"id": "edge", **interval_job(startAt="0001-01-01T00:00:00+14:00", endAt="9999-12-31T23:59:59")}]})
+    body = yaml.safe_dump(
+        {
+            "version": 1,
+            "schedules": [
+                {"id": "edge", **interval_job(startAt="0001-01-01T00:00:00+14:00", endAt="9999-12-31T23:59:59")}
+            ],
+        }
+    )
     response = await client.post(f"{API}/import", content=body, headers={**YAML, **bearer(OWNER)})
     assert response.status_code == 422, response.text
     assert response.json()["errors"] == {"schedules[0].startAt": RANGE, "schedules[0].endAt": RANGE}
@@ -71,10 +100,13 @@ async def test_a_stored_extreme_date_never_fails_a_page(client, app_runtime, bea
     superadmins, on the list, the detail page, the edit form and the API."""
     created = await client.post(f"{API}/jobs", json=interval_job(), headers=bearer(OWNER))
     job_id = created.json()["id"]
-    edge = datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc)
+    edge = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
     async with app_runtime.sessions.begin() as session:
-        await session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job_id).values(
-            start_at=edge, end_at=edge, anchor_at=edge, next_run_at=edge, last_run_at=edge))
+        await session.execute(
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.id == job_id)
+            .values(start_at=edge, end_at=edge, anchor_at=edge, next_run_at=edge, last_run_at=edge)
+        )
     for email in (OWNER, ROOT):
         await as_user(client, app_runtime, email)
         for path in (LIST, url(job_id), url(job_id, "/edit")):
@@ -115,8 +147,12 @@ def in_range(text: str, zone: str) -> bool:
     return True
 
 
-EDGES = settings(max_examples=40, deadline=None, database=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+EDGES = settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @EDGES
@@ -134,23 +170,42 @@ async def test_no_date_anywhere_answers_500(client, app_runtime, bearer, job, st
 
     created = await client.post(f"{API}/jobs", json=interval_job(timezone=zone, startAt=start), headers=owner)
     answered(created, "startAt", start, zone)
-    answered(await client.patch(f"{API}/jobs/{job.id}", json={"endAt": end, "timezone": zone}, headers=owner),
-             "endAt", end, zone)
+    answered(
+        await client.patch(f"{API}/jobs/{job.id}", json={"endAt": end, "timezone": zone}, headers=owner),
+        "endAt",
+        end,
+        zone,
+    )
     offset = since if len(since) > 19 else since + "Z"  # the run list needs an offset
     answered(await client.get(f"{API}/jobs/{job.id}/runs?from={quote(offset)}", headers=owner), "from", offset)
     answered(await client.get(f"{API}/jobs/{job.id}/runs?to={quote(offset)}", headers=owner), "to", offset)
-    body = yaml.safe_dump({"version": 1, "schedules": [{"id": "edge:import", **interval_job(timezone=zone,
-                                                                                              endAt=end)}]})
-    answered(await client.post(f"{API}/import", params={"dryRun": "true"}, content=body,
-                               headers={**YAML, **owner}))
+    body = yaml.safe_dump(
+        {"version": 1, "schedules": [{"id": "edge:import", **interval_job(timezone=zone, endAt=end)}]}
+    )
+    answered(await client.post(f"{API}/import", params={"dryRun": "true"}, content=body, headers={**YAML, **owner}))
     await as_user(client, app_runtime, OWNER)
-    preview = await client.get(f"{LIST}/preview", params={
-        "schedule_type": "interval", "schedule_value": "10s", "timezone": zone, "anchor": anchor, "start_at": start})
+    preview = await client.get(
+        f"{LIST}/preview",
+        params={
+            "schedule_type": "interval",
+            "schedule_value": "10s",
+            "timezone": zone,
+            "anchor": anchor,
+            "start_at": start,
+        },
+    )
     answered(preview)
     if not in_range(start, zone):
         assert RANGE in preview.text
-    answered(await post_form(client, f"{LIST}/new", new_form(
-        schedule_type="interval", schedule_value="10s", timezone=zone, start_at=start[:19], end_at=end[:19])))
+    answered(
+        await post_form(
+            client,
+            f"{LIST}/new",
+            new_form(
+                schedule_type="interval", schedule_value="10s", timezone=zone, start_at=start[:19], end_at=end[:19]
+            ),
+        )
+    )
     if created.status_code == 201:
         job_id = created.json()["id"]
         for path in (LIST, url(job_id), url(job_id, "/edit")):

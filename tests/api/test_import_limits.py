@@ -23,10 +23,22 @@ def list_of_items(size: int) -> bytes:
 
 def schedules(count: int) -> bytes:
     items = [
-        {"id": f"rates:{i}", "name": f"Rates {i}", "scopeType": "organization", "tenantId": "acme",
-         "organizationId": "acme-eu", "scheduleValue": "0 * * * *", "timezone": "Europe/Warsaw",
-         "targetType": "queue", "targetQueue": "currency-rates", "targetPayload": {"base": "EUR", "n": i},
-         "catchUpPolicy": "latest", "overlapPolicy": "allow", "jitterSeconds": 0, "maxRetries": 0}
+        {
+            "id": f"rates:{i}",
+            "name": f"Rates {i}",
+            "scopeType": "organization",
+            "tenantId": "acme",
+            "organizationId": "acme-eu",
+            "scheduleValue": "0 * * * *",
+            "timezone": "Europe/Warsaw",
+            "targetType": "queue",
+            "targetQueue": "currency-rates",
+            "targetPayload": {"base": "EUR", "n": i},
+            "catchUpPolicy": "latest",
+            "overlapPolicy": "allow",
+            "jitterSeconds": 0,
+            "maxRetries": 0,
+        }
         for i in range(count)
     ]
     return yaml.safe_dump({"version": 1, "schedules": items}, sort_keys=False).encode()
@@ -41,7 +53,9 @@ async def test_it_refuses_a_view_only_user_before_reading_the_file(client, beare
 
 
 async def test_it_answers_413_naming_the_limit_for_a_file_over_it(client, bearer):
-    response = await client.post(f"{API}/import", content=list_of_items(LIMIT + 1024), headers={**YAML, **bearer(OWNER)})
+    response = await client.post(
+        f"{API}/import", content=list_of_items(LIMIT + 1024), headers={**YAML, **bearer(OWNER)}
+    )
     assert response.status_code == 413, response.text
     assert response.json()["detail"] == "the file is larger than the import limit of 2 MiB"
 

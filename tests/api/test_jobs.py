@@ -9,9 +9,15 @@ from tests.support.http import API
 
 OWNER = "owner@acme.test"
 NEW = {
-    "name": "Hourly rates", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",
-    "organizationId": "acme-eu", "targetType": "queue", "targetQueue": "currency-rates",
-    "targetPayload": {"base": "EUR"}, "timezone": "Europe/Warsaw",
+    "name": "Hourly rates",
+    "scheduleValue": "0 * * * *",
+    "scopeType": "organization",
+    "tenantId": "acme",
+    "organizationId": "acme-eu",
+    "targetType": "queue",
+    "targetQueue": "currency-rates",
+    "targetPayload": {"base": "EUR"},
+    "timezone": "Europe/Warsaw",
 }
 
 
@@ -76,7 +82,9 @@ async def test_patch_changes_only_the_fields_sent(owner, job):
 
 
 async def test_if_match_makes_a_change_conditional_412_when_stale(owner, app_runtime, job):
-    assert (await owner.patch(f"{API}/jobs/{job.id}", json={"name": "A"}, headers={"If-Match": '"1"'})).status_code == 200
+    assert (
+        await owner.patch(f"{API}/jobs/{job.id}", json={"name": "A"}, headers={"If-Match": '"1"'})
+    ).status_code == 200
     # Someone else's edit moves the version on; a change based on version 2 now fails.
     await app_runtime.scheduler.update(job.id, {"name": "Someone else"})
     stale = await owner.patch(f"{API}/jobs/{job.id}", json={"name": "B"}, headers={"If-Match": '"2"'})
@@ -166,8 +174,14 @@ async def test_undo_with_nothing_to_undo_says_so(owner, job):
 
 
 async def test_unknown_ids_are_404_problems(owner):
-    for method, path in (("GET", "/jobs/nope"), ("PATCH", "/jobs/nope"), ("POST", "/jobs/nope/trigger"),
-                         ("GET", "/jobs/nope/runs"), ("GET", "/runs/nope"), ("GET", "/jobs/" + "x" * 300)):
+    for method, path in (
+        ("GET", "/jobs/nope"),
+        ("PATCH", "/jobs/nope"),
+        ("POST", "/jobs/nope/trigger"),
+        ("GET", "/jobs/nope/runs"),
+        ("GET", "/runs/nope"),
+        ("GET", "/jobs/" + "x" * 300),
+    ):
         response = await owner.request(method, API + path, json={} if method == "PATCH" else None)
         assert response.status_code == 404, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"

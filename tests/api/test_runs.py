@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from app.domain.ids import new_id
 from app.persistence.models import ScheduledJobRun
 from tests.support.http import API
 
-T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
 async def add_runs(runtime, job, specs) -> list[str]:
@@ -20,26 +20,49 @@ async def add_runs(runtime, job, specs) -> list[str]:
         for hours, status, trigger, extra in specs:
             slot = T0 + timedelta(hours=hours)
             ids.append(new_id())
-            session.add(ScheduledJobRun(
-                id=ids[-1], job_id=job.id, tenant_id=job.tenant_id, organization_id=job.organization_id,
-                scheduled_for=slot, trigger=trigger, status=status, attempt=1, created_at=slot, **extra,
-            ))
+            session.add(
+                ScheduledJobRun(
+                    id=ids[-1],
+                    job_id=job.id,
+                    tenant_id=job.tenant_id,
+                    organization_id=job.organization_id,
+                    scheduled_for=slot,
+                    trigger=trigger,
+                    status=status,
+                    attempt=1,
+                    created_at=slot,
+                    **extra,
+                )
+            )
     return ids
 
 
 @pytest.fixture
 async def history(app_runtime, job):
-    failed = {"started_at": T0 + timedelta(hours=2), "finished_at": T0 + timedelta(hours=2, seconds=3),
-              "duration_ms": 3000, "error_message": "ValueError: boom", "error_stack": "Traceback ...\nValueError: boom"}
-    succeeded = {"started_at": T0, "finished_at": T0 + timedelta(seconds=1), "duration_ms": 1000,
-                 "result": {"orders": 12}}
-    return await add_runs(app_runtime, job, [
-        (0, "succeeded", "scheduled", succeeded),
-        (1, "missed", "scheduled", {"reason": "missed while the scheduler was not running"}),
-        (2, "failed", "scheduled", failed),
-        (3, "succeeded", "manual", {"triggered_by": "owner@acme.test"}),
-        (4, "succeeded", "retry", {}),
-    ])
+    failed = {
+        "started_at": T0 + timedelta(hours=2),
+        "finished_at": T0 + timedelta(hours=2, seconds=3),
+        "duration_ms": 3000,
+        "error_message": "ValueError: boom",
+        "error_stack": "Traceback ...\nValueError: boom",
+    }
+    succeeded = {
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=1),
+        "duration_ms": 1000,
+        "result": {"orders": 12},
+    }
+    return await add_runs(
+        app_runtime,
+        job,
+        [
+            (0, "succeeded", "scheduled", succeeded),
+            (1, "missed", "scheduled", {"reason": "missed while the scheduler was not running"}),
+            (2, "failed", "scheduled", failed),
+            (3, "succeeded", "manual", {"triggered_by": "owner@acme.test"}),
+            (4, "succeeded", "retry", {}),
+        ],
+    )
 
 
 @pytest.fixture
@@ -53,7 +76,9 @@ async def test_newest_first_with_a_summary_of_each_run(viewer, job, history):
     assert [r["id"] for r in page["items"]] == history[::-1]
     assert page["total"] == 5 and page["totalExact"] is True
     failed = page["items"][2]
-    assert failed["status"] == "failed" and failed["errorMessage"] == "ValueError: boom" and failed["durationMs"] == 3000
+    assert (
+        failed["status"] == "failed" and failed["errorMessage"] == "ValueError: boom" and failed["durationMs"] == 3000
+    )
     assert "errorStack" not in failed and "result" not in failed  # the full run has them
 
 

@@ -49,10 +49,19 @@ async def test_schema_lists_the_api_with_its_errors(client):
     document = (await client.get("/schema")).json()
     assert document["info"]["title"] == "Mercato Scheduler API"
     assert set(document["paths"]) == {
-        f"{API}/jobs", f"{API}/jobs/{{job_id}}", f"{API}/jobs/{{job_id}}/enable", f"{API}/jobs/{{job_id}}/disable",
-        f"{API}/jobs/{{job_id}}/trigger", f"{API}/jobs/{{job_id}}/runs", f"{API}/jobs/{{job_id}}/audit",
-        f"{API}/jobs/{{job_id}}/undo", f"{API}/runs/{{run_id}}", f"{API}/targets", f"{API}/preview",
-        f"{API}/export", f"{API}/import",
+        f"{API}/jobs",
+        f"{API}/jobs/{{job_id}}",
+        f"{API}/jobs/{{job_id}}/enable",
+        f"{API}/jobs/{{job_id}}/disable",
+        f"{API}/jobs/{{job_id}}/trigger",
+        f"{API}/jobs/{{job_id}}/runs",
+        f"{API}/jobs/{{job_id}}/audit",
+        f"{API}/jobs/{{job_id}}/undo",
+        f"{API}/runs/{{run_id}}",
+        f"{API}/targets",
+        f"{API}/preview",
+        f"{API}/export",
+        f"{API}/import",
     }
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -63,8 +72,11 @@ async def test_schema_lists_the_api_with_its_errors(client):
     patch = document["paths"][f"{API}/jobs/{{job_id}}"]["patch"]
     assert {"409", "412", "422"} <= set(patch["responses"])
     assert any(p["name"] == "If-Match" and p["in"] == "header" for p in patch["parameters"])
-    assert document["components"]["securitySchemes"]["bearerToken"] == {"type": "http", "scheme": "bearer",
-                                                                       "description": "An API token (msk_...)."}
+    assert document["components"]["securitySchemes"]["bearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (msk_...).",
+    }
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -82,8 +94,12 @@ def test_fuzzing_finds_no_server_error_and_no_undocumented_response(api_app, see
 
             @given(case=strategy)
             @settings(
-                max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
             )
             def exercise(case):
                 response = case.call(headers=auth)

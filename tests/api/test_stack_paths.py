@@ -29,7 +29,9 @@ def assert_no_server_path(text: str, where: str) -> None:
 
 
 async def failed_run(runtime):
-    job = await runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, target_command="demo.echo", target_payload={"fail": "boom"}))
+    job = await runtime.scheduler.create(
+        job_definition(DAILY_SALES_REPORT, target_command="demo.echo", target_payload={"fail": "boom"})
+    )
     await runtime.scheduler.trigger(job.id)
     await fire(LocalScheduler(runtime))
     async with runtime.sessions() as session:

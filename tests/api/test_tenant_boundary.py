@@ -8,15 +8,23 @@ from tests.support.http import API
 
 OWNER, ROOT, GLOBEX = "owner@acme.test", "root@example.com", "owner@globex.test"
 CLEANUP = "scheduler.history.cleanup"
-NEW_JOB = {"name": "Hourly rates", "scheduleValue": "0 * * * *", "scopeType": "tenant", "tenantId": "acme",
-           "targetType": "command", "targetCommand": "demo.echo"}
+NEW_JOB = {
+    "name": "Hourly rates",
+    "scheduleValue": "0 * * * *",
+    "scopeType": "tenant",
+    "tenantId": "acme",
+    "targetType": "command",
+    "targetCommand": "demo.echo",
+}
 
 
 async def test_targets_list_only_what_the_caller_may_schedule(client, bearer):
     tenant_view = (await client.get(f"{API}/targets", headers=bearer(OWNER))).json()["items"]
     assert CLEANUP not in {t["name"] for t in tenant_view}
     assert all(set(t["scopes"]) <= {"tenant", "organization"} for t in tenant_view)
-    root_view = {t["name"]: t["scopes"] for t in (await client.get(f"{API}/targets", headers=bearer(ROOT))).json()["items"]}
+    root_view = {
+        t["name"]: t["scopes"] for t in (await client.get(f"{API}/targets", headers=bearer(ROOT))).json()["items"]
+    }
     assert root_view[CLEANUP] == ["system"] and root_view["demo.echo"] == ["organization", "system", "tenant"]
 
 
@@ -28,22 +36,31 @@ async def test_a_tenant_admin_cannot_schedule_the_history_cleanup(client, bearer
 
 
 async def test_another_tenants_deleted_id_is_not_available(client, bearer, app_runtime):
-    made = await client.post(f"{API}/jobs", json={**NEW_JOB, "id": "tB-pay", "tenantId": "globex",
-                                                   "targetPayload": {"message": "secret"}}, headers=bearer(GLOBEX))
+    made = await client.post(
+        f"{API}/jobs",
+        json={**NEW_JOB, "id": "tB-pay", "tenantId": "globex", "targetPayload": {"message": "secret"}},
+        headers=bearer(GLOBEX),
+    )
     assert made.status_code == 201, made.text
     assert (await client.delete(f"{API}/jobs/tB-pay", headers=bearer(GLOBEX))).status_code == 204
     taken = await client.post(f"{API}/jobs", json={**NEW_JOB, "id": "tB-pay"}, headers=bearer(OWNER))
-    assert taken.status_code == 422 and taken.json()["errors"] == {"id": "the id 'tB-pay' is not available; choose another"}
+    assert taken.status_code == 422 and taken.json()["errors"] == {
+        "id": "the id 'tB-pay' is not available; choose another"
+    }
     assert (await client.get(f"{API}/jobs/tB-pay/runs", headers=bearer(OWNER))).status_code == 404
     assert (await client.post(f"{API}/jobs/tB-pay/undo", headers=bearer(GLOBEX))).status_code == 200
 
 
 async def test_a_typo_in_a_tenant_is_a_field_error(client, bearer):
-    response = await client.post(f"{API}/jobs", json={**NEW_JOB, "tenantId": "acmee", "scopeType": "tenant"},
-                                 headers=bearer(ROOT))
+    response = await client.post(
+        f"{API}/jobs", json={**NEW_JOB, "tenantId": "acmee", "scopeType": "tenant"}, headers=bearer(ROOT)
+    )
     assert response.status_code == 422 and response.json()["errors"] == {"tenantId": "there is no tenant 'acmee'"}
-    response = await client.post(f"{API}/jobs", json={**NEW_JOB, "tenantId": "globex", "scopeType": "organization",
-                                                      "organizationId": "acme-eu"}, headers=bearer(ROOT))
+    response = await client.post(
+        f"{API}/jobs",
+        json={**NEW_JOB, "tenantId": "globex", "scopeType": "organization", "organizationId": "acme-eu"},
+        headers=bearer(ROOT),
+    )
     assert response.status_code == 422
     assert response.json()["errors"] == {"organizationId": "tenant 'globex' has no organization 'acme-eu'"}
 
@@ -61,8 +78,9 @@ async def test_enable_or_disable_with_a_stale_if_match_is_412_even_in_that_state
             stale = f'"{int(current.strip(chr(34))) - 1}"'
             response = await client.post(f"{API}/jobs/{job.id}/{action}", headers={**bearer(OWNER), "If-Match": stale})
             assert response.status_code == 412, (action, response.text)
-            assert (await client.post(f"{API}/jobs/{job.id}/{action}",
-                                      headers={**bearer(OWNER), "If-Match": current})).status_code == 200
+            assert (
+                await client.post(f"{API}/jobs/{job.id}/{action}", headers={**bearer(OWNER), "If-Match": current})
+            ).status_code == 200
 
 
 async def test_every_wrong_field_of_a_body_is_named_at_once(client, bearer):
@@ -70,6 +88,9 @@ async def test_every_wrong_field_of_a_body_is_named_at_once(client, bearer):
     response = await client.post(f"{API}/jobs", json=body, headers=bearer(OWNER))
     assert response.status_code == 422
     assert response.json()["errors"] == {
-        "name": "Expected str, got int", "scheduleValue": "is required", "jitterSeconds": "Expected int, got str",
-        "maxRetries": "Expected int, got array", "colour": "unknown field",
+        "name": "Expected str, got int",
+        "scheduleValue": "is required",
+        "jitterSeconds": "Expected int, got str",
+        "maxRetries": "Expected int, got array",
+        "colour": "unknown field",
     }

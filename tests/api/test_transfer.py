@@ -26,9 +26,15 @@ def document(*items: dict) -> bytes:
 
 def new_item(**overrides) -> dict:
     return {
-        "id": "rates:acme-eu", "name": "Hourly rates", "scopeType": "organization", "tenantId": "acme",
-        "organizationId": "acme-eu", "scheduleValue": "0 * * * *", "targetType": "queue",
-        "targetQueue": "currency-rates", **overrides,
+        "id": "rates:acme-eu",
+        "name": "Hourly rates",
+        "scopeType": "organization",
+        "tenantId": "acme",
+        "organizationId": "acme-eu",
+        "scheduleValue": "0 * * * *",
+        "targetType": "queue",
+        "targetQueue": "currency-rates",
+        **overrides,
     }
 
 
@@ -51,8 +57,13 @@ async def test_an_export_imports_back_unchanged(owner, app_runtime, job):
     text = (await owner.get(f"{API}/export")).content
     result = await owner.post(f"{API}/import", content=text, headers=YAML)
     assert result.status_code == 200, result.text
-    assert result.json() == {"dryRun": False, "items": [{"id": job.id, "action": "unchanged"}],
-                             "created": 0, "updated": 0, "unchanged": 1}
+    assert result.json() == {
+        "dryRun": False,
+        "items": [{"id": job.id, "action": "unchanged"}],
+        "created": 0,
+        "updated": 0,
+        "unchanged": 1,
+    }
     assert (await app_runtime.scheduler.get(job.id)).version == job.version
 
 
@@ -118,8 +129,11 @@ async def test_a_failure_while_writing_rolls_back_every_write(owner, app_runtime
         (document(new_item(colour="blue")), "schedules[0]", "unknown fields: colour"),
         (document(new_item(), new_item()), "schedules[1].id", "more than once"),
         (document(new_item(id="bad id!")), "schedules[0].id", "1-200 characters"),
-        (document(new_item(scopeType="system", tenantId=None, organizationId=None)), "schedules[0].scopeType",
-         "only superadmins"),
+        (
+            document(new_item(scopeType="system", tenantId=None, organizationId=None)),
+            "schedules[0].scopeType",
+            "only superadmins",
+        ),
         (b"\xff\xfe not utf-8", "file", "UTF-8"),
     ],
 )
@@ -139,7 +153,9 @@ async def test_an_import_cannot_move_a_schedule_or_take_another_tenants_id(clien
 
 
 async def test_export_filters_by_scope_and_tenant(client, bearer, app_runtime, job):
-    await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT, id="tenant-wide", scope_type="tenant", organization_id=None))
+    await app_runtime.scheduler.create(
+        job_definition(DAILY_SALES_REPORT, id="tenant-wide", scope_type="tenant", organization_id=None)
+    )
     root = bearer("root@example.com")
     tenant_only = yaml.safe_load((await client.get(f"{API}/export", params={"scopeType": "tenant"}, headers=root)).text)
     assert [s["id"] for s in tenant_only["schedules"]] == ["tenant-wide"]

@@ -8,8 +8,13 @@ import pytest
 from tests.support.http import API
 
 VALID = {
-    "name": "Hourly rates", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",
-    "organizationId": "acme-eu", "targetType": "queue", "targetQueue": "currency-rates",
+    "name": "Hourly rates",
+    "scheduleValue": "0 * * * *",
+    "scopeType": "organization",
+    "tenantId": "acme",
+    "organizationId": "acme-eu",
+    "targetType": "queue",
+    "targetQueue": "currency-rates",
 }
 
 
@@ -75,8 +80,13 @@ async def test_each_invalid_field_is_named_in_a_422(owner, field, value, named, 
 async def test_a_command_target_must_exist_and_an_end_must_follow_the_start(owner):
     response = await owner.post(
         f"{API}/jobs",
-        json={**VALID, "targetType": "command", "targetCommand": "no.such.command",
-              "startAt": "2026-07-01T00:00:00Z", "endAt": "2026-06-01T00:00:00Z"},
+        json={
+            **VALID,
+            "targetType": "command",
+            "targetCommand": "no.such.command",
+            "startAt": "2026-07-01T00:00:00Z",
+            "endAt": "2026-06-01T00:00:00Z",
+        },
     )
     assert response.status_code == 422
     errors = response.json()["errors"]
@@ -117,8 +127,11 @@ async def test_a_body_that_is_not_a_json_object_is_a_400(owner, content, status)
 
 
 async def test_a_body_over_the_limit_is_a_413(owner):
-    response = await owner.post(f"{API}/jobs", content=b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}',
-                                headers={"Content-Type": "application/json"})
+    response = await owner.post(
+        f"{API}/jobs",
+        content=b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
 

@@ -14,7 +14,15 @@ pytestmark = pytest.mark.slow  # every test runs the command line as a process
 
 
 def test_help_everywhere():
-    for args in ([], ["scheduler"], ["scheduler", "preview"], ["users", "create"], ["users", "disable"], ["db"], ["serve"]):
+    for args in (
+        [],
+        ["scheduler"],
+        ["scheduler", "preview"],
+        ["users", "create"],
+        ["users", "disable"],
+        ["db"],
+        ["serve"],
+    ):
         result = mercato(*args, "--help")
         assert result.returncode == 0, result.stderr
         assert "Usage: mercato" in result.stdout
@@ -29,12 +37,34 @@ def test_db_upgrade_builds_a_fresh_sqlite_database(tmp_path):
 
 
 def test_users_create_and_its_errors(db_url):
-    ok = mercato("users", "create", "--email", "Ops@Example.com", "--password", "correct horse battery",
-                 "--role", "admin", "--tenant", "acme", "--org", "acme-eu", db_url=db_url)
+    ok = mercato(
+        "users",
+        "create",
+        "--email",
+        "Ops@Example.com",
+        "--password",
+        "correct horse battery",
+        "--role",
+        "admin",
+        "--tenant",
+        "acme",
+        "--org",
+        "acme-eu",
+        db_url=db_url,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "created user ops@example.com (admin)" in ok.stdout
-    again = mercato("users", "create", "--email", "ops@example.com", "--password", "correct horse battery",
-                    "--role", "admin", db_url=db_url)
+    again = mercato(
+        "users",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--password",
+        "correct horse battery",
+        "--role",
+        "admin",
+        db_url=db_url,
+    )
     assert again.returncode == 1
     assert "already exists" in again.stderr
     bad = mercato("users", "create", "--email", "nope", "--password", "short", "--role", "admin", db_url=db_url)
@@ -46,8 +76,20 @@ def test_users_create_and_its_errors(db_url):
 
 
 async def test_users_disable_ends_their_sessions_and_enable_lets_them_sign_in_again(db_url):
-    assert mercato("users", "create", "--email", "ops@example.com", "--password", "correct horse battery",
-                   "--role", "admin", db_url=db_url).returncode == 0
+    assert (
+        mercato(
+            "users",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "correct horse battery",
+            "--role",
+            "admin",
+            db_url=db_url,
+        ).returncode
+        == 0
+    )
     runtime = Runtime.create(load_settings({"DATABASE_URL": db_url}))
     try:
         user = await runtime.credentials.user_by_email("ops@example.com")
@@ -77,15 +119,29 @@ async def test_scheduler_list_and_status(db_url):
     runtime = Runtime.create(load_settings({"DATABASE_URL": db_url}))
     try:
         await runtime.users.ensure_scope("acme")
-        await runtime.scheduler.register({
-            "id": "reports:daily:acme", "name": "Daily report", "scope_type": "tenant", "tenant_id": "acme",
-            "schedule_type": "cron", "schedule_value": "0 6 * * *", "target_type": "command",
-            "target_command": "reports.sales-summary", "source_module": "reports",
-        })
-        await runtime.scheduler.register({
-            "id": "core:ping", "name": "Ping", "schedule_type": "interval", "schedule_value": "15m",
-            "target_type": "command", "target_command": "demo.echo",
-        })
+        await runtime.scheduler.register(
+            {
+                "id": "reports:daily:acme",
+                "name": "Daily report",
+                "scope_type": "tenant",
+                "tenant_id": "acme",
+                "schedule_type": "cron",
+                "schedule_value": "0 6 * * *",
+                "target_type": "command",
+                "target_command": "reports.sales-summary",
+                "source_module": "reports",
+            }
+        )
+        await runtime.scheduler.register(
+            {
+                "id": "core:ping",
+                "name": "Ping",
+                "schedule_type": "interval",
+                "schedule_value": "15m",
+                "target_type": "command",
+                "target_command": "demo.echo",
+            }
+        )
         await runtime.scheduler.disable("core:ping", note="noisy")
     finally:
         await runtime.close()
@@ -106,8 +162,17 @@ async def test_scheduler_list_and_status(db_url):
 
 
 def test_preview_prints_description_and_slots_with_offsets():
-    result = mercato("scheduler", "preview", "30 2 * * *", "--tz", "Europe/Berlin",
-                     "--after", "2026-03-28T12:00:00+00:00", "--count", "2")
+    result = mercato(
+        "scheduler",
+        "preview",
+        "30 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--after",
+        "2026-03-28T12:00:00+00:00",
+        "--count",
+        "2",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "02:30" in lines[0]
@@ -127,8 +192,10 @@ def test_preview_json_and_interval():
         (["61 * * * *"], "schedule value: minute field: 61 is out of range 0-59"),
         (["* * * * *", "--tz", "Europe/Berln"], "timezone: unknown timezone 'Europe/Berln'"),
         (["* * * * *", "--after", "yesterday"], "--after must be an ISO-8601 date and time"),
-        (["10s", "--tz", "Pacific/Kiritimati", "--after", "9999-12-31T23:59:59"],
-         "--after must be between 1970-01-01 and 9000-12-31 (UTC), not '9999-12-31T23:59:59'"),
+        (
+            ["10s", "--tz", "Pacific/Kiritimati", "--after", "9999-12-31T23:59:59"],
+            "--after must be between 1970-01-01 and 9000-12-31 (UTC), not '9999-12-31T23:59:59'",
+        ),
         (["* * * * *", "--after", "0001-01-01T00:00:00+14:00"], "--after must be between 1970-01-01 and 9000-12-31"),
         (["5s", "--type", "interval"], "interval must be at least 10s"),
     ],

@@ -12,13 +12,11 @@ import sqlalchemy as sa
 
 from app.domain import events
 from app.domain.actors import ALL_FEATURES, Actor
-from app.domain.starting import take_runnable
 from app.domain.execution import LEASE
-from app.domain.starting import TargetResult, start_runs
+from app.domain.firing import MISFIRE_GRACE, claim_due_slots
 from app.domain.outcomes import execute_run, record_outcomes, settle_lost_runs
-from app.domain.firing import claim_due_slots
+from app.domain.starting import TargetResult, start_runs, take_runnable
 from app.persistence.models import ScheduledJobRun, Tenant
-from app.domain.firing import MISFIRE_GRACE
 from app.strategies.local import LocalScheduler
 from tests.support.clock import utc
 from tests.support.factories import job_definition
@@ -56,6 +54,7 @@ async def _fire_at_slot(runtime, clock, poller, **overrides):
 
 
 # ----- targets ---------------------------------------------------------------------------------
+
 
 async def test_a_command_target_gets_its_payload_and_context_and_its_result_is_kept(runtime, clock, poller):
     job, [run] = await _fire_at_slot(runtime, clock, poller, **COMMAND, target_payload={"message": "hello"})
@@ -117,9 +116,12 @@ async def test_a_target_no_longer_registered_fails_with_a_clear_message(runtime,
 
 # ----- retries ---------------------------------------------------------------------------------
 
+
 async def test_a_failed_run_is_retried_with_exponential_backoff_until_retries_run_out(runtime, clock, poller):
     job = await runtime.scheduler.create(
-        job_definition(target_payload={"fail": "boom"}, max_retries=2, retry_backoff_seconds=10, schedule_value="0 * * * *")
+        job_definition(
+            target_payload={"fail": "boom"}, max_retries=2, retry_backoff_seconds=10, schedule_value="0 * * * *"
+        )
     )
     clock.set(utc(2026, 6, 1, 13, 0))
     await fire(poller)
@@ -164,13 +166,16 @@ async def test_a_succeeding_run_is_not_retried(runtime, clock, poller):
 
 # ----- require_feature -------------------------------------------------------------------------
 
+
 async def _tenant(runtime, clock, features):
     async with runtime.sessions.begin() as session:
         (await session.get(Tenant, "t1")).features = features
 
 
 @pytest.mark.parametrize("features, status", [([], "skipped"), (["sales.reports"], "succeeded")])
-async def test_require_feature_is_checked_against_the_tenants_features(runtime, clock, poller, published, features, status):
+async def test_require_feature_is_checked_against_the_tenants_features(
+    runtime, clock, poller, published, features, status
+):
     await _tenant(runtime, clock, features)
     job, [run] = await _fire_at_slot(
         runtime, clock, poller, scope_type="tenant", tenant_id="t1", require_feature="sales.reports"
@@ -203,8 +208,21 @@ async def test_a_run_of_a_schedule_disabled_after_its_slot_was_claimed_is_skippe
 # ----- events ----------------------------------------------------------------------------------
 
 SHAPE = {
-    "name", "job_id", "run_id", "slot", "trigger", "attempt", "tenant_id", "organization_id", "status", "at",
-    "started_at", "finished_at", "duration_ms", "reason", "error",
+    "name",
+    "job_id",
+    "run_id",
+    "slot",
+    "trigger",
+    "attempt",
+    "tenant_id",
+    "organization_id",
+    "status",
+    "at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "reason",
+    "error",
 }
 
 
@@ -216,11 +234,21 @@ async def test_a_successful_run_emits_started_then_completed(runtime, clock, pol
     assert [started.name, completed.name] == [events.STARTED, events.COMPLETED]
     for event in published:
         assert set(event.as_dict()) == SHAPE
-        assert (event.job_id, event.run_id, event.slot, event.trigger, event.attempt) == (job.id, run.id, SLOT, "scheduled", 1)
+        assert (event.job_id, event.run_id, event.slot, event.trigger, event.attempt) == (
+            job.id,
+            run.id,
+            SLOT,
+            "scheduled",
+            1,
+        )
         assert (event.tenant_id, event.organization_id) == ("t1", "org-1")
         assert event.started_at == run.started_at
     assert (started.status, started.finished_at, started.error) == ("running", None, None)
-    assert (completed.status, completed.finished_at, completed.duration_ms) == ("succeeded", run.finished_at, run.duration_ms)
+    assert (completed.status, completed.finished_at, completed.duration_ms) == (
+        "succeeded",
+        run.finished_at,
+        run.duration_ms,
+    )
     assert completed.as_dict()["slot"] == "2026-06-01T12:05:00+00:00"
 
 
@@ -256,6 +284,7 @@ async def test_a_broken_subscriber_does_not_break_the_run(runtime, clock, poller
 
 # ----- manual runs -----------------------------------------------------------------------------
 
+
 async def test_a_manual_run_is_recorded_with_its_user_and_leaves_the_next_slot_alone(runtime, clock, poller, published):
     ops = Actor(id="u1", label="ops@example.com", features=ALL_FEATURES, is_superadmin=True)
     job = await runtime.scheduler.create(job_definition(), ops)
@@ -275,26 +304,48 @@ async def test_outcomes_ending_together_are_written_together_and_one_settled_mea
     runs = [await runtime.scheduler.trigger(job.id) for job in jobs]
     prepared = await start_runs(runtime.execution, [run.id for run in runs], worker="test:1")
     async with runtime.sessions.begin() as session:  # the last one is settled elsewhere meanwhile
-        await session.execute(sa.update(ScheduledJobRun).where(ScheduledJobRun.id == runs[3].id)
-                              .values(status="failed", error_message="settled elsewhere"))
+        await session.execute(
+            sa.update(ScheduledJobRun)
+            .where(ScheduledJobRun.id == runs[3].id)
+            .values(status="failed", error_message="settled elsewhere")
+        )
     clock.advance(seconds=2)
-    finishes = [TargetResult("succeeded", result={"rows": 3, "note": "ünïcode"}), TargetResult("succeeded", result="plain text"),
-                TargetResult("failed", error="boom", stack="Traceback ..."), TargetResult("succeeded", result=1)]
+    finishes = [
+        TargetResult("succeeded", result={"rows": 3, "note": "ünïcode"}),
+        TargetResult("succeeded", result="plain text"),
+        TargetResult("failed", error="boom", stack="Traceback ..."),
+        TargetResult("succeeded", result=1),
+    ]
     outcomes = await record_outcomes(runtime.execution, [(p.run, p.job, f) for p, f in zip(prepared, finishes)])
     assert [(o.run_id, o.status) for o in outcomes] == [
-        (runs[0].id, "succeeded"), (runs[1].id, "succeeded"), (runs[2].id, "failed"), (runs[3].id, "lost")]
+        (runs[0].id, "succeeded"),
+        (runs[1].id, "succeeded"),
+        (runs[2].id, "failed"),
+        (runs[3].id, "lost"),
+    ]
     rows = [(await runs_of(runtime, job.id))[0] for job in jobs]
     assert [(r.status, r.result, r.error_message, r.finished_at) for r in rows] == [
-        ("succeeded", {"rows": 3, "note": "ünïcode"}, None, clock()), ("succeeded", "plain text", None, clock()),
-        ("failed", None, "boom", clock()), ("failed", None, "settled elsewhere", None)]
+        ("succeeded", {"rows": 3, "note": "ünïcode"}, None, clock()),
+        ("succeeded", "plain text", None, clock()),
+        ("failed", None, "boom", clock()),
+        ("failed", None, "settled elsewhere", None),
+    ]
     assert [r.duration_ms for r in rows[:3]] == [2000, 2000, 2000] and rows[2].error_stack == "Traceback ..."
-    assert [(await reload(runtime, job.id)).last_status for job in jobs] == ["succeeded", "succeeded", "failed", "running"]
+    assert [(await reload(runtime, job.id)).last_status for job in jobs] == [
+        "succeeded",
+        "succeeded",
+        "failed",
+        "running",
+    ]
 
 
 # ----- lost runs -------------------------------------------------------------------------------
 
+
 async def test_a_run_whose_process_died_is_settled_failed_and_retried_once(runtime, clock, poller):
-    job = await runtime.scheduler.create(job_definition(max_retries=1, retry_backoff_seconds=30, target_payload={"sleep": 0.3}))
+    job = await runtime.scheduler.create(
+        job_definition(max_retries=1, retry_backoff_seconds=30, target_payload={"sleep": 0.3})
+    )
     clock.set(SLOT)
     assert await poller.tick() == 1  # started, and now "the process dies": its lease runs out
     clock.advance(seconds=LEASE.total_seconds() + 1)
@@ -321,7 +372,9 @@ async def test_the_poller_settles_lost_runs_by_itself(runtime, clock, poller):
     async with runtime.sessions.begin() as session:
         await claim_due_slots(session, clock(), limit=10, grace=MISFIRE_GRACE, on_sqlite=runtime.settings.is_sqlite)
     async with runtime.sessions.begin() as session:
-        [started] = await take_runnable(session, clock(), limit=10, on_sqlite=runtime.settings.is_sqlite, worker="dead:1")
+        [started] = await take_runnable(
+            session, clock(), limit=10, on_sqlite=runtime.settings.is_sqlite, worker="dead:1"
+        )
     clock.advance(seconds=LEASE.total_seconds() - 1)
     await fire(poller)
     assert (await runs_of(runtime, job.id))[0].status == "running"  # lease still valid

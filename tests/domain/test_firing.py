@@ -15,11 +15,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from app.domain.firing import claim_due_slots
+from app.domain.firing import MISFIRE_GRACE, claim_due_slots
 from app.persistence.models import ScheduledJob
 from app.runtime import Runtime
 from app.settings import load_settings
-from app.domain.firing import MISFIRE_GRACE
 from app.strategies.local import LocalScheduler
 from tests.support.clock import utc
 from tests.support.factories import job_definition
@@ -41,7 +40,9 @@ async def test_a_due_slot_fires_once_and_its_run_follows_the_job(runtime, clock,
 
     clock.set(utc(2026, 6, 1, 12, 5, 0, 300_000))
     async with runtime.sessions.begin() as session:
-        claimed = await claim_due_slots(session, clock(), limit=10, grace=MISFIRE_GRACE, on_sqlite=runtime.settings.is_sqlite)
+        claimed = await claim_due_slots(
+            session, clock(), limit=10, grace=MISFIRE_GRACE, on_sqlite=runtime.settings.is_sqlite
+        )
     [queued] = await runs_of(runtime, job.id)
     assert claimed.queued == [queued.id]
     assert (queued.status, queued.trigger, queued.attempt) == ("queued", "scheduled", 1)
@@ -89,14 +90,22 @@ async def test_the_schedule_shows_the_last_failure_skip_and_manual_run(runtime, 
     clock.set(utc(2026, 6, 1, 12, 5))
     await fire(poller)
     job = await reload(runtime, job.id)
-    assert (job.last_run_at, job.last_status, job.next_run_at) == (utc(2026, 6, 1, 12, 5), "failed", utc(2026, 6, 1, 12, 10))
+    assert (job.last_run_at, job.last_status, job.next_run_at) == (
+        utc(2026, 6, 1, 12, 5),
+        "failed",
+        utc(2026, 6, 1, 12, 10),
+    )
 
     await runtime.scheduler.update(job.id, {"target_payload": {}, "overlap_policy": "skip"})
     clock.set(utc(2026, 6, 1, 12, 7))
     run = await runtime.scheduler.trigger(job.id)
     await fire(poller)
     job = await reload(runtime, job.id)
-    assert (job.last_run_at, job.last_status, job.next_run_at) == (utc(2026, 6, 1, 12, 7), "succeeded", utc(2026, 6, 1, 12, 10))
+    assert (job.last_run_at, job.last_status, job.next_run_at) == (
+        utc(2026, 6, 1, 12, 7),
+        "succeeded",
+        utc(2026, 6, 1, 12, 10),
+    )
     manual = [r for r in await runs_of(runtime, job.id) if r.id == run.id][0]
     assert (manual.trigger, manual.triggered_by, manual.status) == ("manual", "system", "succeeded")
 
@@ -110,6 +119,7 @@ async def test_the_schedule_shows_the_last_failure_skip_and_manual_run(runtime, 
 
 
 # ----- catch-up after downtime -----------------------------------------------------------------
+
 
 async def _after_downtime(runtime, clock, poller, **policy):
     """A five-minute schedule made at 12:00; the poller is down until 12:32 (slots 12:05..12:30 missed)."""
@@ -158,7 +168,9 @@ async def test_catch_up_all_runs_every_missed_slot_within_the_window(runtime, cl
     assert job.next_run_at == utc(2026, 6, 1, 12, 35)
 
 
-async def test_a_long_outage_of_a_frequent_schedule_is_summarised_and_catches_up_the_newest_slot(runtime, clock, poller):
+async def test_a_long_outage_of_a_frequent_schedule_is_summarised_and_catches_up_the_newest_slot(
+    runtime, clock, poller
+):
     job = await runtime.scheduler.create(job_definition(schedule_type="interval", schedule_value="70s"))
     # Two days down: 2,468 slots of 70 s; the newest, 11:59:20 on 3 June, is 65 s old.
     clock.set(utc(2026, 6, 3, 12, 0, 25))
@@ -175,20 +187,25 @@ async def test_a_long_outage_of_a_frequent_schedule_is_summarised_and_catches_up
 
 async def test_catch_up_all_after_a_long_outage_runs_the_newest_slots_in_the_window(runtime, clock, poller):
     job = await runtime.scheduler.create(
-        job_definition(schedule_type="interval", schedule_value="10s", catch_up_policy="all", catch_up_window_seconds=300)
+        job_definition(
+            schedule_type="interval", schedule_value="10s", catch_up_policy="all", catch_up_window_seconds=300
+        )
     )
     clock.set(utc(2026, 6, 2, 12, 0, 5))  # a day down: 8,640 slots of 10 s
     await fire(poller)
     runs = await runs_of(runtime, job.id)
     ran = [r for r in runs if r.status == "succeeded"]
     # The last minute is on time; the four minutes before it are caught up.
-    assert [r.scheduled_for for r in ran] == [utc(2026, 6, 2, 11, 55, 10) + timedelta(seconds=10 * i) for i in range(30)]
+    assert [r.scheduled_for for r in ran] == [
+        utc(2026, 6, 2, 11, 55, 10) + timedelta(seconds=10 * i) for i in range(30)
+    ]
     assert {r.trigger for r in ran if r.scheduled_for < utc(2026, 6, 2, 11, 59, 5)} == {"catch_up"}
     assert {r.trigger for r in ran if r.scheduled_for >= utc(2026, 6, 2, 11, 59, 5)} == {"scheduled"}
     assert len([r for r in runs if r.status == "missed"]) == 101
 
 
 # ----- DST (Debian cron's rule, Europe/Berlin 2026: 29 March spring forward, 25 October fall back)
+
 
 @pytest.mark.parametrize(
     "first_day, expected_utc",
@@ -224,8 +241,11 @@ async def test_a_berlin_0230_daily_fires_once_a_day_at_the_right_instant_across_
 
 # ----- overlap, jitter, max runs, start/end -----------------------------------------------------
 
+
 @pytest.mark.parametrize("policy, second", [("skip", "skipped"), ("allow", "succeeded")])
-async def test_overlap_policy_decides_about_a_slot_whose_previous_run_is_in_flight(runtime, clock, poller, policy, second):
+async def test_overlap_policy_decides_about_a_slot_whose_previous_run_is_in_flight(
+    runtime, clock, poller, policy, second
+):
     job = await runtime.scheduler.create(
         job_definition(schedule_value="* * * * *", overlap_policy=policy, target_payload={"sleep": 0.3})
     )
@@ -309,10 +329,12 @@ async def test_a_stored_schedule_the_engine_cannot_read_stops_without_blocking_t
 
 # ----- claiming in batches ---------------------------------------------------------------------
 
+
 async def _claim(runtime, clock, limit):
     async with runtime.sessions.begin() as session:
-        return await claim_due_slots(session, clock(), limit=limit, grace=MISFIRE_GRACE,
-                                     on_sqlite=runtime.settings.is_sqlite)
+        return await claim_due_slots(
+            session, clock(), limit=limit, grace=MISFIRE_GRACE, on_sqlite=runtime.settings.is_sqlite
+        )
 
 
 async def test_claiming_in_batches_takes_each_due_slot_once(runtime, clock):
@@ -326,7 +348,8 @@ async def test_claiming_in_batches_takes_each_due_slot_once(runtime, clock):
     runs = [r for job_id in ids for r in await runs_of(runtime, job_id)]
     assert sorted(r.id for r in runs) == sorted(queued)
     assert {(r.job_id, r.scheduled_for, r.status, r.trigger) for r in runs} == {
-        (job_id, utc(2026, 6, 1, 12, 5), "queued", "scheduled") for job_id in ids}
+        (job_id, utc(2026, 6, 1, 12, 5), "queued", "scheduled") for job_id in ids
+    }
     for job_id in ids:
         job = await reload(runtime, job_id)
         assert (job.next_run_at, job.run_count) == (utc(2026, 6, 1, 12, 10), 1)
@@ -349,10 +372,14 @@ async def test_a_schedule_moved_by_someone_else_after_the_claim_read_it_is_left_
             if not moved and statement.startswith("UPDATE scheduled_jobs AS j SET next_run_at"):
                 other = sqlite3.connect(sqlite_url.split("///", 1)[1])
                 with other:  # another process: claims one schedule's slot, reschedules another
-                    other.execute("UPDATE scheduled_jobs SET next_run_at = '2026-06-01 12:10:00.000000', "
-                                  "run_count = 1 WHERE id = ?", (claimed_elsewhere,))
-                    other.execute("UPDATE scheduled_jobs SET next_run_at = '2026-06-01 12:07:00.000000' "
-                                  "WHERE id = ?", (edited,))
+                    other.execute(
+                        "UPDATE scheduled_jobs SET next_run_at = '2026-06-01 12:10:00.000000', "
+                        "run_count = 1 WHERE id = ?",
+                        (claimed_elsewhere,),
+                    )
+                    other.execute(
+                        "UPDATE scheduled_jobs SET next_run_at = '2026-06-01 12:07:00.000000' WHERE id = ?", (edited,)
+                    )
                 other.close()
                 moved.append(True)
 
@@ -368,8 +395,10 @@ async def test_a_schedule_moved_by_someone_else_after_the_claim_read_it_is_left_
             assert claimed.queued.count(run.id) == 1
             assert (await reload(runtime, job.id)).next_run_at == utc(2026, 6, 1, 12, 10)
         assert await runs_of(runtime, claimed_elsewhere) == [] and await runs_of(runtime, edited) == []
-        assert ((await reload(runtime, claimed_elsewhere)).next_run_at, (await reload(runtime, claimed_elsewhere)).run_count) \
-            == (utc(2026, 6, 1, 12, 10), 1)
+        assert (
+            (await reload(runtime, claimed_elsewhere)).next_run_at,
+            (await reload(runtime, claimed_elsewhere)).run_count,
+        ) == (utc(2026, 6, 1, 12, 10), 1)
         assert (await reload(runtime, edited)).next_run_at == utc(2026, 6, 1, 12, 7)
         # The edited schedule fires at its new slot, once.
         clock.set(utc(2026, 6, 1, 12, 7))
@@ -381,10 +410,14 @@ async def test_a_schedule_moved_by_someone_else_after_the_claim_read_it_is_left_
 
 # ----- exactly once, in one process ------------------------------------------------------------
 
+
 async def test_two_pollers_on_one_database_fire_each_slot_once(runtime, clock, db_url):
     other = Runtime.create(replace(runtime.settings, scheduler_claim_batch_size=7), clock=clock)
     try:
-        ids = [(await runtime.scheduler.create(job_definition(name=f"j{i}", schedule_value="* * * * *"))).id for i in range(20)]
+        ids = [
+            (await runtime.scheduler.create(job_definition(name=f"j{i}", schedule_value="* * * * *"))).id
+            for i in range(20)
+        ]
         mine, theirs = LocalScheduler(runtime), LocalScheduler(other)
         for minute in (1, 2, 3):
             clock.set(utc(2026, 6, 1, 12, minute))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from app.domain.errors import ValidationError
 from tests.domain.test_service import ORG_ADMIN, registration
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def per_org(n: int, **overrides):
-    return [registration(id=f"currencies:fetch-rates:org-{i}", organization_id=f"org-{i}", **overrides) for i in range(n)]
+    return [
+        registration(id=f"currencies:fetch-rates:org-{i}", organization_id=f"org-{i}", **overrides) for i in range(n)
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +41,9 @@ async def test_it_writes_nothing_for_unchanged_ones_and_updates_changed_ones_kee
     items[1]["schedule_value"] = "0 * * * *"
     items[1]["is_enabled"] = True
     assert await runtime.scheduler.register_many(items) == [
-        ("currencies:fetch-rates:org-0", "unchanged"), ("currencies:fetch-rates:org-1", "update")]
+        ("currencies:fetch-rates:org-0", "unchanged"),
+        ("currencies:fetch-rates:org-1", "update"),
+    ]
     same, changed = [await runtime.scheduler.get(f"currencies:fetch-rates:org-{i}") for i in range(2)]
     assert same.version == 1
     assert [e.action for e in await runtime.scheduler.audit_trail(same.id)] == ["create"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.domain.listing import JobQuery
 from app.persistence.models import ScheduledJobRun
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def registration(**overrides):
@@ -108,9 +108,7 @@ async def test_only_schedulable_targets_can_be_scheduled(runtime):
 
     try:
         with pytest.raises(ValidationError) as caught:
-            await runtime.scheduler.register(
-                registration(target_type="command", target_command="tests.internal-only")
-            )
+            await runtime.scheduler.register(registration(target_type="command", target_command="tests.internal-only"))
         assert caught.value.errors["target_command"] == "command 'tests.internal-only' is not schedulable"
     finally:
         runtime.registry._targets.pop(("command", "tests.internal-only"))
@@ -219,8 +217,13 @@ async def test_trigger_queues_a_manual_run_recorded_with_the_user(runtime, clock
 async def test_list_filters_searches_sorts_and_pages(runtime):
     for i in range(7):
         await runtime.scheduler.register(
-            registration(id=f"reports:{i}", name=f"Report {i}", target_type="command",
-                         target_command="reports.sales-summary", source_module="reports")
+            registration(
+                id=f"reports:{i}",
+                name=f"Report {i}",
+                target_type="command",
+                target_command="reports.sales-summary",
+                source_module="reports",
+            )
         )
     await runtime.scheduler.register(registration())
     await runtime.scheduler.disable("reports:3")

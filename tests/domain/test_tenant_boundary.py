@@ -38,8 +38,13 @@ def poller(runtime):
 
 @pytest.mark.parametrize("actor, scope", [(T1_ADMIN, "tenant"), (ORG_ADMIN, "organization"), (ROOT, "tenant")])
 async def test_the_history_cleanup_cannot_be_scheduled_outside_system_scope(runtime, actor, scope):
-    data = job_definition(scope_type=scope, tenant_id="t1", organization_id="org-1" if scope == "organization" else None,
-                          target_command=CLEANUP, target_payload={"days": 1})
+    data = job_definition(
+        scope_type=scope,
+        tenant_id="t1",
+        organization_id="org-1" if scope == "organization" else None,
+        target_command=CLEANUP,
+        target_payload={"days": 1},
+    )
     with pytest.raises(ValidationError) as raised:
         await runtime.scheduler.create(data, actor)
     assert raised.value.errors == {"target_command": f"command '{CLEANUP}' can only be scheduled in system scope"}
@@ -59,10 +64,14 @@ async def test_a_tenant_schedule_of_the_cleanup_made_before_scopes_existed_never
     await fire(poller)
     [kept] = await runs_of(runtime, other.id)
     legacy = await runtime.scheduler.create(
-        tenant_job(name="Cleanup", target_command="demo.echo", is_enabled=False), T1_ADMIN)
+        tenant_job(name="Cleanup", target_command="demo.echo", is_enabled=False), T1_ADMIN
+    )
     async with runtime.sessions.begin() as session:  # as an earlier version stored it
-        await session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == legacy.id).values(
-            target_command=CLEANUP, target_payload={"days": 1}))
+        await session.execute(
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.id == legacy.id)
+            .values(target_command=CLEANUP, target_payload={"days": 1})
+        )
     clock.advance(days=3)
     await runtime.scheduler.trigger(legacy.id, T1_ADMIN)
     await fire(poller)
@@ -91,8 +100,10 @@ async def test_another_tenants_id_is_not_available_live_or_deleted(runtime, poll
     else:
         await runtime.scheduler.create(secret)
     mine = tenant_job("t1", id="tB-pay")
-    for attempt in (lambda: runtime.scheduler.create(mine, T1_ADMIN),
-                    lambda: runtime.scheduler.import_many([mine], T1_ADMIN)):
+    for attempt in (
+        lambda: runtime.scheduler.create(mine, T1_ADMIN),
+        lambda: runtime.scheduler.import_many([mine], T1_ADMIN),
+    ):
         with pytest.raises(ValidationError) as raised:
             await attempt()
         [message] = raised.value.errors.values()
@@ -126,12 +137,15 @@ async def test_runs_and_audit_entries_are_authorized_by_their_own_scope(runtime,
     job = await _deleted_with_history(runtime, poller, SYSTEM, **tenant_job("t2", id="tB-pay"))
     [run] = await runs_of(runtime, job.id)
     async with runtime.sessions.begin() as session:
-        await session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(
-            tenant_id="t1", deleted_at=None))
+        await session.execute(
+            sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(tenant_id="t1", deleted_at=None)
+        )
     assert (await runtime.scheduler.runs(job.id, actor=T1_ADMIN)).items == []
     assert await runtime.scheduler.audit_trail(job.id, T1_ADMIN) == []
-    for lookup in (lambda: runtime.scheduler.find_run(run.id, T1_ADMIN),
-                   lambda: runtime.scheduler.get_run(job.id, run.id, T1_ADMIN)):
+    for lookup in (
+        lambda: runtime.scheduler.find_run(run.id, T1_ADMIN),
+        lambda: runtime.scheduler.get_run(job.id, run.id, T1_ADMIN),
+    ):
         with pytest.raises(NotFound):
             await lookup()
 
@@ -140,19 +154,24 @@ async def test_runs_and_audit_entries_are_authorized_by_their_own_scope(runtime,
 
 
 async def test_registration_refuses_a_users_schedule_and_another_scope(runtime):
-    squatted = await runtime.scheduler.create(
-        tenant_job(id="currencies:fetch-rates:o9", is_enabled=False), T1_ADMIN)
+    squatted = await runtime.scheduler.create(tenant_job(id="currencies:fetch-rates:o9", is_enabled=False), T1_ADMIN)
     with pytest.raises(ValidationError) as raised:
         await runtime.scheduler.register(registration(id=squatted.id, tenant_id="t2", organization_id="org-9"))
-    assert raised.value.errors == {"id": (
-        "schedule 'currencies:fetch-rates:o9' was made by a user, not by this registration "
-        "(module 'currencies'); register under another id")}
+    assert raised.value.errors == {
+        "id": (
+            "schedule 'currencies:fetch-rates:o9' was made by a user, not by this registration "
+            "(module 'currencies'); register under another id"
+        )
+    }
     module = await runtime.scheduler.register(registration())
     with pytest.raises(ValidationError) as raised:
         await runtime.scheduler.register_many([registration(id=module.id, tenant_id="t2", organization_id="org-9")])
-    assert raised.value.errors == {"[0].id": (
-        "schedule 'currencies:fetch-rates:org-1' belongs to organization 'org-1' of tenant 't1'; a registration "
-        "cannot move it to organization 'org-9' of tenant 't2'; register under another id")}
+    assert raised.value.errors == {
+        "[0].id": (
+            "schedule 'currencies:fetch-rates:org-1' belongs to organization 'org-1' of tenant 't1'; a registration "
+            "cannot move it to organization 'org-9' of tenant 't2'; register under another id"
+        )
+    }
     with pytest.raises(ValidationError):
         await runtime.scheduler.register(registration(source_module="billing"))
     assert (await reload(runtime, squatted.id)).tenant_id == "t1"
@@ -170,16 +189,30 @@ async def test_registration_refuses_a_deleted_row_of_another_scope(runtime):
 # ----- 6. tenants and organizations must exist and belong together -------------------------------
 
 
-@pytest.mark.parametrize("actor, data, field, message", [
-    (ROOT, tenant_job("acmee"), "tenant_id", "there is no tenant 'acmee'"),
-    (ROOT, job_definition(scope_type="organization", tenant_id="t1", organization_id="org-9"), "organization_id",
-     "tenant 't1' has no organization 'org-9'"),
-    (OTHER_TENANT.__class__(id="u7", label="admin@t2", tenant_id="t2", features=ALL_FEATURES),
-     job_definition(scope_type="organization", tenant_id="t2", organization_id="org-1"), "organization_id",
-     "tenant 't2' has no organization 'org-1'"),
-    (ROOT, job_definition(scope_type="organization", tenant_id="t1", organization_id="nowhere"), "organization_id",
-     "tenant 't1' has no organization 'nowhere'"),
-])
+@pytest.mark.parametrize(
+    "actor, data, field, message",
+    [
+        (ROOT, tenant_job("acmee"), "tenant_id", "there is no tenant 'acmee'"),
+        (
+            ROOT,
+            job_definition(scope_type="organization", tenant_id="t1", organization_id="org-9"),
+            "organization_id",
+            "tenant 't1' has no organization 'org-9'",
+        ),
+        (
+            OTHER_TENANT.__class__(id="u7", label="admin@t2", tenant_id="t2", features=ALL_FEATURES),
+            job_definition(scope_type="organization", tenant_id="t2", organization_id="org-1"),
+            "organization_id",
+            "tenant 't2' has no organization 'org-1'",
+        ),
+        (
+            ROOT,
+            job_definition(scope_type="organization", tenant_id="t1", organization_id="nowhere"),
+            "organization_id",
+            "tenant 't1' has no organization 'nowhere'",
+        ),
+    ],
+)
 async def test_scopes_must_exist_on_every_path(runtime, actor, data, field, message):
     with pytest.raises(ValidationError) as raised:
         await runtime.scheduler.create(data, actor)
@@ -208,7 +241,11 @@ async def test_undoing_a_delete_keeps_the_pause_and_a_disable_records_its_note(r
     await runtime.scheduler.delete(job.id, T1_ADMIN)
     back = await runtime.scheduler.undo(job.id, T1_ADMIN)
     assert (back.is_enabled, back.pause_note, back.paused_by, back.paused_at) == (
-        False, "provider outage", "admin@t1", paused.paused_at)
+        False,
+        "provider outage",
+        "admin@t1",
+        paused.paused_at,
+    )
     # Undoing an enable brings the pause back too.
     await runtime.scheduler.enable(job.id, T1_ADMIN)
     back = await runtime.scheduler.undo(job.id, T1_ADMIN)
@@ -229,8 +266,10 @@ async def test_a_view_only_user_of_another_tenant_sees_no_run(runtime, poller):
     job = await runtime.scheduler.create(tenant_job("t1"), T1_ADMIN)
     run = await runtime.scheduler.trigger(job.id, T1_ADMIN)
     await fire(poller)
-    for lookup in (lambda: runtime.scheduler.find_run(run.id, T2_VIEWER),
-                   lambda: runtime.scheduler.runs(job.id, actor=T2_VIEWER)):
+    for lookup in (
+        lambda: runtime.scheduler.find_run(run.id, T2_VIEWER),
+        lambda: runtime.scheduler.runs(job.id, actor=T2_VIEWER),
+    ):
         with pytest.raises(NotFound):
             await lookup()
     async with runtime.sessions() as session:

@@ -1,12 +1,12 @@
 """Cron parsing, validation messages and next-slot tables (UTC unless stated)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from app.engine import ScheduleError, parse_schedule
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(*args: int) -> datetime:
@@ -100,7 +100,10 @@ def test_it_accepts_valid_expressions(value: str) -> None:
         ("99999999999999999999 * * * *", "minute field: 99999999999999999999 is out of range 0-59"),
         ("@reboot", "@reboot is not supported"),
         ("@REBOOT", "@reboot is not supported"),
-        ("@often", "unknown macro '@often' (use one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)"),
+        (
+            "@often",
+            "unknown macro '@often' (use one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)",
+        ),
         ("0 0 30 2 *", "this cron never fires"),
         ("0 0 31 4 *", "this cron never fires"),
         ("0 0 31 2,4,6,9,11 *", "this cron never fires"),

@@ -30,7 +30,11 @@ HOUR = 3600
         ("0 0,23 1,31 * *", 2 * HOUR, "this cron fires 1 hour apart at its closest; the shortest allowed is 2 hours"),
         # Only in leap years: 29 February, then 1 March.
         ("0 0,23 29,1 2,3 *", 2 * HOUR, "this cron fires 1 hour apart at its closest; the shortest allowed is 2 hours"),
-        ("30 1,2 * * *", 90 * 60, "this cron fires 1 hour apart at its closest; the shortest allowed is 1 hour 30 minutes"),
+        (
+            "30 1,2 * * *",
+            90 * 60,
+            "this cron fires 1 hour apart at its closest; the shortest allowed is 1 hour 30 minutes",
+        ),
     ],
 )
 def test_it_refuses_a_cron_that_fires_closer_than_the_minimum(expression, minimum, message):

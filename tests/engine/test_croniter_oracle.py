@@ -34,7 +34,7 @@ list stays true when either side changes):
 """
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,7 +46,7 @@ from app.engine import ScheduleError, parse_schedule
 from app.engine.cron_syntax import MACROS
 from tests.engine.test_properties import DAYS, MONTHS, field
 
-UTC = timezone.utc
+UTC = UTC
 SETTINGS = settings(max_examples=150, deadline=None, database=None)
 SLOTS = 6
 ZONES_WITHOUT_DST = ["UTC", "Asia/Tokyo", "Etc/GMT-5", "Etc/GMT+11", "Asia/Kolkata", "Asia/Kathmandu"]
@@ -128,7 +128,13 @@ def day_fields(draw) -> tuple[str, str]:
 @st.composite
 def agreed_crons(draw) -> str:
     dom, dow = draw(day_fields())
-    parts = [draw(agreed_field(0, 59)), draw(agreed_field(0, 23)), dom, draw(agreed_field(1, 12, MONTHS, offset=1)), dow]
+    parts = [
+        draw(agreed_field(0, 59)),
+        draw(agreed_field(0, 23)),
+        dom,
+        draw(agreed_field(1, 12, MONTHS, offset=1)),
+        dow,
+    ]
     if draw(st.booleans()):
         parts.insert(0, draw(agreed_field(0, 59)))  # our seconds field comes first
     return " ".join(parts)

@@ -1,13 +1,13 @@
 """Human descriptions and the preview panel."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from app.engine import Preview, ScheduleError, describe, preview
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize(

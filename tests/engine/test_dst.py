@@ -6,14 +6,14 @@ occurrence. Jobs with `*` in the minute or hour field follow the wall clock
 and fire in both occurrences of a repeated hour.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from app.engine import ScheduleError, all_timezones, parse_schedule, validate_timezone
 
-UTC = timezone.utc
+UTC = UTC
 
 # (zone, changeover day, kind)
 CHANGEOVERS = [
@@ -92,8 +92,14 @@ def test_from_inside_the_repeated_hour_a_fixed_time_job_waits_for_tomorrow() -> 
 def test_next_after_steps_through_a_fall_back_hour_one_slot_at_a_time() -> None:
     schedule = parse_schedule("cron", "*/30 * * * *", "Europe/Berlin")
     slots = schedule.next_slots(at(2026, 10, 24, 23, 45), 6)
-    assert slots == [at(2026, 10, 25, 0, 0), at(2026, 10, 25, 0, 30), at(2026, 10, 25, 1, 0),
-                     at(2026, 10, 25, 1, 30), at(2026, 10, 25, 2, 0), at(2026, 10, 25, 2, 30)]
+    assert slots == [
+        at(2026, 10, 25, 0, 0),
+        at(2026, 10, 25, 0, 30),
+        at(2026, 10, 25, 1, 0),
+        at(2026, 10, 25, 1, 30),
+        at(2026, 10, 25, 2, 0),
+        at(2026, 10, 25, 2, 30),
+    ]
     assert [schedule.next_after(s) for s in slots[:-1]] == slots[1:]
 
 

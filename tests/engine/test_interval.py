@@ -1,12 +1,12 @@
 """Interval parsing and the anchored grid."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.engine import ScheduleError, parse_interval, parse_schedule
 
-UTC = timezone.utc
+UTC = UTC
 ANCHOR = datetime(2026, 1, 1, 10, 0, 7, tzinfo=UTC)
 
 
@@ -151,9 +151,7 @@ def test_slots_between_limit() -> None:
     ],
 )
 def test_start_and_end_bound_interval_slots(after: datetime, expected: datetime | None) -> None:
-    schedule = parse_schedule(
-        "interval", "15m", anchor=ANCHOR, start_at=at(2026, 1, 2), end_at=at(2026, 1, 2, 1, 0, 7)
-    )
+    schedule = parse_schedule("interval", "15m", anchor=ANCHOR, start_at=at(2026, 1, 2), end_at=at(2026, 1, 2, 1, 0, 7))
     assert schedule.next_after(after) == expected
 
 

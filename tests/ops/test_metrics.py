@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from tests.support.factories import DAILY_SALES_REPORT, job_definition
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)  # the test clock
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the test clock
 
 
 def at(hh: int, mm: int, ss: float = 0) -> datetime:
@@ -24,8 +24,17 @@ def at(hh: int, mm: int, ss: float = 0) -> datetime:
 def run(job_id, *, slot, trigger, status, created=None, started=None, duration_ms=None):
     finished = started + timedelta(milliseconds=duration_ms) if started and duration_ms is not None else None
     return ScheduledJobRun(
-        id=new_id(), job_id=job_id, tenant_id="acme", organization_id="acme-eu", scheduled_for=slot, trigger=trigger,
-        status=status, attempt=1, created_at=created or slot, started_at=started, finished_at=finished,
+        id=new_id(),
+        job_id=job_id,
+        tenant_id="acme",
+        organization_id="acme-eu",
+        scheduled_for=slot,
+        trigger=trigger,
+        status=status,
+        attempt=1,
+        created_at=created or slot,
+        started_at=started,
+        finished_at=finished,
         duration_ms=duration_ms,
     )
 
@@ -41,24 +50,62 @@ async def seeded(app_runtime):
         await service.disable("paused")
         await service.delete("gone")
         async with other.sessions.begin() as session:
+
             def set_(job_id, **values):
                 return session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job_id).values(**values))
 
             await set_("due", next_run_at=at(11, 58))
             await set_("later", next_run_at=at(13, 0))
             await set_("done", next_run_at=None)
-            session.add_all([
-                run("due", slot=at(11, 30), trigger="scheduled", status="succeeded", started=at(11, 30, 0.4), duration_ms=2000),
-                run("due", slot=at(11, 40), trigger="scheduled", status="failed", started=at(11, 40, 3), duration_ms=500),
-                run("due", slot=at(11, 0), created=at(11, 50), trigger="catch_up", status="succeeded",
-                    started=at(11, 50), duration_ms=100),
-                run("due", slot=at(11, 55), trigger="manual", status="succeeded", started=at(11, 55, 9), duration_ms=50),
-                run("due", slot=at(11, 45), trigger="scheduled", status="missed"),
-                run("due", slot=at(11, 59), trigger="scheduled", status="queued"),
-                run("later", slot=at(11, 58), trigger="manual", status="running", started=at(11, 58)),
-                # Three hours ago: outside every window.
-                run("later", slot=at(9, 0), trigger="scheduled", status="succeeded", started=at(9, 0, 1), duration_ms=10),
-            ])
+            session.add_all(
+                [
+                    run(
+                        "due",
+                        slot=at(11, 30),
+                        trigger="scheduled",
+                        status="succeeded",
+                        started=at(11, 30, 0.4),
+                        duration_ms=2000,
+                    ),
+                    run(
+                        "due",
+                        slot=at(11, 40),
+                        trigger="scheduled",
+                        status="failed",
+                        started=at(11, 40, 3),
+                        duration_ms=500,
+                    ),
+                    run(
+                        "due",
+                        slot=at(11, 0),
+                        created=at(11, 50),
+                        trigger="catch_up",
+                        status="succeeded",
+                        started=at(11, 50),
+                        duration_ms=100,
+                    ),
+                    run(
+                        "due",
+                        slot=at(11, 55),
+                        trigger="manual",
+                        status="succeeded",
+                        started=at(11, 55, 9),
+                        duration_ms=50,
+                    ),
+                    run("due", slot=at(11, 45), trigger="scheduled", status="missed"),
+                    run("due", slot=at(11, 59), trigger="scheduled", status="queued"),
+                    run("later", slot=at(11, 58), trigger="manual", status="running", started=at(11, 58)),
+                    # Three hours ago: outside every window.
+                    run(
+                        "later",
+                        slot=at(9, 0),
+                        trigger="scheduled",
+                        status="succeeded",
+                        started=at(9, 0, 1),
+                        duration_ms=10,
+                    ),
+                ]
+            )
     finally:
         await other.close()
 
@@ -76,10 +123,17 @@ def samples(family) -> dict:
 
 async def test_runs_by_status_and_trigger_in_the_last_hour(client, bearer, seeded):
     families = await scrape(client, bearer("root@example.com"))
-    runs = {(s.labels["status"], s.labels["trigger"]): s.value for s in families["mercato_scheduler_runs_last_hour"].samples}
+    runs = {
+        (s.labels["status"], s.labels["trigger"]): s.value for s in families["mercato_scheduler_runs_last_hour"].samples
+    }
     assert runs == {
-        ("succeeded", "scheduled"): 1, ("failed", "scheduled"): 1, ("succeeded", "catch_up"): 1,
-        ("succeeded", "manual"): 1, ("missed", "scheduled"): 1, ("queued", "scheduled"): 1, ("running", "manual"): 1,
+        ("succeeded", "scheduled"): 1,
+        ("failed", "scheduled"): 1,
+        ("succeeded", "catch_up"): 1,
+        ("succeeded", "manual"): 1,
+        ("missed", "scheduled"): 1,
+        ("queued", "scheduled"): 1,
+        ("running", "manual"): 1,
     }
     assert families["mercato_scheduler_missed_slots_last_hour"].samples[0].value == 1
     in_flight = {s.labels["status"]: s.value for s in families["mercato_scheduler_runs_in_flight"].samples}
@@ -89,7 +143,7 @@ async def test_runs_by_status_and_trigger_in_the_last_hour(client, bearer, seede
 async def test_firing_lag_histogram_covers_scheduled_and_catch_up_runs(client, bearer, seeded):
     families = await scrape(client, bearer("root@example.com"))
     lag = samples(families["mercato_scheduler_firing_lag_seconds"])
-    bucket = lambda le: lag[("mercato_scheduler_firing_lag_seconds_bucket", (("le", le),))]  # noqa: E731
+    bucket = lambda le: lag[("mercato_scheduler_firing_lag_seconds_bucket", (("le", le),))]
     assert bucket("0.1") == 0 and bucket("0.5") == 1 and bucket("2.0") == 1 and bucket("5.0") == 2
     assert bucket("900.0") == 2 and bucket("+Inf") == 3  # the catch-up run started 50 minutes after its slot
     # A gauge histogram: in the classic text format its count and sum are gauges of their own.
@@ -100,8 +154,15 @@ async def test_firing_lag_histogram_covers_scheduled_and_catch_up_runs(client, b
 async def test_run_duration_histogram(client, bearer, seeded):
     families = await scrape(client, bearer("root@example.com"))
     duration = samples(families["mercato_scheduler_run_duration_seconds"])
-    bucket = lambda le: duration[("mercato_scheduler_run_duration_seconds_bucket", (("le", le),))]  # noqa: E731
-    assert (bucket("0.01"), bucket("0.05"), bucket("0.1"), bucket("0.5"), bucket("1.0"), bucket("5.0")) == (0, 1, 2, 3, 3, 4)
+    bucket = lambda le: duration[("mercato_scheduler_run_duration_seconds_bucket", (("le", le),))]
+    assert (bucket("0.01"), bucket("0.05"), bucket("0.1"), bucket("0.5"), bucket("1.0"), bucket("5.0")) == (
+        0,
+        1,
+        2,
+        3,
+        3,
+        4,
+    )
     assert families["mercato_scheduler_run_duration_seconds_gsum"].samples[0].value == pytest.approx(2.65)
 
 
@@ -111,7 +172,8 @@ async def test_due_slots_and_schedules_by_state(client, bearer, seeded):
     assert families["mercato_scheduler_oldest_unclaimed_slot_age_seconds"].samples[0].value == 120
     states = {
         (s.labels["state"], s.labels["scope"]): s.value
-        for s in families["mercato_scheduler_schedules"].samples if s.value
+        for s in families["mercato_scheduler_schedules"].samples
+        if s.value
     }
     assert states == {("enabled", "organization"): 2, ("disabled", "organization"): 1, ("finished", "organization"): 1}
 

@@ -8,7 +8,6 @@ until ``post_send`` confirms the XADD; an unconfirmed one is sent again after ``
 
 from __future__ import annotations
 
-
 import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -33,8 +32,15 @@ async def redis():
 
 @pytest.fixture
 async def rt(pg_url, clock, redis):
-    settings = load_settings({"DATABASE_URL": pg_url, "QUEUE_STRATEGY": "async", "REDIS_URL": FAULTS_REDIS,
-                              "SCHEDULER_MIN_INTERVAL_SECONDS": "1", "DATABASE_POOL_SIZE": "2"})
+    settings = load_settings(
+        {
+            "DATABASE_URL": pg_url,
+            "QUEUE_STRATEGY": "async",
+            "REDIS_URL": FAULTS_REDIS,
+            "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+            "DATABASE_POOL_SIZE": "2",
+        }
+    )
     runtime = Runtime.create(settings, clock=clock)
     yield runtime
     await runtime.close()
@@ -67,8 +73,15 @@ async def on_stream(redis, broker) -> list[str]:
 
 
 async def test_a_run_whose_sender_died_before_the_xadd_is_sent_again_after_the_grace(rt, source, redis, clock):
-    job = await rt.scheduler.create({"name": "every second", "schedule_type": "cron", "schedule_value": "* * * * * *",
-                                     "target_type": "command", "target_command": "demo.echo"})
+    job = await rt.scheduler.create(
+        {
+            "name": "every second",
+            "schedule_type": "cron",
+            "schedule_value": "* * * * * *",
+            "target_type": "command",
+            "target_command": "demo.echo",
+        }
+    )
     task = await due(source, job)
     clock.set(job.next_run_at)
     await source.pre_send(task)  # claimed and committed; the process dies here, before taskiq's XADD
@@ -87,8 +100,15 @@ async def test_a_run_whose_sender_died_before_the_xadd_is_sent_again_after_the_g
 
 
 async def test_a_confirmed_send_is_never_sent_again(rt, source, redis, clock):
-    job = await rt.scheduler.create({"name": "every second", "schedule_type": "cron", "schedule_value": "* * * * * *",
-                                     "target_type": "command", "target_command": "demo.echo"})
+    job = await rt.scheduler.create(
+        {
+            "name": "every second",
+            "schedule_type": "cron",
+            "schedule_value": "* * * * * *",
+            "target_type": "command",
+            "target_command": "demo.echo",
+        }
+    )
     task = await due(source, job)
     clock.set(job.next_run_at)
     await TaskiqScheduler(source.broker, [source]).on_ready(source, task)  # pre_send, XADD, post_send

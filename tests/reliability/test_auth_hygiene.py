@@ -38,8 +38,12 @@ def test_mercato_serve_believes_no_forwarded_address_by_default(pg_url):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": pg_url, "SCHEDULER_EMBEDDED": "false", "LOG_LEVEL": "warning"}
     env.pop("TRUSTED_PROXIES", None)
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
             _wait_for(browser, server)
@@ -47,8 +51,13 @@ def test_mercato_serve_believes_no_forwarded_address_by_default(pg_url):
             for i in range(31):
                 headers = {"X-Forwarded-For": f"192.0.2.{i}"}
                 token = csrf_from(browser.get("/login", headers=headers).text)
-                statuses.append(browser.post("/login", headers=headers, data={
-                    "email": f"nobody{i}@acme.test", "password": "wrong password!", "_csrf": token}).status_code)
+                statuses.append(
+                    browser.post(
+                        "/login",
+                        headers=headers,
+                        data={"email": f"nobody{i}@acme.test", "password": "wrong password!", "_csrf": token},
+                    ).status_code
+                )
         assert statuses == [401] * 30 + [429]
     finally:
         server.terminate()
@@ -160,8 +169,9 @@ def test_production_refuses_to_start_without_a_real_secret_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
     env.update(MERCATO_ENV="production", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3")
     for command in (["serve", "--port", "59999"], ["scheduler", "start"], ["db", "upgrade"]):
-        started = subprocess.run([sys.executable, "-m", "app.cli", *command], env=env, capture_output=True,
-                                 text=True, timeout=60)
+        started = subprocess.run(
+            [sys.executable, "-m", "app.cli", *command], env=env, capture_output=True, text=True, timeout=60
+        )
         assert started.returncode != 0, command
         assert "SECRET_KEY is required when MERCATO_ENV=production" in started.stderr, (command, started.stderr[-500:])
         assert "Traceback" not in started.stderr

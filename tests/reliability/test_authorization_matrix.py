@@ -13,14 +13,14 @@ was: nothing of it visible, changed or triggered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 import sqlalchemy as sa
 
-from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.domain.transfer import dump_schedules
+from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from tests.support.factories import DAILY_SALES_REPORT, job_definition
 from tests.support.http import API, LIST, csrf_from, login
 from tests.support.personas import OTHER_ORG, PASSWORD
@@ -71,6 +71,7 @@ def _rule(ok, need, scoped, outsider, *, unauthenticated):
         if persona in OUTSIDERS and (scoped or outsider is not None):
             return 404 if scoped else outsider
         return ok if persona in need else 403
+
     return expected
 
 
@@ -89,13 +90,26 @@ def form(scene: dict, **fields) -> dict:
 
 
 def job_form(scene: dict) -> dict:
-    return {"data": {
-        "name": "Made in the form", "schedule_type": "cron", "schedule_value": "0 * * * *", "timezone": "UTC",
-        "target": "command:demo.echo", "target_payload": "{}", "scope_type": "organization", "tenant_id": "acme",
-        "organization_id": "acme-eu", "catch_up_policy": "latest", "catch_up_window_seconds": "86400",
-        "overlap_policy": "allow", "jitter_seconds": "0", "max_retries": "0", "retry_backoff_seconds": "30",
-        "is_enabled": "on",
-    }}
+    return {
+        "data": {
+            "name": "Made in the form",
+            "schedule_type": "cron",
+            "schedule_value": "0 * * * *",
+            "timezone": "UTC",
+            "target": "command:demo.echo",
+            "target_payload": "{}",
+            "scope_type": "organization",
+            "tenant_id": "acme",
+            "organization_id": "acme-eu",
+            "catch_up_policy": "latest",
+            "catch_up_window_seconds": "86400",
+            "overlap_policy": "allow",
+            "jitter_seconds": "0",
+            "max_retries": "0",
+            "retry_backoff_seconds": "30",
+            "is_enabled": "on",
+        }
+    }
 
 
 def edit_form(scene: dict) -> dict:
@@ -103,8 +117,15 @@ def edit_form(scene: dict) -> dict:
     return {"data": {**data, "name": "Edited in the form", "version": str(scene["page_version"])}}
 
 
-NEW_JOB = {"name": "Made by the API", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",
-           "organizationId": "acme-eu", "targetType": "command", "targetCommand": "demo.echo"}
+NEW_JOB = {
+    "name": "Made by the API",
+    "scheduleValue": "0 * * * *",
+    "scopeType": "organization",
+    "tenantId": "acme",
+    "organizationId": "acme-eu",
+    "targetType": "command",
+    "targetCommand": "demo.echo",
+}
 
 # In an order where no call spoils a later one: reads, then changes, undo, and deletes last.
 ROUTES: dict[str, Route] = {
@@ -118,7 +139,9 @@ ROUTES: dict[str, Route] = {
     "GET /schema/openapi.json": Route("GET", "/schema/openapi.json", public(200)),
     "GET /schema/openapi.yaml": Route("GET", "/schema/openapi.yaml", public(200)),
     "GET /schema/{path:str}": Route("GET", "/schema/swagger", public(404)),
-    "GET /metrics": Route("GET", "/metrics", lambda p: {"anonymous": 401, "revoked token": 401, "superadmin": 200}.get(p, 403)),
+    "GET /metrics": Route(
+        "GET", "/metrics", lambda p: {"anonymous": 401, "revoked token": 401, "superadmin": 200}.get(p, 403)
+    ),
     # Admin pages.
     f"GET {LIST}": Route("GET", LIST, page(200, need=VIEW)),
     f"GET {LIST}/new": Route("GET", f"{LIST}/new", page(200, need=MANAGE)),
@@ -126,51 +149,91 @@ ROUTES: dict[str, Route] = {
     f"GET {LIST}/target": Route("GET", f"{LIST}/target?target=command:demo.echo", page(200, need=VIEW)),
     f"GET {LIST}/{{job_id:str}}": Route("GET", f"{LIST}/{{page_job}}", page(200, need=VIEW, scoped=True)),
     f"GET {LIST}/{{job_id:str}}/edit": Route("GET", f"{LIST}/{{page_job}}/edit", page(200, need=MANAGE, scoped=True)),
-    f"GET {LIST}/{{job_id:str}}/delete": Route("GET", f"{LIST}/{{page_job}}/delete", page(200, need=MANAGE, scoped=True)),
+    f"GET {LIST}/{{job_id:str}}/delete": Route(
+        "GET", f"{LIST}/{{page_job}}/delete", page(200, need=MANAGE, scoped=True)
+    ),
     f"GET {LIST}/{{job_id:str}}/runs/{{run_id:str}}": Route(
-        "GET", f"{LIST}/{{page_job}}/runs/{{page_run}}", page(200, need=VIEW, scoped=True)),
+        "GET", f"{LIST}/{{page_job}}/runs/{{page_run}}", page(200, need=VIEW, scoped=True)
+    ),
     f"POST {LIST}/new": Route("POST", f"{LIST}/new", page(303, need=MANAGE), job_form),
-    f"POST {LIST}/{{job_id:str}}/edit": Route("POST", f"{LIST}/{{page_job}}/edit", page(303, need=MANAGE, scoped=True), edit_form),
+    f"POST {LIST}/{{job_id:str}}/edit": Route(
+        "POST", f"{LIST}/{{page_job}}/edit", page(303, need=MANAGE, scoped=True), edit_form
+    ),
     f"POST {LIST}/{{job_id:str}}/disable": Route(
-        "POST", f"{LIST}/{{page_job}}/disable", page(303, need=MANAGE, scoped=True), lambda s: form(s, note="maintenance")),
-    f"POST {LIST}/{{job_id:str}}/enable": Route("POST", f"{LIST}/{{page_job}}/enable", page(303, need=MANAGE, scoped=True), form),
-    f"POST {LIST}/{{job_id:str}}/run": Route("POST", f"{LIST}/{{page_job}}/run", page(303, need=TRIGGER, scoped=True), form),
+        "POST",
+        f"{LIST}/{{page_job}}/disable",
+        page(303, need=MANAGE, scoped=True),
+        lambda s: form(s, note="maintenance"),
+    ),
+    f"POST {LIST}/{{job_id:str}}/enable": Route(
+        "POST", f"{LIST}/{{page_job}}/enable", page(303, need=MANAGE, scoped=True), form
+    ),
+    f"POST {LIST}/{{job_id:str}}/run": Route(
+        "POST", f"{LIST}/{{page_job}}/run", page(303, need=TRIGGER, scoped=True), form
+    ),
     # Bulk answers with a redirect and a flash saying which could not be changed (checked below).
-    f"POST {LIST}/bulk": Route("POST", f"{LIST}/bulk", page(303, need=MANAGE),
-                               lambda s: {"data": {"action": "disable", "ids": [s["page_job"], s["api_job"]]}}),
-    f"POST {LIST}/{{job_id:str}}/undo": Route("POST", f"{LIST}/{{page_job}}/undo", page(303, need=MANAGE, scoped=True), form),
-    f"POST {LIST}/{{job_id:str}}/delete": Route("POST", f"{LIST}/{{page_job}}/delete", page(303, need=MANAGE, scoped=True), form),
+    f"POST {LIST}/bulk": Route(
+        "POST",
+        f"{LIST}/bulk",
+        page(303, need=MANAGE),
+        lambda s: {"data": {"action": "disable", "ids": [s["page_job"], s["api_job"]]}},
+    ),
+    f"POST {LIST}/{{job_id:str}}/undo": Route(
+        "POST", f"{LIST}/{{page_job}}/undo", page(303, need=MANAGE, scoped=True), form
+    ),
+    f"POST {LIST}/{{job_id:str}}/delete": Route(
+        "POST", f"{LIST}/{{page_job}}/delete", page(303, need=MANAGE, scoped=True), form
+    ),
     # The JSON API.
     f"GET {API}/jobs": Route("GET", f"{API}/jobs", api(200, need=VIEW)),
     f"GET {API}/jobs/{{job_id:str}}": Route("GET", f"{API}/jobs/{{api_job}}", api(200, need=VIEW, scoped=True)),
-    f"GET {API}/jobs/{{job_id:str}}/runs": Route("GET", f"{API}/jobs/{{api_job}}/runs", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/jobs/{{job_id:str}}/runs": Route(
+        "GET", f"{API}/jobs/{{api_job}}/runs", api(200, need=VIEW, scoped=True)
+    ),
     f"GET {API}/runs/{{run_id:str}}": Route("GET", f"{API}/runs/{{api_run}}", api(200, need=VIEW, scoped=True)),
-    f"GET {API}/jobs/{{job_id:str}}/audit": Route("GET", f"{API}/jobs/{{api_job}}/audit", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/jobs/{{job_id:str}}/audit": Route(
+        "GET", f"{API}/jobs/{{api_job}}/audit", api(200, need=VIEW, scoped=True)
+    ),
     f"GET {API}/targets": Route("GET", f"{API}/targets", api(200, need=VIEW)),
     f"GET {API}/preview": Route("GET", f"{API}/preview?scheduleValue=*/15%20*%20*%20*%20*", api(200, need=VIEW)),
     f"GET {API}/export": Route("GET", f"{API}/export", api(200, need=VIEW)),
     # Writing into acme-eu from outside it is refused as invalid input (the body names the scope).
-    f"POST {API}/import": Route("POST", f"{API}/import?dryRun=true", api(200, need=MANAGE, outsider=422),
-                                lambda s: {"content": s["import"], "headers": {"Content-Type": "application/yaml"}}),
+    f"POST {API}/import": Route(
+        "POST",
+        f"{API}/import?dryRun=true",
+        api(200, need=MANAGE, outsider=422),
+        lambda s: {"content": s["import"], "headers": {"Content-Type": "application/yaml"}},
+    ),
     f"POST {API}/jobs": Route("POST", f"{API}/jobs", api(201, need=MANAGE, outsider=422), lambda s: {"json": NEW_JOB}),
-    f"PATCH {API}/jobs/{{job_id:str}}": Route("PATCH", f"{API}/jobs/{{api_job}}", api(200, need=MANAGE, scoped=True),
-                                             lambda s: {"json": {"name": "Renamed"}}),
-    f"POST {API}/jobs/{{job_id:str}}/disable": Route("POST", f"{API}/jobs/{{api_job}}/disable",
-                                                    api(200, need=MANAGE, scoped=True), lambda s: {"json": {"note": "x"}}),
-    f"POST {API}/jobs/{{job_id:str}}/enable": Route("POST", f"{API}/jobs/{{api_job}}/enable", api(200, need=MANAGE, scoped=True)),
-    f"POST {API}/jobs/{{job_id:str}}/trigger": Route("POST", f"{API}/jobs/{{api_job}}/trigger", api(202, need=TRIGGER, scoped=True)),
-    f"POST {API}/jobs/{{job_id:str}}/undo": Route("POST", f"{API}/jobs/{{api_job}}/undo", api(200, need=MANAGE, scoped=True)),
+    f"PATCH {API}/jobs/{{job_id:str}}": Route(
+        "PATCH", f"{API}/jobs/{{api_job}}", api(200, need=MANAGE, scoped=True), lambda s: {"json": {"name": "Renamed"}}
+    ),
+    f"POST {API}/jobs/{{job_id:str}}/disable": Route(
+        "POST", f"{API}/jobs/{{api_job}}/disable", api(200, need=MANAGE, scoped=True), lambda s: {"json": {"note": "x"}}
+    ),
+    f"POST {API}/jobs/{{job_id:str}}/enable": Route(
+        "POST", f"{API}/jobs/{{api_job}}/enable", api(200, need=MANAGE, scoped=True)
+    ),
+    f"POST {API}/jobs/{{job_id:str}}/trigger": Route(
+        "POST", f"{API}/jobs/{{api_job}}/trigger", api(202, need=TRIGGER, scoped=True)
+    ),
+    f"POST {API}/jobs/{{job_id:str}}/undo": Route(
+        "POST", f"{API}/jobs/{{api_job}}/undo", api(200, need=MANAGE, scoped=True)
+    ),
     f"DELETE {API}/jobs/{{job_id:str}}": Route("DELETE", f"{API}/jobs/{{api_job}}", api(204, need=MANAGE, scoped=True)),
     # Last: signing out ends the session (a later page would need a new sign-in).
-    "POST /login": Route("POST", "/login", lambda p: 422,
-                         lambda s: {"data": {"email": "", "password": ""}}),
+    "POST /login": Route("POST", "/login", lambda p: 422, lambda s: {"data": {"email": "", "password": ""}}),
     "POST /logout": Route("POST", "/logout", lambda p: 302),
 }
 
 
 def app_routes(app) -> set[str]:
-    return {f"{method} {route.path}" for route in app.routes for method in getattr(route, "methods", ())
-            if method not in ("OPTIONS", "HEAD")}
+    return {
+        f"{method} {route.path}"
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+        if method not in ("OPTIONS", "HEAD")
+    }
 
 
 def test_every_route_of_the_app_has_a_row(shared_app):
@@ -186,7 +249,9 @@ async def scene(app_runtime):
     scheduler = app_runtime.scheduler
     made = {}
     for key in ("page", "api"):
-        job = await scheduler.create(job_definition(DAILY_SALES_REPORT, id=f"reports:{key}:acme-eu", name=f"Report for {key}"))
+        job = await scheduler.create(
+            job_definition(DAILY_SALES_REPORT, id=f"reports:{key}:acme-eu", name=f"Report for {key}")
+        )
         job = await scheduler.update(job.id, {"description": "edited once"})
         run = await scheduler.trigger(job.id)
         made.update({f"{key}_job": job.id, f"{key}_run": run.id, f"{key}_version": job.version})
@@ -228,12 +293,18 @@ async def outsider_view(app_runtime, scene) -> tuple:
     """What an outsider must not have touched: the schedules, their runs and their audit trail."""
     ids = [scene["page_job"], scene["api_job"]]
     async with app_runtime.sessions() as session:
-        audit = list(await session.scalars(
-            sa.select(AuditEntry.actor).where(AuditEntry.job_id.in_(ids)).order_by(AuditEntry.id)))
-        runs = list(await session.scalars(
-            sa.select(ScheduledJobRun.id).where(ScheduledJobRun.job_id.in_(ids)).order_by(ScheduledJobRun.id)))
-    jobs = [(j.name, j.version, j.is_enabled, j.deleted_at) for j in
-            [await app_runtime.scheduler.get(scene[k]) for k in ("page_job", "api_job")]]
+        audit = list(
+            await session.scalars(sa.select(AuditEntry.actor).where(AuditEntry.job_id.in_(ids)).order_by(AuditEntry.id))
+        )
+        runs = list(
+            await session.scalars(
+                sa.select(ScheduledJobRun.id).where(ScheduledJobRun.job_id.in_(ids)).order_by(ScheduledJobRun.id)
+            )
+        )
+    jobs = [
+        (j.name, j.version, j.is_enabled, j.deleted_at)
+        for j in [await app_runtime.scheduler.get(scene[k]) for k in ("page_job", "api_job")]
+    ]
     return audit, runs, jobs
 
 
@@ -251,11 +322,20 @@ async def test_each_caller_gets_exactly_their_answer_on_every_route(client, app_
 
 
 @pytest.mark.parametrize("persona", OUTSIDERS)
-async def test_another_scopes_schedule_never_shows_in_lists_searches_exports_or_pages(client, app_runtime, scene, persona):
+async def test_another_scopes_schedule_never_shows_in_lists_searches_exports_or_pages(
+    client, app_runtime, scene, persona
+):
     await caller(client, app_runtime, persona)
     secret_names = ("Report for page", "Report for api", scene["page_job"], scene["api_job"])
-    for url in (LIST, f"{LIST}?search=Report", f"{LIST}?search=acme-eu", f"{API}/jobs", f"{API}/jobs?search=Report",
-                f"{API}/export", f"{API}/export?tenantId=acme"):
+    for url in (
+        LIST,
+        f"{LIST}?search=Report",
+        f"{LIST}?search=acme-eu",
+        f"{API}/jobs",
+        f"{API}/jobs?search=Report",
+        f"{API}/export",
+        f"{API}/export?tenantId=acme",
+    ):
         text = (await client.get(url)).text
         assert not any(name in text for name in secret_names), url
 
@@ -322,23 +402,47 @@ async def foreign(app_runtime, scene):
 
     scheduler = app_runtime.scheduler
     made = {}
-    for key, scope in (("foreign_live", "organization"), ("foreign_deleted", "organization"), ("system_deleted", "system")):
-        data = {**job_definition(DAILY_SALES_REPORT, id=f"t2:{key}", name=f"Secret {key}", target_payload={"secret": "t2-payload"}),
-                "scope_type": scope, "tenant_id": "t2" if scope != "system" else None,
-                "organization_id": "org-9" if scope != "system" else None}
+    for key, scope in (
+        ("foreign_live", "organization"),
+        ("foreign_deleted", "organization"),
+        ("system_deleted", "system"),
+    ):
+        data = {
+            **job_definition(
+                DAILY_SALES_REPORT, id=f"t2:{key}", name=f"Secret {key}", target_payload={"secret": "t2-payload"}
+            ),
+            "scope_type": scope,
+            "tenant_id": "t2" if scope != "system" else None,
+            "organization_id": "org-9" if scope != "system" else None,
+        }
         job = await scheduler.create(data)
         run = await scheduler.trigger(job.id)
         if key != "foreign_live":
             await scheduler.delete(job.id)
         made[key], made[f"{key}_run"] = job.id, run.id
     stray_run = ScheduledJobRun(
-        id=new_id(), job_id=scene["api_job"], tenant_id="t2", organization_id="org-9", scheduled_for=app_runtime.clock(),
-        trigger="manual", triggered_by="someone@t2", status="succeeded", attempt=1, created_at=app_runtime.clock(),
+        id=new_id(),
+        job_id=scene["api_job"],
+        tenant_id="t2",
+        organization_id="org-9",
+        scheduled_for=app_runtime.clock(),
+        trigger="manual",
+        triggered_by="someone@t2",
+        status="succeeded",
+        attempt=1,
+        created_at=app_runtime.clock(),
         result={"secret": "t2-result"},
     )
     stray_audit = AuditEntry(
-        id=new_id(), job_id=scene["api_job"], tenant_id="t2", organization_id="org-9", action="update",
-        actor=SYSTEM.label, before={"name": "Secret before"}, after={"name": "Secret after"}, created_at=app_runtime.clock(),
+        id=new_id(),
+        job_id=scene["api_job"],
+        tenant_id="t2",
+        organization_id="org-9",
+        action="update",
+        actor=SYSTEM.label,
+        before={"name": "Secret before"},
+        after={"name": "Secret after"},
+        created_at=app_runtime.clock(),
     )
     async with app_runtime.sessions.begin() as session:
         session.add_all([stray_run, stray_audit])
@@ -347,21 +451,35 @@ async def foreign(app_runtime, scene):
 
 
 def _foreign_scene(scene: dict, foreign: dict, key: str, run_key: str) -> dict:
-    return {**scene, "page_job": foreign[key], "api_job": foreign[key], "page_run": foreign[run_key],
-            "api_run": foreign[run_key]}
+    return {
+        **scene,
+        "page_job": foreign[key],
+        "api_job": foreign[key],
+        "page_run": foreign[run_key],
+        "api_run": foreign[run_key],
+    }
 
 
 async def _foreign_state(app_runtime, foreign) -> tuple:
     async with app_runtime.sessions() as session:
-        jobs = [(j.version, j.is_enabled, j.deleted_at) for j in [
-            await session.get(ScheduledJob, foreign[k]) for k in FOREIGN_JOBS]]
-        runs = list(await session.scalars(sa.select(ScheduledJobRun.id).where(
-            ScheduledJobRun.tenant_id.is_distinct_from("acme")).order_by(ScheduledJobRun.id)))
+        jobs = [
+            (j.version, j.is_enabled, j.deleted_at)
+            for j in [await session.get(ScheduledJob, foreign[k]) for k in FOREIGN_JOBS]
+        ]
+        runs = list(
+            await session.scalars(
+                sa.select(ScheduledJobRun.id)
+                .where(ScheduledJobRun.tenant_id.is_distinct_from("acme"))
+                .order_by(ScheduledJobRun.id)
+            )
+        )
     return jobs, runs
 
 
 @pytest.mark.parametrize("persona", NOT_SUPERADMIN)
-async def test_ids_of_other_scopes_are_not_found_on_every_route_that_takes_one(client, app_runtime, scene, foreign, persona):
+async def test_ids_of_other_scopes_are_not_found_on_every_route_that_takes_one(
+    client, app_runtime, scene, foreign, persona
+):
     headers = await caller(client, app_runtime, persona)
     before = await _foreign_state(app_runtime, foreign)
     wrong = {}
@@ -371,8 +489,11 @@ async def test_ids_of_other_scopes_are_not_found_on_every_route_that_takes_one(c
         tries = {job: _foreign_scene(scene, foreign, job, f"{job}_run") for job in FOREIGN_JOBS}
         if "{run_id" in key:  # a run of another scope under a schedule the caller can see
             tries["stray run"] = {**scene, "page_run": foreign["stray_run"], "api_run": foreign["stray_run"]}
-            tries["other schedule's run"] = {**scene, "page_run": foreign["foreign_live_run"],
-                                             "api_run": foreign["foreign_live_run"]}
+            tries["other schedule's run"] = {
+                **scene,
+                "page_run": foreign["foreign_live_run"],
+                "api_run": foreign["foreign_live_run"],
+            }
         for what, ids in tries.items():
             status = await call(client, ids, route, headers)
             if status != 404:
@@ -384,8 +505,15 @@ async def test_ids_of_other_scopes_are_not_found_on_every_route_that_takes_one(c
 @pytest.mark.parametrize("persona", NOT_SUPERADMIN)
 async def test_runs_and_audit_entries_of_other_scopes_never_show(client, app_runtime, scene, foreign, persona):
     headers = await caller(client, app_runtime, persona)
-    urls = [f"{API}/jobs/{scene['api_job']}/runs", f"{API}/jobs/{scene['api_job']}/audit",
-            f"{LIST}/{scene['api_job']}", f"{API}/jobs", f"{API}/export", LIST, f"{LIST}?search=Secret"]
+    urls = [
+        f"{API}/jobs/{scene['api_job']}/runs",
+        f"{API}/jobs/{scene['api_job']}/audit",
+        f"{LIST}/{scene['api_job']}",
+        f"{API}/jobs",
+        f"{API}/export",
+        LIST,
+        f"{LIST}?search=Secret",
+    ]
     for url in urls:
         text = (await client.get(url, headers=headers)).text
         for secret in ("t2-result", "t2-payload", "Secret before", "someone@t2", *(foreign[k] for k in FOREIGN_JOBS)):
@@ -399,10 +527,16 @@ async def test_creating_with_an_id_of_another_scope_is_refused_alike(client, app
     before = await _foreign_state(app_runtime, foreign)
     new = {**NEW_JOB, "id": foreign[job]}
     item = job_definition(DAILY_SALES_REPORT, id=foreign[job])
-    for key, extra in ((f"POST {API}/jobs", {"json": new}),
-                       (f"POST {API}/import", {"content": _import_document(item), "headers": {"Content-Type": "application/yaml"}})):
-        route = Route("POST", key.split(" ", 1)[1] + ("?dryRun=false" if "import" in key else ""), ROUTES[key].rule,
-                      lambda s, extra=extra: dict(extra))
+    for key, extra in (
+        (f"POST {API}/jobs", {"json": new}),
+        (f"POST {API}/import", {"content": _import_document(item), "headers": {"Content-Type": "application/yaml"}}),
+    ):
+        route = Route(
+            "POST",
+            key.split(" ", 1)[1] + ("?dryRun=false" if "import" in key else ""),
+            ROUTES[key].rule,
+            lambda s, extra=extra: dict(extra),
+        )
         status = await call(client, scene, route, headers)
         manages = persona in ("manager", "bearer token", "other organization", "other tenant")
         assert status == (422 if manages else 403), (key, status)
@@ -431,7 +565,9 @@ async def test_the_refusal_says_only_that_the_id_is_not_available(client, app_ru
 
 
 @pytest.mark.parametrize("persona", NOT_SUPERADMIN)
-async def test_targets_not_schedulable_in_the_callers_scope_are_never_offered_or_accepted(client, app_runtime, scene, persona):
+async def test_targets_not_schedulable_in_the_callers_scope_are_never_offered_or_accepted(
+    client, app_runtime, scene, persona
+):
     headers = await caller(client, app_runtime, persona)
     for key, how in ACROSS_SCOPES.items():
         if how != "targets" or not key.startswith("GET"):
@@ -442,10 +578,16 @@ async def test_targets_not_schedulable_in_the_callers_scope_are_never_offered_or
     with_cleanup = {
         f"POST {API}/jobs": lambda s: {"json": {**NEW_JOB, "targetCommand": CLEANUP}},
         f"POST {LIST}/new": lambda s: {"data": {**job_form(s)["data"], "target": f"command:{CLEANUP}"}},
-        f"POST {API}/import": lambda s: {"content": _import_document({**job_definition(DAILY_SALES_REPORT, id="new-cleanup"), "target_command": CLEANUP}),
-                                          "headers": {"Content-Type": "application/yaml"}},
+        f"POST {API}/import": lambda s: {
+            "content": _import_document(
+                {**job_definition(DAILY_SALES_REPORT, id="new-cleanup"), "target_command": CLEANUP}
+            ),
+            "headers": {"Content-Type": "application/yaml"},
+        },
         f"PATCH {API}/jobs/{{job_id:str}}": lambda s: {"json": {"targetCommand": CLEANUP}},
-        f"POST {LIST}/{{job_id:str}}/edit": lambda s: {"data": {**edit_form(s)["data"], "target": f"command:{CLEANUP}"}},
+        f"POST {LIST}/{{job_id:str}}/edit": lambda s: {
+            "data": {**edit_form(s)["data"], "target": f"command:{CLEANUP}"}
+        },
     }
     for key, body in with_cleanup.items():
         route = ROUTES[key]
@@ -459,7 +601,9 @@ async def test_targets_not_schedulable_in_the_callers_scope_are_never_offered_or
 
 
 @pytest.mark.parametrize("persona", ("manager", "bearer token", "other organization"))
-async def test_bulk_actions_on_ids_of_other_scopes_change_nothing_of_theirs(client, app_runtime, scene, foreign, persona):
+async def test_bulk_actions_on_ids_of_other_scopes_change_nothing_of_theirs(
+    client, app_runtime, scene, foreign, persona
+):
     headers = await caller(client, app_runtime, persona)
     before = await _foreign_state(app_runtime, foreign)
     for action in ("disable", "enable", "run", "delete", "undo"):

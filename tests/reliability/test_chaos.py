@@ -28,10 +28,24 @@ pytestmark = pytest.mark.slow
 #: What this 2-core machine carries inside the suite while other suites share it: every slot
 #: claimed within the grace and run without a backlog the drain would wait minutes for, with
 #: every blow landing on processes that are busy (see docs/guarantees.md).
-LOCAL = Chaos("local", schedules=150, seconds=15, every=2, schedulers=3, quiet=4,
-              actions=("kill", "sever", "pause", "kill", "sever"))
-ASYNC = Chaos("async", schedules=40, seconds=15, every=2, schedulers=2, quiet=4,
-              actions=("kill", "sever", "pause", "flush", "kill"))
+LOCAL = Chaos(
+    "local",
+    schedules=150,
+    seconds=15,
+    every=2,
+    schedulers=3,
+    quiet=4,
+    actions=("kill", "sever", "pause", "kill", "sever"),
+)
+ASYNC = Chaos(
+    "async",
+    schedules=40,
+    seconds=15,
+    every=2,
+    schedulers=2,
+    quiet=4,
+    actions=("kill", "sever", "pause", "flush", "kill"),
+)
 #: What a cut connection may make a process log (then it retries): nothing else is expected.
 CONNECTION_TROUBLE = re.compile(
     r"AdminShutdown|ConnectionDoesNotExist|connection is closed|connection was closed|InterfaceError|"
@@ -54,7 +68,9 @@ def check(account, chaos: Chaos) -> None:
     # Firing resumed by itself: slots from two seconds after the last blow are claimed promptly
     # (bounded loosely: other suites share the machine; stuck would mean never).
     last = max(when for _, when in account.events)
-    after = [(created - slot).total_seconds() for _, slot, created, _ in account.runs if slot >= last + timedelta(seconds=2)]
+    after = [
+        (created - slot).total_seconds() for _, slot, created, _ in account.runs if slot >= last + timedelta(seconds=2)
+    ]
     assert after and max(after) < 2.5, sorted(after)[-5:]
     # Errors logged were the cut connections, retried calmly: a handful per process, not a loop.
     unexpected = [line[:500] for line in account.errors if not CONNECTION_TROUBLE.search(line)]

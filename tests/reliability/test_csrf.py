@@ -22,12 +22,16 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 async def _state(app_runtime) -> tuple[int, int, int]:
     async with app_runtime.sessions() as session:
-        counts = [await session.scalar(sa.select(sa.func.count()).select_from(model))
-                  for model in (AuditEntry, ScheduledJobRun, WebSession)]
+        counts = [
+            await session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model in (AuditEntry, ScheduledJobRun, WebSession)
+        ]
     return tuple(counts)
 
 
-async def test_every_unsafe_route_refuses_a_session_request_without_its_csrf_token(client, shared_app, app_runtime, sign_in):
+async def test_every_unsafe_route_refuses_a_session_request_without_its_csrf_token(
+    client, shared_app, app_runtime, sign_in
+):
     job = await app_runtime.scheduler.create(job_definition(DAILY_SALES_REPORT))
     await app_runtime.scheduler.update(job.id, {"description": "something to undo"})
     run = await app_runtime.scheduler.trigger(job.id)
@@ -49,8 +53,15 @@ async def test_every_unsafe_route_refuses_a_session_request_without_its_csrf_tok
         method, path = key.split(" ", 1)
         url = path.replace("{job_id:str}", job.id).replace("{run_id:str}", run.id)
         for case, (headers, fields) in forged.items():
-            data = {"ids": job.id, "action": "delete", "confirmed": "yes", "email": "owner@acme.test",
-                    "password": "correct horse battery staple", "name": "forged", **fields}
+            data = {
+                "ids": job.id,
+                "action": "delete",
+                "confirmed": "yes",
+                "email": "owner@acme.test",
+                "password": "correct horse battery staple",
+                "name": "forged",
+                **fields,
+            }
             if path.startswith("/api/"):
                 response = await client.request(method, url, headers=headers, json={"name": "forged"})
             else:
@@ -123,9 +134,12 @@ async def test_a_browser_saying_the_post_came_from_another_site_is_refused(clien
     await login(client, "owner@acme.test")
     token = csrf_from((await client.get(LIST)).text)
     for origin in ("same-site", "cross-site"):
-        response = await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": token},
-                                     headers={"Sec-Fetch-Site": origin})
+        response = await client.post(
+            f"{LIST}/{job.id}/disable", data={"_csrf": token}, headers={"Sec-Fetch-Site": origin}
+        )
         assert response.status_code == 403, origin
     assert (await app_runtime.scheduler.get(job.id)).is_enabled
-    ours = await client.post(f"{LIST}/{job.id}/disable", data={"_csrf": token}, headers={"Sec-Fetch-Site": "same-origin"})
+    ours = await client.post(
+        f"{LIST}/{job.id}/disable", data={"_csrf": token}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
     assert ours.status_code in (302, 303)

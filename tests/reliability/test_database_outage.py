@@ -22,6 +22,7 @@ from tests.support.clock import utc
 from tests.support.factories import job_definition
 from tests.support.firing import runs_of
 
+
 @pytest.mark.slow
 async def test_a_poller_backs_off_while_the_database_is_down_then_fires_the_gap_per_catch_up_policy(
     runtime, clock, caplog
@@ -29,9 +30,12 @@ async def test_a_poller_backs_off_while_the_database_is_down_then_fires_the_gap_
     """The database is unreachable while 11 minutes pass (as the poller's clock sees them): the
     poller keeps trying with a growing pause, and once it is back the missed slots follow each
     schedule's catch-up policy."""
-    jobs = {policy: await runtime.scheduler.create(job_definition(name=policy, schedule_value="*/5 * * * *",
-                                                                  catch_up_policy=policy))
-            for policy in ("latest", "skip", "all")}
+    jobs = {
+        policy: await runtime.scheduler.create(
+            job_definition(name=policy, schedule_value="*/5 * * * *", catch_up_policy=policy)
+        )
+        for policy in ("latest", "skip", "all")
+    }
     poller = LocalScheduler(runtime)
     task = asyncio.create_task(poller.run())
     try:
@@ -45,8 +49,11 @@ async def test_a_poller_backs_off_while_the_database_is_down_then_fires_the_gap_
             await sever_connections(runtime.settings.database_url)
             clock.set(utc(2026, 6, 1, 12, 11, 45))  # 12:05 and 12:10 passed, both over a minute ago
             await asyncio.sleep(4)
-            delays = [float(m.group(1)) for r in caplog.records
-                      if (m := re.search(r"poller round failed; retrying in ([\d.]+) s", r.getMessage()))]
+            delays = [
+                float(m.group(1))
+                for r in caplog.records
+                if (m := re.search(r"poller round failed; retrying in ([\d.]+) s", r.getMessage()))
+            ]
             assert delays[:4] == [0.5, 1.0, 2.0, 4.0], delays
             assert not task.done()
         finally:
@@ -58,8 +65,13 @@ async def test_a_poller_backs_off_while_the_database_is_down_then_fires_the_gap_
     finally:
         poller.stop()
         await task
-    outcome = {policy: [(r.scheduled_for.strftime("%H:%M"), r.trigger if r.status != "missed" else "missed")
-                        for r in await runs_of(runtime, job.id)] for policy, job in jobs.items()}
+    outcome = {
+        policy: [
+            (r.scheduled_for.strftime("%H:%M"), r.trigger if r.status != "missed" else "missed")
+            for r in await runs_of(runtime, job.id)
+        ]
+        for policy, job in jobs.items()
+    }
     assert outcome == {
         "latest": [("12:05", "missed"), ("12:10", "catch_up")],
         "skip": [("12:05", "missed"), ("12:10", "missed")],

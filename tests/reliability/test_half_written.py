@@ -18,13 +18,12 @@ from sqlalchemy import event
 from sqlalchemy.util import await_only
 
 from app.domain.errors import ValidationError
-from app.domain.starting import prepare_runs, run_target, start_run
+from app.domain.firing import MISFIRE_GRACE, claim_due_slots
 from app.domain.outcomes import record_outcomes
-from app.domain.firing import claim_due_slots
+from app.domain.starting import prepare_runs, run_target, start_run
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
-from app.domain.firing import MISFIRE_GRACE
 from app.strategies.local import LocalScheduler
 from tests.support.clock import utc
 from tests.support.factories import job_definition
@@ -75,8 +74,11 @@ async def statements_of(runtime, operation) -> list[str]:
 
 async def audit_actions(runtime, job_id: str) -> list[str]:
     async with runtime.sessions() as session:
-        return list(await session.scalars(
-            sa.select(AuditEntry.action).where(AuditEntry.job_id == job_id).order_by(AuditEntry.id)))
+        return list(
+            await session.scalars(
+                sa.select(AuditEntry.action).where(AuditEntry.job_id == job_id).order_by(AuditEntry.id)
+            )
+        )
 
 
 # ----- schedules ---------------------------------------------------------------------------------
@@ -149,11 +151,14 @@ async def _clear_runs(runtime) -> None:
 async def test_a_claim_cut_at_any_statement_claims_every_slot_or_none_and_the_next_claim_makes_up(runtime, clock):
     """Three schedules due after a 10-minute outage: every 5 minutes, every minute (missed rows),
     and ``overlap: skip`` with a run still queued."""
+
     async def scene(tag: str):
         clock.set(utc(2026, 6, 1, 12, 0))
         five = await runtime.scheduler.create(job_definition(id=f"{tag}-five", schedule_value="*/5 * * * *"))
         late = await runtime.scheduler.create(job_definition(id=f"{tag}-late", schedule_value="* * * * *"))
-        busy = await runtime.scheduler.create(job_definition(id=f"{tag}-busy", schedule_value="* * * * *", overlap_policy="skip"))
+        busy = await runtime.scheduler.create(
+            job_definition(id=f"{tag}-busy", schedule_value="* * * * *", overlap_policy="skip")
+        )
         await runtime.scheduler.trigger(busy.id)  # queued: the busy one's slots are skipped
         clock.set(utc(2026, 6, 1, 12, 10, 0, 500_000))
         return [five.id, late.id, busy.id]
@@ -174,7 +179,7 @@ async def test_a_claim_cut_at_any_statement_claims_every_slot_or_none_and_the_ne
         ids = await scene(f"cut{at}")
         before = [await _claim_state(runtime, job_id) for job_id in ids]
         with cut_before(runtime.engine, at):
-            with pytest.raises(Exception):
+            with pytest.raises(Exception):  # noqa: B017  (whatever a cut connection raises)
                 await claim()
         assert [await _claim_state(runtime, job_id) for job_id in ids] == before, step
         await claim()  # the next round claims it all, once
@@ -215,8 +220,9 @@ async def test_starting_runs_cut_at_any_statement_starts_each_once_or_not_at_all
         assert runs[-1].scheduled_for == clock().replace(second=0, microsecond=0), step
         assert {r.status for r in runs} <= {"succeeded", "running"}, (step, [r.status for r in runs])
         # A run left "running" by a cut is held by this live poller's lease, not lost.
-        assert all(r.status == "succeeded" or r.id in poller._running or r.lease_expires_at > clock()
-                   for r in runs), step
+        assert all(r.status == "succeeded" or r.id in poller._running or r.lease_expires_at > clock() for r in runs), (
+            step
+        )
 
 
 async def test_a_worker_starting_a_run_over_a_cut_connection_starts_it_once(runtime):
@@ -288,8 +294,9 @@ async def test_modules_registering_the_same_schedule_at_once_all_succeed(runtime
     for attempt in range(5):
         job_id = f"module:race-{attempt}"
         registration = {**job_definition(), "id": job_id, "source_module": "module"}
-        results = await asyncio.gather(*(runtime.scheduler.register(registration) for _ in range(3)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(runtime.scheduler.register(registration) for _ in range(3)), return_exceptions=True
+        )
         assert not [r for r in results if isinstance(r, Exception)], results
         assert await audit_actions(runtime, job_id) == ["create"]
 
@@ -331,8 +338,9 @@ async def test_a_change_commits_and_returns_when_redis_is_down_and_reconcile_rep
     healthy = Runtime.create(load_settings({**env, "REDIS_URL": FAULTS_REDIS}), clock=clock)
     job = await healthy.scheduler.create(job_definition(name="made while Redis was up"))
     async with silent_redis() as silent:
-        down = Runtime.create(load_settings({**env, "REDIS_URL": "redis://127.0.0.1:1/0" if redis == "refused" else silent}),
-                              clock=clock)
+        down = Runtime.create(
+            load_settings({**env, "REDIS_URL": "redis://127.0.0.1:1/0" if redis == "refused" else silent}), clock=clock
+        )
         try:
             started = time.monotonic()
             changed = await down.scheduler.update(job.id, {"schedule_value": "*/10 * * * *"})
@@ -379,7 +387,9 @@ async def test_an_outcome_whose_transaction_is_chosen_as_a_deadlock_victim_is_wr
             victims -= 1
             raw = conn.connection.dbapi_connection._connection
             try:  # what PostgreSQL raises on the victim: SQLSTATE 40P01, here on request
-                await_only(raw.execute("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"))
+                await_only(
+                    raw.execute("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$")
+                )
             except Exception as error:
                 raise sa.exc.DBAPIError(statement, parameters, error) from error
 

@@ -32,13 +32,21 @@ async def owner(client, bearer):
 
 
 def organization_job(**overrides) -> dict:
-    return {"name": "Rates", "scopeType": "organization", "tenantId": "acme", "organizationId": "acme-eu",
-            "scheduleValue": "0 * * * *", "targetType": "command", "targetCommand": "demo.echo", **overrides}
+    return {
+        "name": "Rates",
+        "scopeType": "organization",
+        "tenantId": "acme",
+        "organizationId": "acme-eu",
+        "scheduleValue": "0 * * * *",
+        "targetType": "command",
+        "targetCommand": "demo.echo",
+        **overrides,
+    }
 
 
 def assert_no_live_markup(html: str, where: str) -> None:
     found = MARKUP.search(html)
-    assert found is None, f"unescaped payload on {where}: ...{html[max(0, found.start() - 80):found.end() + 40]}..."
+    assert found is None, f"unescaped payload on {where}: ...{html[max(0, found.start() - 80) : found.end() + 40]}..."
 
 
 # ----- XSS -----------------------------------------------------------------------------------------
@@ -46,8 +54,11 @@ def assert_no_live_markup(html: str, where: str) -> None:
 
 async def test_xss_payloads_are_stored_as_given_and_rendered_escaped_everywhere(client, owner, app_runtime, sign_in):
     payload = " ".join(XSS)
-    created = await client.post(f"{API}/jobs", headers=owner, json=organization_job(
-        name=XSS[0], description=payload, targetPayload={"message": payload, "fail": payload}))
+    created = await client.post(
+        f"{API}/jobs",
+        headers=owner,
+        json=organization_job(name=XSS[0], description=payload, targetPayload={"message": payload, "fail": payload}),
+    )
     assert created.status_code == 201, created.text
     job_id = created.json()["id"]
     assert created.json()["name"] == XSS[0]  # data, not sanitized away
@@ -76,7 +87,9 @@ async def test_xss_payloads_are_stored_as_given_and_rendered_escaped_everywhere(
     fragment = await client.get(f"{LIST}/{job_id}/runs/{run['id']}", headers={"HX-Request": "true"})
     assert fragment.status_code == 286  # finished: htmx stops polling it
     assert_no_live_markup(fragment.text, "run fragment")
-    history = await client.get(f"{LIST}/{job_id}?status=failed", headers={"HX-Request": "true", "HX-Target": "run-history"})
+    history = await client.get(
+        f"{LIST}/{job_id}?status=failed", headers={"HX-Request": "true", "HX-Target": "run-history"}
+    )
     assert_no_live_markup(history.text, "history fragment")
 
     # The flash message after an action names the schedule: escaped too.
@@ -95,9 +108,17 @@ async def test_xss_payloads_are_stored_as_given_and_rendered_escaped_everywhere(
 async def test_a_rejected_form_shows_what_was_typed_escaped(client, sign_in):
     await sign_in("owner@acme.test")
     token = csrf_from((await client.get(f"{LIST}/new")).text)
-    form = {"_csrf": token, "name": XSS[5], "description": XSS[1], "schedule_type": "cron",
-            "schedule_value": XSS[2], "timezone": XSS[0], "target": f"command:{XSS[0]}",
-            "target_payload": XSS[5], "scope_type": "organization"}
+    form = {
+        "_csrf": token,
+        "name": XSS[5],
+        "description": XSS[1],
+        "schedule_type": "cron",
+        "schedule_value": XSS[2],
+        "timezone": XSS[0],
+        "target": f"command:{XSS[0]}",
+        "target_payload": XSS[5],
+        "scope_type": "organization",
+    }
     page = await client.post(f"{LIST}/new", data=form)
     assert page.status_code == 422
     assert_no_live_markup(page.text, "rejected form")
@@ -116,15 +137,29 @@ async def test_the_api_answers_json_never_html_a_browser_would_run(client, owner
 # ----- SQL metacharacters ----------------------------------------------------------------------------
 
 
-SEARCHES = ["' OR '1'='1", "'; DROP TABLE scheduled_jobs; --", "%", "_", "\\", "%%' --", "a_b", "100%",
-            "\" OR \"\"=\"", "') OR 1=1; --", "$1", "::text", "\\x00"]
+SEARCHES = [
+    "' OR '1'='1",
+    "'; DROP TABLE scheduled_jobs; --",
+    "%",
+    "_",
+    "\\",
+    "%%' --",
+    "a_b",
+    "100%",
+    '" OR ""="',
+    "') OR 1=1; --",
+    "$1",
+    "::text",
+    "\\x00",
+]
 
 
 async def test_sql_metacharacters_in_a_search_are_plain_text(client, bearer, app_runtime):
     for name in ("a_b", "axb", "100% done", "plain"):
         await app_runtime.scheduler.create({**_domain_job(), "name": name})
-    await app_runtime.scheduler.create({**_domain_job(), "name": "globex secret", "tenant_id": "globex",
-                                        "organization_id": "globex-us"})
+    await app_runtime.scheduler.create(
+        {**_domain_job(), "name": "globex secret", "tenant_id": "globex", "organization_id": "globex-us"}
+    )
     for search in SEARCHES:
         response = await client.get(f"{API}/jobs", params={"search": search}, headers=bearer("owner@acme.test"))
         assert response.status_code == 200, (search, response.text)
@@ -145,17 +180,25 @@ async def _sign_in(client, email):
 
 
 def _domain_job() -> dict:
-    return {"name": "x", "scope_type": "organization", "tenant_id": "acme", "organization_id": "acme-eu",
-            "schedule_type": "cron", "schedule_value": "0 * * * *", "target_type": "command",
-            "target_command": "demo.echo"}
+    return {
+        "name": "x",
+        "scope_type": "organization",
+        "tenant_id": "acme",
+        "organization_id": "acme-eu",
+        "schedule_type": "cron",
+        "schedule_value": "0 * * * *",
+        "target_type": "command",
+        "target_command": "demo.echo",
+    }
 
 
 # ----- size, depth, encoding, shape ------------------------------------------------------------------
 
 
 async def test_a_payload_over_the_limit_is_a_422_naming_the_limit(client, owner):
-    response = await client.post(f"{API}/jobs", headers=owner,
-                                 json=organization_job(targetPayload={"blob": "x" * 70_000}))
+    response = await client.post(
+        f"{API}/jobs", headers=owner, json=organization_job(targetPayload={"blob": "x" * 70_000})
+    )
     assert response.status_code == 422
     assert "limit is 65,536" in response.json()["errors"]["targetPayload"]
 
@@ -166,11 +209,16 @@ async def test_a_body_over_the_request_limit_is_a_413(client, owner, sign_in, pa
     if kind == "form":
         await sign_in("owner@acme.test")
         token = csrf_from((await client.get(f"{LIST}/new")).text)
-        response = await client.post(path, content=f"_csrf={token}&name=" + "x" * size,
-                                     headers={"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token})
+        response = await client.post(
+            path,
+            content=f"_csrf={token}&name=" + "x" * size,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token},
+        )
     else:
         content_type = "application/json" if kind == "json" else "application/yaml"
-        response = await client.post(path, content=b"{" + b" " * size + b"}", headers={**owner, "Content-Type": content_type})
+        response = await client.post(
+            path, content=b"{" + b" " * size + b"}", headers={**owner, "Content-Type": content_type}
+        )
     assert response.status_code == 413, (response.status_code, response.text[:300])
     assert "too large" in response.text.lower() or "exceeds" in response.text.lower()
 
@@ -185,8 +233,17 @@ async def test_deeply_nested_json_is_refused_without_a_crash(client, owner, dept
 
 
 BODIES = [
-    b'{"name": "\xff\xfe broken"}', b"\xef\xbb\xbf{}", b'{"name": "\\ud800"}', b"\x00\x00\x00{", b"",
-    b"null", b"[]", b'"text"', b"{", b'{"name": NaN}', b'{"name": "a", "name": "b"}',
+    b'{"name": "\xff\xfe broken"}',
+    b"\xef\xbb\xbf{}",
+    b'{"name": "\\ud800"}',
+    b"\x00\x00\x00{",
+    b"",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"{",
+    b'{"name": NaN}',
+    b'{"name": "a", "name": "b"}',
 ]
 
 
@@ -216,8 +273,19 @@ async def test_unknown_fields_and_wrong_types_are_a_422_naming_the_field(client,
         assert expected <= set(response.json()["errors"]), response.json()
 
 
-QUERIES = ["pageSize=abc", "page=-1", "pageSize=100000", "sort=name;drop", "isEnabled=maybe", "scopeType=<script>",
-           "search=" + "x" * 500, "search=%00", "search=%FF%FE", "lastStatus=%F0%9F%92%A9", "page=99999999999999999999"]
+QUERIES = [
+    "pageSize=abc",
+    "page=-1",
+    "pageSize=100000",
+    "sort=name;drop",
+    "isEnabled=maybe",
+    "scopeType=<script>",
+    "search=" + "x" * 500,
+    "search=%00",
+    "search=%FF%FE",
+    "lastStatus=%F0%9F%92%A9",
+    "page=99999999999999999999",
+]
 
 
 async def test_malformed_query_parameters_are_a_4xx_or_ignored(client, owner, sign_in):
@@ -234,8 +302,11 @@ async def test_a_form_post_with_invalid_utf8_is_refused_without_a_crash(client, 
     await sign_in("owner@acme.test")
     token = csrf_from((await client.get(f"{LIST}/new")).text)
     for body in (b"name=%FF%FE&_csrf=" + token.encode(), b"name=\xff\xfe&_csrf=" + token.encode()):
-        response = await client.post(f"{LIST}/new", content=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token})
+        response = await client.post(
+            f"{LIST}/new",
+            content=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token},
+        )
         assert response.status_code in (400, 422), (body, response.status_code)
 
 
@@ -246,10 +317,19 @@ async def asgi(app, method: str, raw_path: bytes, query: bytes = b"", headers=()
     """One request straight into the ASGI app, with bytes as they came off the wire."""
     sent: list[dict] = []
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": raw_path.decode("utf-8", "replace"), "raw_path": raw_path, "query_string": query, "root_path": "",
-        "headers": [(b"host", b"testserver.local"), *headers], "client": ("127.0.0.1", 5000),
-        "server": ("testserver.local", 80), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": raw_path.decode("utf-8", "replace"),
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"testserver.local"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver.local", 80),
+        "state": {},
     }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -284,11 +364,18 @@ async def test_invalid_utf8_in_paths_and_query_strings_is_never_a_500(client, sh
 
 async def test_odd_authorization_headers_are_a_401(client, shared_app):
     for header in (b"Bearer \xff\xfe", b"Bearer " + b"x" * 10_000, b"bearer", b"\xff", b"Bearer a b c", b"Basic Og=="):
-        assert await asgi(shared_app, "GET", f"{API}/jobs".encode(), headers=[(b"authorization", header)]) == 401, header
+        assert await asgi(shared_app, "GET", f"{API}/jobs".encode(), headers=[(b"authorization", header)]) == 401, (
+            header
+        )
 
 
 async def test_odd_cookies_are_ignored(client, shared_app):
-    for cookie in (b"mercato_session=\xff\xfe", b"mercato_session=" + b"a" * 8000,
-                   b"mercato_flash=%FF.%00; mercato_csrf=\xff", b"mercato_session", b";;;=;"):
+    for cookie in (
+        b"mercato_session=\xff\xfe",
+        b"mercato_session=" + b"a" * 8000,
+        b"mercato_flash=%FF.%00; mercato_csrf=\xff",
+        b"mercato_session",
+        b";;;=;",
+    ):
         assert await asgi(shared_app, "GET", LIST.encode(), headers=[(b"cookie", cookie)]) in (302, 303), cookie
         assert await asgi(shared_app, "GET", b"/login", headers=[(b"cookie", cookie)]) == 200, cookie

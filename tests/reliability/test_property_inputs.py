@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -29,35 +29,76 @@ from app.domain.transfer import parse_schedules
 from app.domain.validation import DEFAULTS, FIELDS, clean_job, validate_job_id
 from app.settings import Settings, SettingsError, load_settings
 from app.web.api.jobs import expected_version
+from app.web.formatting import schedule_preview
 from app.web.forms import TEXT_FIELDS, JobForm
 from app.web.pages import flash
-from app.web.formatting import schedule_preview
 
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 SETTINGS = load_settings({})
-UTC = timezone.utc
+UTC = UTC
 
 hostile_text = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=()), max_size=20),
-    st.sampled_from([
-        "", " ", "\x00", "\ud800", "<script>alert(1)</script>", "'; DROP TABLE scheduled_jobs; --", "%s%s%n",
-        "../../etc/passwd", "🙂" * 50, "a" * 5000, "1e309", "NaN", "-0", "0x10", "true", "null", "{}", "[]",
-        "2026-02-30T25:61:00", "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-12:00", "@reboot",
-        "* * * * * * *", "*/0 * * * *", "0 0 31 2 *", "1h 30m", "30s", "0s", "Europe/Nowhere", "UTC\n",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\ud800",
+            "<script>alert(1)</script>",
+            "'; DROP TABLE scheduled_jobs; --",
+            "%s%s%n",
+            "../../etc/passwd",
+            "🙂" * 50,
+            "a" * 5000,
+            "1e309",
+            "NaN",
+            "-0",
+            "0x10",
+            "true",
+            "null",
+            "{}",
+            "[]",
+            "2026-02-30T25:61:00",
+            "9999-12-31T23:59:59+14:00",
+            "0001-01-01T00:00:00-12:00",
+            "@reboot",
+            "* * * * * * *",
+            "*/0 * * * *",
+            "0 0 31 2 *",
+            "1h 30m",
+            "30s",
+            "0s",
+            "Europe/Nowhere",
+            "UTC\n",
+        ]
+    ),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), hostile_text,
-    st.datetimes(timezones=st.one_of(st.none(), st.just(UTC))), st.binary(max_size=10),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    hostile_text,
+    st.datetimes(timezones=st.one_of(st.none(), st.just(UTC))),
+    st.binary(max_size=10),
 )
-json_like = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                         st.dictionaries(hostile_text, inner, max_size=4)),
-                         max_leaves=12)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(hostile_text, inner, max_size=4)),
+    max_leaves=12,
+)
 VALID = {
-    "name": "Nightly", "scope_type": "tenant", "tenant_id": "acme", "schedule_type": "cron",
-    "schedule_value": "0 2 * * *", "timezone": "Europe/Berlin", "target_type": "command",
-    "target_command": "demo.echo", "target_payload": {"message": "hi"},
+    "name": "Nightly",
+    "scope_type": "tenant",
+    "tenant_id": "acme",
+    "schedule_type": "cron",
+    "schedule_value": "0 2 * * *",
+    "timezone": "Europe/Berlin",
+    "target_type": "command",
+    "target_command": "demo.echo",
+    "target_payload": {"message": "hi"},
 }
 
 
@@ -72,9 +113,14 @@ def clean_or_validation_error(raw):
 def assert_clean(clean: dict) -> None:
     """What ``clean_job`` lets through is what the rest of the product relies on."""
     assert set(clean) == set(FIELDS)
-    engine.parse_schedule(clean["schedule_type"], clean["schedule_value"], clean["timezone"],
-                          start_at=clean["start_at"], end_at=clean["end_at"],
-                          min_interval_seconds=SETTINGS.scheduler_min_interval_seconds)
+    engine.parse_schedule(
+        clean["schedule_type"],
+        clean["schedule_value"],
+        clean["timezone"],
+        start_at=clean["start_at"],
+        end_at=clean["end_at"],
+        min_interval_seconds=SETTINGS.scheduler_min_interval_seconds,
+    )
     encoded = json.dumps(clean["target_payload"], allow_nan=False, ensure_ascii=False).encode("utf-8")
     assert len(encoded) <= SETTINGS.scheduler_max_payload_bytes
     assert "\x00" not in encoded.decode()
@@ -116,12 +162,31 @@ def test_a_schedule_id_is_accepted_or_refused_with_a_message(value):
 
 # ----- settings ---------------------------------------------------------------------------------
 
-VARIABLES = ["DATABASE_URL", "QUEUE_STRATEGY", "SCHEDULER_POLL_INTERVAL_MS", "REDIS_URL", "QUEUE_REDIS_URL",
-             "SECRET_KEY", "MERCATO_ENV", "SCHEDULER_HISTORY_RETENTION_DAYS", "SCHEDULER_MIN_INTERVAL_SECONDS",
-             "SCHEDULER_MAX_PAYLOAD_BYTES", "SCHEDULER_EMBEDDED", "SCHEDULER_CLAIM_BATCH_SIZE", "SCHEDULER_CONCURRENCY", "DATABASE_POOL_SIZE",
-             "SCHEDULER_RECONCILE_INTERVAL_SECONDS", "WORKER_REDELIVERY_SECONDS"]
-env_values = st.one_of(hostile_text, st.integers(-10, 10**8).map(str), st.sampled_from(
-    ["postgres://u@h/db", "redis://x", "sqlite+aiosqlite:///x", "production", "development", "async", "true", "off"]))
+VARIABLES = [
+    "DATABASE_URL",
+    "QUEUE_STRATEGY",
+    "SCHEDULER_POLL_INTERVAL_MS",
+    "REDIS_URL",
+    "QUEUE_REDIS_URL",
+    "SECRET_KEY",
+    "MERCATO_ENV",
+    "SCHEDULER_HISTORY_RETENTION_DAYS",
+    "SCHEDULER_MIN_INTERVAL_SECONDS",
+    "SCHEDULER_MAX_PAYLOAD_BYTES",
+    "SCHEDULER_EMBEDDED",
+    "SCHEDULER_CLAIM_BATCH_SIZE",
+    "SCHEDULER_CONCURRENCY",
+    "DATABASE_POOL_SIZE",
+    "SCHEDULER_RECONCILE_INTERVAL_SECONDS",
+    "WORKER_REDELIVERY_SECONDS",
+]
+env_values = st.one_of(
+    hostile_text,
+    st.integers(-10, 10**8).map(str),
+    st.sampled_from(
+        ["postgres://u@h/db", "redis://x", "sqlite+aiosqlite:///x", "production", "development", "async", "true", "off"]
+    ),
+)
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -149,12 +214,26 @@ def test_production_never_starts_without_a_secret_key(env):
 # ----- import files ------------------------------------------------------------------------------
 
 yaml_docs = st.one_of(
-    st.text(max_size=200), st.binary(max_size=200),
+    st.text(max_size=200),
+    st.binary(max_size=200),
     json_like.map(lambda v: json.dumps({"version": 1, "schedules": v}, default=str)),
-    st.lists(st.dictionaries(st.sampled_from(["id", "name", "scheduleValue", "targetPayload", "bogus"]), json_like,
-                             max_size=4), max_size=4).map(lambda v: json.dumps({"schedules": v}, default=str)),
-    st.sampled_from(["a: &x [*x]", "a: !!python/object:os.system ls", "schedules: [" * 2000, "\ufeffschedules: []",
-                     "schedules:\n  - {id: x, id: y}", b"\xff\xfe\x00", "version: 2\nschedules: []"]),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["id", "name", "scheduleValue", "targetPayload", "bogus"]), json_like, max_size=4
+        ),
+        max_size=4,
+    ).map(lambda v: json.dumps({"schedules": v}, default=str)),
+    st.sampled_from(
+        [
+            "a: &x [*x]",
+            "a: !!python/object:os.system ls",
+            "schedules: [" * 2000,
+            "\ufeffschedules: []",
+            "schedules:\n  - {id: x, id: y}",
+            b"\xff\xfe\x00",
+            "version: 2\nschedules: []",
+        ]
+    ),
 )
 
 
@@ -181,8 +260,11 @@ ACTORS = [
 
 
 @FAST
-@given(form=st.dictionaries(st.sampled_from([*TEXT_FIELDS, "version", "is_enabled", "_csrf"]), hostile_text),
-       actor=st.sampled_from(ACTORS), creating=st.booleans())
+@given(
+    form=st.dictionaries(st.sampled_from([*TEXT_FIELDS, "version", "is_enabled", "_csrf"]), hostile_text),
+    actor=st.sampled_from(ACTORS),
+    creating=st.booleans(),
+)
 def test_any_form_submission_becomes_service_input_or_a_validation_error(form, actor, creating):
     submitted = JobForm.from_submission(form)
     changes = submitted.changes(actor, creating=creating)
@@ -204,8 +286,7 @@ def test_the_live_preview_describes_or_reports_an_error_for_anything_typed(kind,
 
 
 def _request_with_cookie(value: str):
-    return SimpleNamespace(cookies={flash.COOKIE: value},
-                           app=SimpleNamespace(state=SimpleNamespace(settings=SETTINGS)))
+    return SimpleNamespace(cookies={flash.COOKIE: value}, app=SimpleNamespace(state=SimpleNamespace(settings=SETTINGS)))
 
 
 # What a Cookie header can deliver: Litestar decodes headers as latin-1 and percent-decodes
@@ -229,7 +310,10 @@ def test_a_validly_signed_flash_cookie_of_any_shape_never_breaks_a_page(items):
 
 
 @FAST
-@given(header=st.one_of(hostile_text, st.integers().map(lambda n: f'"{n}"')), body=st.one_of(st.none(), st.integers(0, 10**9)))
+@given(
+    header=st.one_of(hostile_text, st.integers().map(lambda n: f'"{n}"')),
+    body=st.one_of(st.none(), st.integers(0, 10**9)),
+)
 def test_if_match_is_one_version_or_a_clear_400(header, body):
     try:
         version = expected_version(header, body)
@@ -246,8 +330,10 @@ def test_if_match_is_one_version_or_a_clear_400(header, body):
 def cli(tmp_path_factory):
     from app.cli.main import cli as mercato
 
-    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('cli')}/never-used.sqlite3",
-           "LOG_FORMAT": "text"}
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('cli')}/never-used.sqlite3",
+        "LOG_FORMAT": "text",
+    }
     return lambda *args: CliRunner().invoke(mercato, list(args), env=env, catch_exceptions=True)
 
 
@@ -255,8 +341,13 @@ cli_text = hostile_text.filter(lambda s: "\x00" not in s)
 
 
 @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(value=cli_text, kind=st.sampled_from(["cron", "interval", "daily", ""]), zone=cli_text, after=cli_text,
-       count=st.one_of(st.integers(-5, 200).map(str), cli_text))
+@given(
+    value=cli_text,
+    kind=st.sampled_from(["cron", "interval", "daily", ""]),
+    zone=cli_text,
+    after=cli_text,
+    count=st.one_of(st.integers(-5, 200).map(str), cli_text),
+)
 def test_mercato_scheduler_preview_answers_or_exits_with_a_one_line_message(cli, value, kind, zone, after, count):
     args = ["scheduler", "preview", "--tz", zone, "--after", after, "--count", count]
     if kind:
@@ -270,13 +361,43 @@ def test_mercato_scheduler_preview_answers_or_exits_with_a_one_line_message(cli,
 
 
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(args=st.lists(cli_text, max_size=4), group=st.sampled_from(
-    [["scheduler", "list", "--scope"], ["scheduler", "list", "--enabled"], ["scheduler", "cleanup", "--days"],
-     ["users", "create", "--role"], ["worker", "start", "--workers"], ["--log-level"], ["scheduler", "nope"]]))
+@given(
+    args=st.lists(cli_text, max_size=4),
+    group=st.sampled_from(
+        [
+            ["scheduler", "list", "--scope"],
+            ["scheduler", "list", "--enabled"],
+            ["scheduler", "cleanup", "--days"],
+            ["users", "create", "--role"],
+            ["worker", "start", "--workers"],
+            ["--log-level"],
+            ["scheduler", "nope"],
+        ]
+    ),
+)
 def test_mercato_refuses_bad_arguments_before_touching_anything(cli, args, group):
-    assume(not (group[-1] in ("--scope", "--enabled", "--days", "--role", "--workers", "--log-level")
-                and args and args[0] in ("system", "tenant", "organization", "true", "false", "admin", "operator",
-                                         "employee", "debug", "info", "warning", "error") + tuple(map(str, range(1, 4000)))))
+    assume(
+        not (
+            group[-1] in ("--scope", "--enabled", "--days", "--role", "--workers", "--log-level")
+            and args
+            and args[0]
+            in (
+                "system",
+                "tenant",
+                "organization",
+                "true",
+                "false",
+                "admin",
+                "operator",
+                "employee",
+                "debug",
+                "info",
+                "warning",
+                "error",
+            )
+            + tuple(map(str, range(1, 4000)))
+        )
+    )
     result = cli(*group, *args)
     assert result.exit_code == 2, (group, args, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit)

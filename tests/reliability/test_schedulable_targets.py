@@ -39,8 +39,9 @@ def registry_with(*, internal_schedulable: bool) -> TargetRegistry:
 async def rt(runtime):
     """The test runtime, with a registry holding one schedulable and two internal targets."""
     internal = Runtime.create(runtime.settings, clock=runtime.clock, registry=registry_with(internal_schedulable=False))
-    await internal.users.create("owner@acme.test", PASSWORD, "admin", tenant_id="acme", organization_id="acme-eu",
-                                password_hash=PASSWORD_HASH)
+    await internal.users.create(
+        "owner@acme.test", PASSWORD, "admin", tenant_id="acme", organization_id="acme-eu", password_hash=PASSWORD_HASH
+    )
     yield internal
     await internal.close()
 
@@ -54,8 +55,10 @@ async def web(rt):
         yield client
 
 
-INTERNAL = [{"target_type": "command", "target_command": "internal.purge"},
-            {"target_type": "queue", "target_queue": "internal-events", "target_command": None}]
+INTERNAL = [
+    {"target_type": "command", "target_command": "internal.purge"},
+    {"target_type": "queue", "target_queue": "internal-events", "target_command": None},
+]
 
 
 @pytest.mark.parametrize("target", INTERNAL)
@@ -86,25 +89,45 @@ async def test_the_form_and_the_api_refuse_it_and_never_offer_it(web):
     hint = await web.get(f"{LIST}/target", params={"target": "command:internal.purge"})
     assert "Purge everything" not in hint.text
 
-    fields = {"_csrf": csrf_from(form.text), "name": "Purge", "schedule_type": "cron", "schedule_value": "0 * * * *",
-              "timezone": "UTC", "target": "command:internal.purge", "target_payload": "{}",
-              "scope_type": "organization", "catch_up_policy": "latest", "catch_up_window_seconds": "86400",
-              "overlap_policy": "allow", "jitter_seconds": "0", "max_retries": "0", "retry_backoff_seconds": "30"}
+    fields = {
+        "_csrf": csrf_from(form.text),
+        "name": "Purge",
+        "schedule_type": "cron",
+        "schedule_value": "0 * * * *",
+        "timezone": "UTC",
+        "target": "command:internal.purge",
+        "target_payload": "{}",
+        "scope_type": "organization",
+        "catch_up_policy": "latest",
+        "catch_up_window_seconds": "86400",
+        "overlap_policy": "allow",
+        "jitter_seconds": "0",
+        "max_retries": "0",
+        "retry_backoff_seconds": "30",
+    }
     rejected = await web.post(f"{LIST}/new", data=fields)
     assert rejected.status_code == 422 and "is not schedulable" in rejected.text
 
     token = {"X-CSRF-Token": fields["_csrf"]}
     targets = (await web.get(f"{API}/targets")).json()
     assert "internal.purge" not in str(targets) and "public.report" in str(targets)
-    body = {"name": "Purge", "scheduleValue": "0 * * * *", "scopeType": "organization", "tenantId": "acme",
-            "organizationId": "acme-eu", "targetType": "command", "targetCommand": "internal.purge"}
+    body = {
+        "name": "Purge",
+        "scheduleValue": "0 * * * *",
+        "scopeType": "organization",
+        "tenantId": "acme",
+        "organizationId": "acme-eu",
+        "targetType": "command",
+        "targetCommand": "internal.purge",
+    }
     api = await web.post(f"{API}/jobs", json=body, headers=token)
     assert api.status_code == 422 and "is not schedulable" in api.json()["errors"]["targetCommand"]
-    document = ("version: 1\nschedules:\n  - {id: 'x:purge', name: Purge, scheduleValue: '0 * * * *', "
-                "scopeType: organization, tenantId: acme, organizationId: acme-eu, targetType: queue, "
-                "targetQueue: internal-events}\n")
-    imported = await web.post(f"{API}/import", content=document,
-                              headers={**token, "Content-Type": "application/yaml"})
+    document = (
+        "version: 1\nschedules:\n  - {id: 'x:purge', name: Purge, scheduleValue: '0 * * * *', "
+        "scopeType: organization, tenantId: acme, organizationId: acme-eu, targetType: queue, "
+        "targetQueue: internal-events}\n"
+    )
+    imported = await web.post(f"{API}/import", content=document, headers={**token, "Content-Type": "application/yaml"})
     assert imported.status_code == 422 and "is not schedulable" in imported.text
 
 
@@ -112,8 +135,9 @@ async def test_a_schedule_whose_target_stopped_being_schedulable_fails_every_run
     before = Runtime.create(runtime.settings, clock=clock, registry=registry_with(internal_schedulable=True))
     after = Runtime.create(runtime.settings, clock=clock, registry=registry_with(internal_schedulable=False))
     try:
-        job = await before.scheduler.create(job_definition(target_type="command", target_command="internal.purge",
-                                                           schedule_value="* * * * *"))
+        job = await before.scheduler.create(
+            job_definition(target_type="command", target_command="internal.purge", schedule_value="* * * * *")
+        )
         # A new release of the module declares it internal; the schedule is still there.
         manual = await after.scheduler.trigger(job.id)
         clock.set(job.next_run_at)

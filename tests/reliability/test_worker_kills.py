@@ -10,27 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.persistence.models import ScheduledJobRun
-from tests.support.chaos import chaos_runtime, empty, Fleet, flush_redis, settle_killed, start_async, start_local, wait_started
+from tests.support.chaos import (
+    Fleet,
+    chaos_runtime,
+    empty,
+    flush_redis,
+    settle_killed,
+    start_async,
+    start_local,
+    wait_started,
+)
 from tests.support.chaos_targets import COMMAND, read_ledger
 from tests.support.redis_databases import FAULTS_REDIS
 
 pytestmark = pytest.mark.slow
-UTC = timezone.utc
+UTC = UTC
 
 
 async def _one_slow_run(runtime, slot: datetime):
     """A schedule firing once, at ``slot``: its target takes 6 s; one retry, 1 s backoff."""
-    return await runtime.scheduler.create({
-        "name": "slow", "schedule_type": "cron", "schedule_value": f"{slot.second} {slot.minute} {slot.hour} * * *",
-        "target_type": "command", "target_command": COMMAND, "target_payload": {"sleep": 6},
-        "max_retries": 1, "retry_backoff_seconds": 1,
-    })
+    return await runtime.scheduler.create(
+        {
+            "name": "slow",
+            "schedule_type": "cron",
+            "schedule_value": f"{slot.second} {slot.minute} {slot.hour} * * *",
+            "target_type": "command",
+            "target_command": COMMAND,
+            "target_payload": {"sleep": 6},
+            "max_retries": 1,
+            "retry_backoff_seconds": 1,
+        }
+    )
 
 
 async def _wait(check, timeout: float):
@@ -42,8 +58,11 @@ async def _wait(check, timeout: float):
 
 async def _runs(runtime, job_id):
     async with runtime.sessions() as session:
-        return list(await session.scalars(
-            sa.select(ScheduledJobRun).where(ScheduledJobRun.job_id == job_id).order_by(ScheduledJobRun.attempt)))
+        return list(
+            await session.scalars(
+                sa.select(ScheduledJobRun).where(ScheduledJobRun.job_id == job_id).order_by(ScheduledJobRun.attempt)
+            )
+        )
 
 
 async def _exercise(runtime, fleet: Fleet, victim: str, replacement, quiet: float):

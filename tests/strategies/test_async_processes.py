@@ -15,9 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 
 from app.domain.execution import LEASE
-
 from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
@@ -34,7 +33,7 @@ from tests.support.redis_databases import STRATEGIES_REDIS
 
 pytestmark = pytest.mark.slow
 
-UTC = timezone.utc
+UTC = UTC
 RECONCILE_SECONDS = 3
 REDELIVERY_SECONDS = 3
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +59,11 @@ class Cluster:
     def start(self, name: str, *args: str) -> None:
         log = open(self.logs / f"{name}.log", "w")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", *args], cwd=ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "app.cli", "worker", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def log(self, name: str) -> str:
@@ -76,7 +78,9 @@ class Cluster:
 
     def worker_pids(self, name: str) -> list[int]:
         """The child processes where a worker's runs execute."""
-        return [int(p) for p in re.findall(r"(?:Started process worker-\d+ with|restarted with) pid (\d+)", self.log(name))]
+        return [
+            int(p) for p in re.findall(r"(?:Started process worker-\d+ with|restarted with) pid (\d+)", self.log(name))
+        ]
 
     def kill(self, name: str) -> list[int]:
         """SIGKILL a worker: its children first (where the runs are), then its parent."""
@@ -158,10 +162,15 @@ class Web:
 
 @pytest.fixture
 async def web(pg_database, cluster):
-    settings = load_settings({
-        "DATABASE_URL": pg_database, "QUEUE_STRATEGY": "async", "REDIS_URL": STRATEGIES_REDIS,
-        "SCHEDULER_MIN_INTERVAL_SECONDS": "1", "DATABASE_POOL_SIZE": "2",
-    })
+    settings = load_settings(
+        {
+            "DATABASE_URL": pg_database,
+            "QUEUE_STRATEGY": "async",
+            "REDIS_URL": STRATEGIES_REDIS,
+            "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+            "DATABASE_POOL_SIZE": "2",
+        }
+    )
     runtime = Runtime.create(settings)
     async with runtime.sessions() as session:
         before = set(await session.scalars(sa.select(ScheduledJob.id)))
@@ -193,7 +202,8 @@ async def runs(web: Web, **where) -> list[ScheduledJobRun]:
     mine = await web.job_ids()
     async with web.runtime.sessions() as session:
         query = (
-            sa.select(ScheduledJobRun).where(ScheduledJobRun.job_id.in_(mine))
+            sa.select(ScheduledJobRun)
+            .where(ScheduledJobRun.job_id.in_(mine))
             .order_by(ScheduledJobRun.scheduled_for, ScheduledJobRun.attempt)
         )
         for field, value in where.items():
@@ -217,7 +227,12 @@ async def sleep_until(instant: datetime) -> None:
 def worker_ids(cluster: Cluster) -> dict[str, str]:
     """Worker id as recorded on a run (host:pid of the child process) -> worker process name."""
     host = socket.gethostname()
-    return {f"{host}:{pid}": name for name in cluster.procs if name.startswith("worker") for pid in cluster.worker_pids(name)}
+    return {
+        f"{host}:{pid}": name
+        for name in cluster.procs
+        if name.startswith("worker")
+        for pid in cluster.worker_pids(name)
+    }
 
 
 def lag_ms(run: ScheduledJobRun) -> float:
@@ -240,10 +255,17 @@ def percentile(values: list[float], q: float) -> float:
 
 async def test_a_schedule_made_two_seconds_ahead_fires_on_time_and_succeeds_on_a_worker(web, cluster):
     first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
-    job = await web.scheduler.create(definition("at one second of each minute", schedule_value=f"{first.second} * * * * *"))
+    job = await web.scheduler.create(
+        definition("at one second of each minute", schedule_value=f"{first.second} * * * * *")
+    )
     queue_job = await web.scheduler.create(
-        definition("rates", target_type="queue", target_queue="currency-rates", target_command=None,
-                   target_payload={"symbols": ["USD"]})
+        definition(
+            "rates",
+            target_type="queue",
+            target_queue="currency-rates",
+            target_command=None,
+            target_payload={"symbols": ["USD"]},
+        )
     )
     assert job.next_run_at == first
 
@@ -313,8 +335,9 @@ async def test_after_a_redis_flush_firing_resumes_within_the_reconcile_interval(
         assert [r.scheduled_for for r in mine] == _seconds(job.next_run_at, end)
         after = [r for r in mine if r.scheduled_for > healed]
         assert after and all(fire_lag_ms(r) < 1000 for r in after), "fires on time again"
-    assert [r for r in scheduled if flushed_at < r.scheduled_for < healed and fire_lag_ms(r) > 1000], \
+    assert [r for r in scheduled if flushed_at < r.scheduled_for < healed and fire_lag_ms(r) > 1000], (
         "the slots of the gap are recorded as late runs"
+    )
 
     async def all_ran():
         return all(r.status == "succeeded" for r in await runs(web, trigger="scheduled") if r.scheduled_for <= end)
@@ -334,10 +357,12 @@ async def _every_second(web, count: int, name: str) -> dict[str, datetime]:
     """``count`` schedules every second (each run takes 0.5 s); returns each one's first slot."""
     firsts: dict[str, datetime] = {}
     for start in range(0, count, 4):
-        jobs = await asyncio.gather(*(
-            web.scheduler.create(definition(f"{name} {i}", target_payload={"sleep": 0.5}, max_retries=1))
-            for i in range(start, min(count, start + 4))
-        ))
+        jobs = await asyncio.gather(
+            *(
+                web.scheduler.create(definition(f"{name} {i}", target_payload={"sleep": 0.5}, max_retries=1))
+                for i in range(start, min(count, start + 4))
+            )
+        )
         firsts.update((j.id, j.next_run_at) for j in jobs)
     return firsts
 
@@ -409,7 +434,10 @@ async def test_200_schedules_every_second_fire_exactly_once_even_when_a_worker_i
     after = {r.id: r for r in await runs(web)}
     for lost in in_flight:
         assert after[lost.id].status == "failed" and "stopped" in after[lost.id].error_message
-        retries = [r for r in after.values()
-                   if r.trigger == "retry" and (r.job_id, r.scheduled_for) == (lost.job_id, lost.scheduled_for)]
+        retries = [
+            r
+            for r in after.values()
+            if r.trigger == "retry" and (r.job_id, r.scheduled_for) == (lost.job_id, lost.scheduled_for)
+        ]
         assert [(r.attempt, r.status) for r in retries] == [(2, "queued")]
     assert _account(list(after.values()), firsts, until)["duplicates"] == []

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,22 +21,20 @@ from taskiq.exceptions import ScheduledTaskCancelledError
 from taskiq.receiver import Receiver
 
 from app.domain.execution import LEASE
-
-from app.domain.starting import start_run
-
 from app.domain.outcomes import settle_lost_runs
+from app.domain.starting import start_run
 from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, queue_stream
-from app.strategies.taskiq_worker import serve_runs
 from app.strategies.taskiq_source import MercatoScheduleSource
 from app.strategies.taskiq_store import ScheduleStore, entry_for
 from app.strategies.taskiq_sync import SENDING, reconcile_all
+from app.strategies.taskiq_worker import serve_runs
 from tests.support.factories import job_definition
 from tests.support.redis_databases import STRATEGIES_REDIS
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def every_second(**overrides):
@@ -46,7 +44,12 @@ def every_second(**overrides):
 @pytest.fixture
 def settings(pg_url):
     return load_settings(
-        {"DATABASE_URL": pg_url, "QUEUE_STRATEGY": "async", "REDIS_URL": STRATEGIES_REDIS, "SCHEDULER_MIN_INTERVAL_SECONDS": "1"}
+        {
+            "DATABASE_URL": pg_url,
+            "QUEUE_STRATEGY": "async",
+            "REDIS_URL": STRATEGIES_REDIS,
+            "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+        }
     )
 
 
@@ -146,9 +149,18 @@ async def test_reconcile_adds_missing_repairs_changed_and_removes_orphans(rt, st
 async def test_scheduler_start_in_async_mode_reconciles_and_exits(rt, store, redis, settings):
     job = await rt.scheduler.create(every_second())
     await redis.flushdb()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "QUEUE_STRATEGY": "async", "REDIS_URL": STRATEGIES_REDIS}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "QUEUE_STRATEGY": "async",
+        "REDIS_URL": STRATEGIES_REDIS,
+    }
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "app.cli", "scheduler", "start"], env=env, capture_output=True, text=True,
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "scheduler", "start"],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -160,8 +172,9 @@ async def test_scheduler_start_in_async_mode_reconciles_and_exits(rt, store, red
 def test_worker_commands_refuse_to_start_in_the_local_strategy(sqlite_url):
     env = {**os.environ, "DATABASE_URL": sqlite_url, "QUEUE_STRATEGY": "local"}
     for command in ("start", "scheduler"):
-        done = subprocess.run([sys.executable, "-m", "app.cli", "worker", command], env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "worker", command], env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode != 0 and "QUEUE_STRATEGY=async" in done.stderr
 
 
@@ -250,10 +263,10 @@ async def test_a_changed_cron_takes_effect_at_once(rt, source, clock):
         ("all", ["catch_up:queued"] * 5),
     ],
 )
-async def test_an_outage_longer_than_the_grace_is_recorded_per_catch_up_policy(rt, source, store, redis, clock, policy, expected):
-    job = await rt.scheduler.create(
-        every_second(schedule_type="interval", schedule_value="2m", catch_up_policy=policy)
-    )
+async def test_an_outage_longer_than_the_grace_is_recorded_per_catch_up_policy(
+    rt, source, store, redis, clock, policy, expected
+):
+    job = await rt.scheduler.create(every_second(schedule_type="interval", schedule_value="2m", catch_up_policy=policy))
     await redis.flushdb()  # Redis lost everything...
     clock.advance(minutes=11, seconds=30)  # ...and 5 slots passed, the newest 90 s ago
     await reconcile_all(rt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -59,6 +59,7 @@ def test_run_now_of_an_unknown_schedule_is_a_one_line_error(sqlite_url):
 
 # ----- history cleanup -------------------------------------------------------------------------
 
+
 async def _history(runtime, now: datetime, job_id: str) -> dict[str, list[str]]:
     """Runs of several ages and states; returns their ids by what cleanup should do with them."""
     ages = {
@@ -74,8 +75,14 @@ async def _history(runtime, now: datetime, job_id: str) -> dict[str, list[str]]:
                 minute += 1
                 at = now - timedelta(days=days, minutes=minute)
                 run = ScheduledJobRun(
-                    id=new_id(), job_id=job_id, scheduled_for=at, trigger="scheduled", status=status, attempt=1,
-                    created_at=at, finished_at=None if status in ("queued", "running") else at,
+                    id=new_id(),
+                    job_id=job_id,
+                    scheduled_for=at,
+                    trigger="scheduled",
+                    status=status,
+                    attempt=1,
+                    created_at=at,
+                    finished_at=None if status in ("queued", "running") else at,
                 )
                 session.add(run)
                 ids.setdefault(kind, []).append(run.id)
@@ -102,7 +109,7 @@ async def test_cleanup_uses_the_retention_setting_by_default(runtime, clock):
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # deleting is tested in-process on both
 async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
     job = await runtime.scheduler.create(job_definition())
-    await _history(runtime, datetime.now(timezone.utc), job.id)
+    await _history(runtime, datetime.now(UTC), job.id)
     result = mercato_local("scheduler", "cleanup", "--days", "5", db_url=db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "deleted 11 runs older than 5 days\n"  # the ten 10-day-old ones and the 6-day-old one
@@ -120,7 +127,12 @@ async def test_the_built_in_cleanup_schedule_runs_daily_and_deletes_old_history(
     await ensure_cleanup_schedule(runtime.scheduler)
     await ensure_cleanup_schedule(runtime.scheduler)  # every start calls it: the second time changes nothing
     job = await runtime.scheduler.get(CLEANUP_JOB_ID)
-    assert (job.scope_type, job.schedule_value, job.timezone, job.source_module) == ("system", "17 3 * * *", "UTC", "scheduler")
+    assert (job.scope_type, job.schedule_value, job.timezone, job.source_module) == (
+        "system",
+        "17 3 * * *",
+        "UTC",
+        "scheduler",
+    )
     assert len(await runtime.scheduler.audit_trail(job.id)) == 1
     other = await runtime.scheduler.create(job_definition())
     clock.set(utc(2026, 6, 2, 3, 17))

@@ -14,15 +14,13 @@ import sys
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from app.domain.execution import LEASE
-
 from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJobRun
 from app.runtime import Runtime
@@ -34,13 +32,20 @@ pytestmark = pytest.mark.slow
 
 def _start_pollers(db_url: str, count: int, logs: Path) -> list[subprocess.Popen]:
     env = {
-        **os.environ, "DATABASE_URL": db_url, "QUEUE_STRATEGY": "local",
-        "SCHEDULER_POLL_INTERVAL_MS": "200", "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "QUEUE_STRATEGY": "local",
+        "SCHEDULER_POLL_INTERVAL_MS": "200",
+        "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
     }
     # Output goes to files: a pipe nobody reads fills up and blocks the process writing its logs.
     return [
-        subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler", "start"], env=env,
-                         stdout=open(logs / f"poller{i}.out", "w"), stderr=open(logs / f"poller{i}.err", "w"))
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "scheduler", "start"],
+            env=env,
+            stdout=open(logs / f"poller{i}.out", "w"),
+            stderr=open(logs / f"poller{i}.err", "w"),
+        )
         for i in range(count)
     ]
 
@@ -64,7 +69,9 @@ async def _every_second(runtime, count: int) -> dict[str, datetime]:
     async def one(i):
         async with gate:
             return await runtime.scheduler.create(
-                job_definition(name=f"every second {i}", schedule_type="interval", schedule_value="1s", target_payload={})
+                job_definition(
+                    name=f"every second {i}", schedule_type="interval", schedule_value="1s", target_payload={}
+                )
             )
 
     return {job.id: job.next_run_at for job in await asyncio.gather(*(one(i) for i in range(count)))}
@@ -99,13 +106,18 @@ def _account(runs, firsts: dict[str, datetime], until: datetime) -> dict:
                 lost.append((job_id, slot))
             slot += timedelta(seconds=1)
     lag = sorted((r.created_at - r.scheduled_for).total_seconds() for r in runs if r.scheduled_for <= until)
-    return {"duplicates": duplicates, "lost": lost, "statuses": Counter(r.status for r in runs),
-            "claim_lag_p99": lag[int(len(lag) * 0.99)] if lag else None,
-            "workers": Counter(r.queue_job_id for r in runs if r.queue_job_id)}
+    return {
+        "duplicates": duplicates,
+        "lost": lost,
+        "statuses": Counter(r.status for r in runs),
+        "claim_lag_p99": lag[int(len(lag) * 0.99)] if lag else None,
+        "workers": Counter(r.queue_job_id for r in runs if r.queue_job_id),
+    }
 
 
-async def _exercise(db_url: str, logs: Path, *, processes: int, schedules: int, seconds: float,
-                    kill_after: float | None = None):
+async def _exercise(
+    db_url: str, logs: Path, *, processes: int, schedules: int, seconds: float, kill_after: float | None = None
+):
     settings = replace(load_settings({"DATABASE_URL": db_url}), scheduler_min_interval_seconds=1)
     runtime = Runtime.create(settings)
     firsts = await _every_second(runtime, schedules)
@@ -118,15 +130,19 @@ async def _exercise(db_url: str, logs: Path, *, processes: int, schedules: int, 
         await asyncio.sleep(seconds - (time.monotonic() - started))
         # Every slot up to here must be claimed by someone. On a busy machine claiming may lag a
         # little: wait for it (how late it was is the timing tests' business), then stop.
-        until = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
+        until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
         await _claimed_up_to(runtime, until, len(firsts), timeout=20)
         _stop(pollers)
         report = _account(await _runs(runtime, firsts), firsts, until)
         report["covered_seconds"] = (until - max(firsts.values())).total_seconds()
-        report["errors"] = [line for f in sorted(logs.glob("*.err")) for line in f.read_text().splitlines()
-                            if '"level": "error"' in line or "Traceback" in line]
+        report["errors"] = [
+            line
+            for f in sorted(logs.glob("*.err"))
+            for line in f.read_text().splitlines()
+            if '"level": "error"' in line or "Traceback" in line
+        ]
         # Runs left "running" by a killed process are settled once their lease runs out.
-        later = Runtime.create(settings, clock=lambda: datetime.now(timezone.utc) + LEASE + timedelta(seconds=1))
+        later = Runtime.create(settings, clock=lambda: datetime.now(UTC) + LEASE + timedelta(seconds=1))
         try:
             report["settled"] = len(await settle_lost_runs(later.execution))
         finally:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ async def live_runtime(db_url):
 
 
 def _two_seconds_ahead() -> datetime:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=0) + timedelta(seconds=3 if now.microsecond > 500_000 else 2)
 
 
@@ -123,17 +123,25 @@ async def test_a_poller_with_every_slot_busy_runs_one_at_a_time_and_waits_instea
 
 # ----- graceful stop of ``mercato scheduler start`` --------------------------------------------
 
+
 @pytest.mark.slow
 async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live_runtime, db_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": db_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
     out, err = tmp_path / "out", tmp_path / "err"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "scheduler", "start"], env=env, stdout=out.open("w"), stderr=err.open("w"),
+        [sys.executable, "-m", "app.cli", "scheduler", "start"],
+        env=env,
+        stdout=out.open("w"),
+        stderr=err.open("w"),
     )
     try:
         job = await live_runtime.scheduler.create(
-            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
-                           target_payload={"sleep": 2})
+            job_definition(
+                schedule_type="interval",
+                schedule_value="1h",
+                start_at=_two_seconds_ahead().isoformat(),
+                target_payload={"sleep": 2},
+            )
         )
         await _wait_for_status(live_runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)
@@ -149,20 +157,30 @@ async def test_sigterm_lets_the_running_job_finish_before_the_process_exits(live
     assert time.monotonic() - stopped_at < 5
     printed = out.read_text()
     assert "scheduler started (local strategy" in printed
-    assert printed.endswith("stopping: finishing 1 run(s) in flight (Ctrl+C again to interrupt them)\nscheduler stopped\n")
+    assert printed.endswith(
+        "stopping: finishing 1 run(s) in flight (Ctrl+C again to interrupt them)\nscheduler stopped\n"
+    )
 
 
 @pytest.mark.slow
 async def test_a_second_sigterm_interrupts_the_runs_in_flight(sqlite_url, tmp_path):
     env = {**os.environ, "DATABASE_URL": sqlite_url, "SCHEDULER_POLL_INTERVAL_MS": "200", "QUEUE_STRATEGY": "local"}
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler", "start"], env=env,
-                               stdout=out.open("w"), stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "scheduler", "start"],
+        env=env,
+        stdout=out.open("w"),
+        stderr=subprocess.DEVNULL,
+    )
     runtime = Runtime.create(load_settings({"DATABASE_URL": sqlite_url}))
     try:
         job = await runtime.scheduler.create(
-            job_definition(schedule_type="interval", schedule_value="1h", start_at=_two_seconds_ahead().isoformat(),
-                           target_payload={"sleep": 60})
+            job_definition(
+                schedule_type="interval",
+                schedule_value="1h",
+                start_at=_two_seconds_ahead().isoformat(),
+                target_payload={"sleep": 60},
+            )
         )
         await _wait_for_status(runtime, job.id, {"running"}, timeout=10)
         process.send_signal(signal.SIGTERM)

@@ -40,7 +40,14 @@ from app.domain.outcomes import settle_lost_runs
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
 from app.settings import load_settings
-from tests.support.chaos_targets import COMMAND, LEDGER_ENV, SITECUSTOMIZE, chaos_registry, executions_per_slot, read_ledger
+from tests.support.chaos_targets import (
+    COMMAND,
+    LEDGER_ENV,
+    SITECUSTOMIZE,
+    chaos_registry,
+    executions_per_slot,
+    read_ledger,
+)
 from tests.support.clock import UTC
 from tests.support.databases import ADMIN_DSN
 
@@ -57,8 +64,15 @@ class Fleet:
     """Scheduler and worker processes, each in a session of its own (a kill takes its children
     too), each incarnation logging to a file of its own."""
 
-    def __init__(self, database_url: str, logs: Path, *, strategy: str, redis_url: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        logs: Path,
+        *,
+        strategy: str,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.logs = logs
         site = logs / "site"
         site.mkdir(parents=True, exist_ok=True)
@@ -94,7 +108,11 @@ class Fleet:
         self.args[name] = args
         log = open(self.logs / f"{name}.{self.incarnation[name]}.log", "w")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "app.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self.procs[name]
@@ -213,19 +231,28 @@ async def every_second(runtime: Runtime, count: int, first_slot: datetime, **ove
     statement: 500 schedules cost a few milliseconds instead of seconds of the run.
     """
     definition = {
-        "id": f"{PREFIX}0000", "name": "chaos 0", "scope_type": "system", "schedule_type": "cron",
-        "schedule_value": "* * * * * *", "target_type": "command", "target_command": COMMAND,
-        "target_payload": {}, **overrides,
+        "id": f"{PREFIX}0000",
+        "name": "chaos 0",
+        "scope_type": "system",
+        "schedule_type": "cron",
+        "schedule_value": "* * * * * *",
+        "target_type": "command",
+        "target_command": COMMAND,
+        "target_payload": {},
+        **overrides,
     }
     await runtime.scheduler.create(definition)
     columns = [c.name for c in ScheduledJob.__table__.columns if c.name not in ("id", "name")]
     listed = ", ".join(columns)
     async with runtime.engine.begin() as conn:
-        await conn.execute(sa.text(
-            f"INSERT INTO scheduled_jobs (id, name, {listed}) "
-            f"SELECT '{PREFIX}' || lpad(g::text, 4, '0'), 'chaos ' || g, {listed} "
-            f"FROM scheduled_jobs, generate_series(1, :extra) AS g WHERE id = '{PREFIX}0000'"
-        ), {"extra": count - 1})
+        await conn.execute(
+            sa.text(
+                f"INSERT INTO scheduled_jobs (id, name, {listed}) "
+                f"SELECT '{PREFIX}' || lpad(g::text, 4, '0'), 'chaos ' || g, {listed} "
+                f"FROM scheduled_jobs, generate_series(1, :extra) AS g WHERE id = '{PREFIX}0000'"
+            ),
+            {"extra": count - 1},
+        )
         await conn.execute(
             sa.update(ScheduledJob).where(ScheduledJob.id.startswith(PREFIX)).values(next_run_at=first_slot)
         )
@@ -235,10 +262,14 @@ async def every_second(runtime: Runtime, count: int, first_slot: datetime, **ove
 async def stop_firing(runtime: Runtime) -> None:
     """No further slots (the schedules stay enabled, so what is queued still runs)."""
     # Rows locked in id order, as the workers recording runs lock them: no deadlock with them.
-    mine = sa.select(ScheduledJob.id).where(ScheduledJob.id.startswith(PREFIX)).order_by(ScheduledJob.id).with_for_update()
+    mine = (
+        sa.select(ScheduledJob.id).where(ScheduledJob.id.startswith(PREFIX)).order_by(ScheduledJob.id).with_for_update()
+    )
     async with runtime.sessions.begin() as session:
         await session.execute(
-            sa.update(ScheduledJob).where(ScheduledJob.id.in_(mine.scalar_subquery())).values(next_run_at=None)
+            sa.update(ScheduledJob)
+            .where(ScheduledJob.id.in_(mine.scalar_subquery()))
+            .values(next_run_at=None)
             .execution_options(synchronize_session=False)
         )
 
@@ -247,8 +278,11 @@ async def slot_counts(runtime: Runtime, until: datetime) -> Counter:
     async with runtime.sessions() as session:
         rows = await session.execute(
             sa.select(ScheduledJobRun.status, sa.func.count())
-            .where(ScheduledJobRun.job_id.startswith(PREFIX), ScheduledJobRun.scheduled_for <= until,
-                   ScheduledJobRun.trigger.in_(("scheduled", "catch_up")))
+            .where(
+                ScheduledJobRun.job_id.startswith(PREFIX),
+                ScheduledJobRun.scheduled_for <= until,
+                ScheduledJobRun.trigger.in_(("scheduled", "catch_up")),
+            )
             .group_by(ScheduledJobRun.status)
         )
         return Counter(dict(rows.all()))
@@ -269,11 +303,17 @@ async def wait_finished(runtime: Runtime, until: datetime, dead: set[str], timeo
     while time.monotonic() < deadline:
         async with runtime.sessions() as session:
             pending = await session.scalar(
-                sa.select(sa.func.count()).select_from(ScheduledJobRun).where(
-                    ScheduledJobRun.job_id.startswith(PREFIX), ScheduledJobRun.scheduled_for <= until,
-                    sa.or_(ScheduledJobRun.status == "queued",
-                           sa.and_(ScheduledJobRun.status == "running",
-                                   ScheduledJobRun.queue_job_id.not_in(list(dead) or [""]))),
+                sa.select(sa.func.count())
+                .select_from(ScheduledJobRun)
+                .where(
+                    ScheduledJobRun.job_id.startswith(PREFIX),
+                    ScheduledJobRun.scheduled_for <= until,
+                    sa.or_(
+                        ScheduledJobRun.status == "queued",
+                        sa.and_(
+                            ScheduledJobRun.status == "running", ScheduledJobRun.queue_job_id.not_in(list(dead) or [""])
+                        ),
+                    ),
                 )
             )
         if not pending:
@@ -285,8 +325,9 @@ async def wait_finished(runtime: Runtime, until: datetime, dead: set[str], timeo
 async def settle_killed(runtime: Runtime) -> int:
     """What killed processes left running, settled as the next scheduler would once the lease
     runs out (a clock moved past the lease, instead of waiting a minute)."""
-    later = Runtime.create(runtime.settings, clock=lambda: datetime.now(UTC) + LEASE + timedelta(seconds=1),
-                           registry=runtime.registry)
+    later = Runtime.create(
+        runtime.settings, clock=lambda: datetime.now(UTC) + LEASE + timedelta(seconds=1), registry=runtime.registry
+    )
     try:
         settled = 0
         while batch := await settle_lost_runs(later.execution):  # a batch at a time, as the scheduler does
@@ -342,22 +383,44 @@ class Account:
         return len(self.lost) + len(self.unfinished) + len(self.phantom)
 
     def ok(self) -> bool:
-        return not (self.duplicates or self.doubled or self.lost or self.unfinished or self.phantom
-                    or self.early or self.failed_otherwise)
+        return not (
+            self.duplicates
+            or self.doubled
+            or self.lost
+            or self.unfinished
+            or self.phantom
+            or self.early
+            or self.failed_otherwise
+        )
 
     def summary(self) -> dict:
         return {
-            "schedules": self.schedules, "seconds": self.seconds, "slots": self.slots, "kills": self.kills,
+            "schedules": self.schedules,
+            "seconds": self.seconds,
+            "slots": self.slots,
+            "kills": self.kills,
             "pauses": self.pauses,
-            "fired_twice": len(self.duplicates) + len(self.doubled), "not_accounted": self.not_accounted,
-            "duplicates": len(self.duplicates), "doubled": len(self.doubled), "lost": len(self.lost),
-            "unfinished": len(self.unfinished), "phantom": len(self.phantom), "early": len(self.early),
-            "failed_otherwise": len(self.failed_otherwise), "statuses": dict(self.statuses),
-            "interrupted": self.interrupted, "interrupted_ran": self.interrupted_ran,
-            "start_lag_ms": self.start_lag_ms, "claim_lag_ms": self.claim_lag_ms,
-            "examples": {k: getattr(self, k)[:3] for k in ("duplicates", "doubled", "lost", "unfinished", "phantom",
-                                                          "early", "failed_otherwise") if getattr(self, k)},
-            "errors": self.errors[:5], "crashed": self.crashed,
+            "fired_twice": len(self.duplicates) + len(self.doubled),
+            "not_accounted": self.not_accounted,
+            "duplicates": len(self.duplicates),
+            "doubled": len(self.doubled),
+            "lost": len(self.lost),
+            "unfinished": len(self.unfinished),
+            "phantom": len(self.phantom),
+            "early": len(self.early),
+            "failed_otherwise": len(self.failed_otherwise),
+            "statuses": dict(self.statuses),
+            "interrupted": self.interrupted,
+            "interrupted_ran": self.interrupted_ran,
+            "start_lag_ms": self.start_lag_ms,
+            "claim_lag_ms": self.claim_lag_ms,
+            "examples": {
+                k: getattr(self, k)[:3]
+                for k in ("duplicates", "doubled", "lost", "unfinished", "phantom", "early", "failed_otherwise")
+                if getattr(self, k)
+            },
+            "errors": self.errors[:5],
+            "crashed": self.crashed,
         }
 
 
@@ -365,16 +428,19 @@ def percentiles(values: list[float]) -> dict:
     if not values:
         return {}
     ordered = sorted(values)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))])  # noqa: E731
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
     return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1])}
 
 
 async def account(runtime: Runtime, job_ids: list[str], first: datetime, until: datetime, ledger: Path) -> Account:
     async with runtime.sessions() as session:
-        runs = list(await session.scalars(
-            sa.select(ScheduledJobRun).where(ScheduledJobRun.job_id.startswith(PREFIX),
-                                             ScheduledJobRun.scheduled_for <= until)
-        ))
+        runs = list(
+            await session.scalars(
+                sa.select(ScheduledJobRun).where(
+                    ScheduledJobRun.job_id.startswith(PREFIX), ScheduledJobRun.scheduled_for <= until
+                )
+            )
+        )
     seconds = int((until - first).total_seconds()) + 1
     slots = [first + timedelta(seconds=i) for i in range(seconds)]
     result = Account(schedules=len(job_ids), seconds=seconds, slots=len(job_ids) * seconds)
@@ -385,19 +451,29 @@ async def account(runtime: Runtime, job_ids: list[str], first: datetime, until: 
     result.doubled = [k for k, n in ran.items() if n > 1 and k[1] <= until]
     result.lost = [(j, s) for j in job_ids for s in slots if (j, s) not in per_slot]
     result.unfinished = [(r.job_id, r.scheduled_for, r.status) for r in runs if r.status not in SETTLED]
-    result.phantom = [(r.job_id, r.scheduled_for) for r in scheduled
-                      if r.status == "succeeded" and (r.job_id, r.scheduled_for) not in ran]
-    interrupted = [r for r in runs if r.status == "failed" and "process running this job stopped" in (r.error_message or "")]
+    result.phantom = [
+        (r.job_id, r.scheduled_for)
+        for r in scheduled
+        if r.status == "succeeded" and (r.job_id, r.scheduled_for) not in ran
+    ]
+    interrupted = [
+        r for r in runs if r.status == "failed" and "process running this job stopped" in (r.error_message or "")
+    ]
     result.interrupted = len(interrupted)
     result.interrupted_ran = sum(1 for r in interrupted if (r.job_id, r.scheduled_for) in ran)
-    result.failed_otherwise = [(r.job_id, r.scheduled_for, r.error_message) for r in runs
-                               if r.status == "failed" and r not in interrupted]
-    result.early = [(r.job_id, r.scheduled_for, r.started_at) for r in runs
-                    if r.started_at is not None and r.started_at < r.scheduled_for]
+    result.failed_otherwise = [
+        (r.job_id, r.scheduled_for, r.error_message) for r in runs if r.status == "failed" and r not in interrupted
+    ]
+    result.early = [
+        (r.job_id, r.scheduled_for, r.started_at)
+        for r in runs
+        if r.started_at is not None and r.started_at < r.scheduled_for
+    ]
     result.statuses = Counter(r.status for r in scheduled)
     result.runs = [(r.job_id, r.scheduled_for, r.created_at, r.started_at) for r in scheduled]
-    result.start_lag_ms = percentiles([(r.started_at - r.scheduled_for).total_seconds() * 1000
-                                       for r in scheduled if r.started_at])
+    result.start_lag_ms = percentiles(
+        [(r.started_at - r.scheduled_for).total_seconds() * 1000 for r in scheduled if r.started_at]
+    )
     result.claim_lag_ms = percentiles([(r.created_at - r.scheduled_for).total_seconds() * 1000 for r in scheduled])
     return result
 
@@ -501,7 +577,8 @@ async def sever_connections(database_url: str, admin_dsn: str = ADMIN_DSN) -> in
     conn = await asyncpg.connect(admin_dsn)
     try:
         return await conn.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
             database,
         )
     finally:

@@ -49,7 +49,9 @@ def _ledger(directory: str) -> int:
 
 def register(registry: TargetRegistry) -> None:
     registry.command(
-        COMMAND, label="Chaos: record the execution", schedulable=True,
+        COMMAND,
+        label="Chaos: record the execution",
+        schedulable=True,
         description="Writes one ledger line per execution (job, slot, attempt, run, pid); optional 'sleep'.",
     )(record)
 
@@ -85,7 +87,9 @@ def read_ledger(directory: Path) -> list[Execution]:
         for line in path.read_text().splitlines():
             parts = line.split("\t")
             if len(parts) == 5:  # a torn last line cannot happen with one write, but never trust chaos
-                executions.append(Execution(parts[0], datetime.fromisoformat(parts[1]), int(parts[2]), parts[3], int(parts[4])))
+                executions.append(
+                    Execution(parts[0], datetime.fromisoformat(parts[1]), int(parts[2]), parts[3], int(parts[4]))
+                )
     return executions
 
 

@@ -20,8 +20,17 @@ from app.persistence.migrate import upgrade
 
 ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: Every table, in one TRUNCATE: what emptying a test database means.
-TABLES = ("login_attempts", "web_sessions", "scheduler_audit_log", "scheduled_job_runs", "scheduled_jobs", "api_tokens",
-          "users", "organizations", "tenants")
+TABLES = (
+    "login_attempts",
+    "web_sessions",
+    "scheduler_audit_log",
+    "scheduled_job_runs",
+    "scheduled_jobs",
+    "api_tokens",
+    "users",
+    "organizations",
+    "tenants",
+)
 
 
 class DatabaseExists(RuntimeError):
@@ -58,8 +67,9 @@ def database_url(name: str, admin_dsn: str = ADMIN_DSN) -> str:
     return f"{server}/{name}"
 
 
-async def fresh_database(prefix: str = "mercato_test", *, name: str | None = None, reuse: bool = False,
-                         admin_dsn: str = ADMIN_DSN) -> Database:
+async def fresh_database(
+    prefix: str = "mercato_test", *, name: str | None = None, reuse: bool = False, admin_dsn: str = ADMIN_DSN
+) -> Database:
     """A database migrated to head: ``name``, or ``prefix`` plus a suffix of this run's own.
 
     When the database exists already it is refused (``DatabaseExists``), unless ``reuse``: then
@@ -72,7 +82,9 @@ async def fresh_database(prefix: str = "mercato_test", *, name: str | None = Non
         made = True
     except asyncpg.DuplicateDatabaseError:
         if not reuse:
-            raise DatabaseExists(f"database {name!r} exists already; only a database made by this run is used") from None
+            raise DatabaseExists(
+                f"database {name!r} exists already; only a database made by this run is used"
+            ) from None
         made = False
     finally:
         await conn.close()

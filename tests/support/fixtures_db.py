@@ -18,8 +18,13 @@ from tests.support.clock import FakeClock, utc
 from tests.support.databases import TABLES, DatabaseExists, fresh_database
 
 #: The tenants and organizations of the tests' world: schedules may name only these.
-SCOPES = {"acme": ("acme-eu", "acme-us"), "globex": ("globex-us",), "t1": ("org-1", "org-2"), "t2": ("org-9",),
-          "tenant-007": ("tenant-007-org-1",)}
+SCOPES = {
+    "acme": ("acme-eu", "acme-us"),
+    "globex": ("globex-us",),
+    "t1": ("org-1", "org-2"),
+    "t2": ("org-9",),
+    "tenant-007": ("tenant-007-org-1",),
+}
 
 
 @pytest.fixture(scope="session")

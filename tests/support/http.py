@@ -76,8 +76,13 @@ def new_form(**overrides: str) -> dict[str, str]:
     """A filled-in "new schedule" form (values as strings, the way a browser posts them)."""
     values = dict(JobForm.blank(SYSTEM).values)
     values.update(
-        name="Nightly export", schedule_type="cron", schedule_value="0 9 * * *", timezone="Europe/Warsaw",
-        target="command:demo.echo", target_payload='{"message": "hello"}', scope_type="organization",
+        name="Nightly export",
+        schedule_type="cron",
+        schedule_value="0 9 * * *",
+        timezone="Europe/Warsaw",
+        target="command:demo.echo",
+        target_payload='{"message": "hello"}',
+        scope_type="organization",
         is_enabled="on",
     )
     values.update(overrides)

@@ -24,15 +24,22 @@ PERSONAS = (ROOT, ACME_OWNER, ACME_VIEWER, ACME_OPERATOR, GLOBEX_OWNER)
 async def seed_personas(runtime) -> None:
     users = runtime.users
     await users.create(ROOT, PASSWORD, "admin", is_superadmin=True, password_hash=PASSWORD_HASH)
-    await users.create(ACME_OWNER, PASSWORD, "admin", tenant_id="acme", organization_id="acme-eu", password_hash=PASSWORD_HASH)
-    await users.create(ACME_VIEWER, PASSWORD, "employee", tenant_id="acme", organization_id="acme-eu", password_hash=PASSWORD_HASH)
-    await users.create(ACME_OPERATOR, PASSWORD, "operator", tenant_id="acme", organization_id="acme-eu",
-                       password_hash=PASSWORD_HASH)
-    await users.create(GLOBEX_OWNER, PASSWORD, "admin", tenant_id="globex", organization_id="globex-us",
-                       password_hash=PASSWORD_HASH)
+    await users.create(
+        ACME_OWNER, PASSWORD, "admin", tenant_id="acme", organization_id="acme-eu", password_hash=PASSWORD_HASH
+    )
+    await users.create(
+        ACME_VIEWER, PASSWORD, "employee", tenant_id="acme", organization_id="acme-eu", password_hash=PASSWORD_HASH
+    )
+    await users.create(
+        ACME_OPERATOR, PASSWORD, "operator", tenant_id="acme", organization_id="acme-eu", password_hash=PASSWORD_HASH
+    )
+    await users.create(
+        GLOBEX_OWNER, PASSWORD, "admin", tenant_id="globex", organization_id="globex-us", password_hash=PASSWORD_HASH
+    )
 
 
 async def seed_other_org(runtime) -> None:
     """An admin of acme's other organization, acme-us."""
-    await runtime.users.create(OTHER_ORG, PASSWORD, "admin", tenant_id="acme", organization_id="acme-us",
-                               password_hash=PASSWORD_HASH)
+    await runtime.users.create(
+        OTHER_ORG, PASSWORD, "admin", tenant_id="acme", organization_id="acme-us", password_hash=PASSWORD_HASH
+    )

@@ -74,7 +74,12 @@ async def test_open_redirects_are_not_followed(client):
     page = await client.get("/login")
     response = await client.post(
         "/login",
-        data={"email": "owner@acme.test", "password": PASSWORD, "_csrf": csrf_from(page.text), "next": "//evil.example/x"},
+        data={
+            "email": "owner@acme.test",
+            "password": PASSWORD,
+            "_csrf": csrf_from(page.text),
+            "next": "//evil.example/x",
+        },
         follow_redirects=False,
     )
     assert response.headers["location"] == LIST
@@ -101,12 +106,18 @@ async def test_healthz_answers_while_logins_check_their_passwords(client, app_ru
     sign-ins at once held every other request (health probes included) for seconds."""
     app = create_app(app_runtime.settings, run_scheduler=False, runtime=app_runtime)
     app.state.runtime = app_runtime
-    browsers = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
-                for _ in range(30)]
+    browsers = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") for _ in range(30)
+    ]
     pages = [await browser.get("/login") for browser in browsers]
-    logins = [asyncio.create_task(browser.post("/login", data={
-        "email": "owner@acme.test", "password": PASSWORD, "_csrf": csrf_from(page.text)}))
-        for browser, page in zip(browsers, pages)]
+    logins = [
+        asyncio.create_task(
+            browser.post(
+                "/login", data={"email": "owner@acme.test", "password": PASSWORD, "_csrf": csrf_from(page.text)}
+            )
+        )
+        for browser, page in zip(browsers, pages)
+    ]
     waits = []
     try:
         while not all(login.done() for login in logins):

@@ -28,6 +28,7 @@ async def client_from(app_runtime):
     one built with ``settings``, or on ``runtime``: another process on the same database)."""
     apps = {}
     async with AsyncExitStack() as stack:
+
         async def make(address: str, *, settings=None, runtime=None):
             runtime = runtime or app_runtime
             settings = settings or runtime.settings
@@ -44,15 +45,23 @@ async def client_from(app_runtime):
 
 async def _fail(client, email: str = OWNER, **headers) -> int:
     page = await client.get("/login", headers=headers)
-    response = await client.post("/login", headers=headers, follow_redirects=False, data={
-        "email": email, "password": "wrong password!", "_csrf": csrf_from(page.text)})
+    response = await client.post(
+        "/login",
+        headers=headers,
+        follow_redirects=False,
+        data={"email": email, "password": "wrong password!", "_csrf": csrf_from(page.text)},
+    )
     return response.status_code
 
 
 async def _sign_in(client, email: str = OWNER, **headers) -> int:
     page = await client.get("/login", headers=headers)
-    response = await client.post("/login", headers=headers, follow_redirects=False, data={
-        "email": email, "password": PASSWORD, "_csrf": csrf_from(page.text)})
+    response = await client.post(
+        "/login",
+        headers=headers,
+        follow_redirects=False,
+        data={"email": email, "password": PASSWORD, "_csrf": csrf_from(page.text)},
+    )
     return response.status_code
 
 

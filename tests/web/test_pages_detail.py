@@ -18,8 +18,13 @@ def db_url(pg_url):
 
 
 async def test_it_shows_configuration_status_and_next_run_in_the_schedules_zone(client, app_runtime):
-    job = await make_job(app_runtime, timezone="Europe/Warsaw", max_retries=2, timeout_seconds=60,
-                         target_payload={"message": "hi <there>"})
+    job = await make_job(
+        app_runtime,
+        timezone="Europe/Warsaw",
+        max_retries=2,
+        timeout_seconds=60,
+        target_payload={"message": "hi <there>"},
+    )
     await as_user(client, app_runtime, "viewer@acme.test")
     page = (await client.get(url(job.id))).text
     assert "<h1>Nightly export</h1>" in page and "Exports yesterday&#39;s orders" in page
@@ -75,8 +80,13 @@ async def test_run_now_queues_a_run_and_the_history_shows_it(client, app_runtime
 async def test_run_now_through_htmx_swaps_in_the_history_and_the_flash(client, app_runtime):
     job = await make_job(app_runtime)
     await as_user(client, app_runtime, "owner@acme.test")
-    response = await post_form(client, url(job.id, "/run"), {"status": "", "trigger": ""}, page=url(job.id),
-                               headers={**HTMX, "HX-Target": "run-history"})
+    response = await post_form(
+        client,
+        url(job.id, "/run"),
+        {"status": "", "trigger": ""},
+        page=url(job.id),
+        headers={**HTMX, "HX-Target": "run-history"},
+    )
     assert response.status_code == 200 and "<html" not in response.text
     assert 'id="run-history"' in response.text and "Queued" in response.text
     assert 'id="flash" class="flashes" role="status" hx-swap-oob="true"' in response.text
@@ -168,8 +178,9 @@ async def test_delete_asks_first_then_offers_undo(client, app_runtime):
     await as_user(client, app_runtime, "owner@acme.test")
     confirm = await client.get(url(job.id, "/delete"))
     assert confirm.status_code == 200 and "Delete 1 schedule?" in confirm.text
-    response = await post_form(client, url(job.id, "/delete"), {"return_to": url(job.id)}, page=url(job.id, "/delete"),
-                               follow_redirects=False)
+    response = await post_form(
+        client, url(job.id, "/delete"), {"return_to": url(job.id)}, page=url(job.id, "/delete"), follow_redirects=False
+    )
     assert response.headers["location"] == LIST  # its own page is gone
     page = (await client.get(LIST)).text
     assert "Deleted “Nightly export”." in page and f'action="{url(job.id, "/undo")}"' in page
@@ -212,15 +223,32 @@ async def test_actions_are_refused_to_those_who_may_not(client, app_runtime, act
 async def test_anonymous_visitors_are_sent_to_sign_in_for_every_page_and_action(client, app_runtime):
     job = await make_job(app_runtime)
     run = await app_runtime.scheduler.trigger(job.id)
-    for path in (LIST, f"{LIST}/new", url(job.id), url(job.id, "/edit"), url(job.id, "/delete"),
-                 url(job.id, f"/runs/{run.id}"), f"{LIST}/preview?schedule_value=@daily", f"{LIST}/target"):
+    for path in (
+        LIST,
+        f"{LIST}/new",
+        url(job.id),
+        url(job.id, "/edit"),
+        url(job.id, "/delete"),
+        url(job.id, f"/runs/{run.id}"),
+        f"{LIST}/preview?schedule_value=@daily",
+        f"{LIST}/target",
+    ):
         response = await client.get(path, follow_redirects=False)
         assert response.status_code in (302, 303) and response.headers["location"].startswith("/login"), path
     token = csrf_from((await client.get("/login")).text)  # a real token, but no session
-    for path in (f"{LIST}/new", url(job.id, "/edit"), url(job.id, "/run"), url(job.id, "/enable"),
-                 url(job.id, "/disable"), url(job.id, "/delete"), url(job.id, "/undo"), f"{LIST}/bulk"):
-        response = await client.post(path, data={"_csrf": token, "action": "enable", "ids": [job.id]},
-                                     follow_redirects=False)
+    for path in (
+        f"{LIST}/new",
+        url(job.id, "/edit"),
+        url(job.id, "/run"),
+        url(job.id, "/enable"),
+        url(job.id, "/disable"),
+        url(job.id, "/delete"),
+        url(job.id, "/undo"),
+        f"{LIST}/bulk",
+    ):
+        response = await client.post(
+            path, data={"_csrf": token, "action": "enable", "ids": [job.id]}, follow_redirects=False
+        )
         assert response.status_code in (302, 303) and response.headers["location"].startswith("/login"), path
     htmx = await client.get(url(job.id), headers=HTMX)
     assert htmx.status_code == 401 and htmx.headers["hx-redirect"] == "/login"

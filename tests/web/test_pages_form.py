@@ -36,10 +36,28 @@ async def test_every_field_has_a_label(client, app_runtime):
     hidden = set(re.findall(r'<input type="hidden" id="([^"]+)"', page))
     for control in set(controls) - hidden:
         assert f'<label for="{control}"' in page or f'<label class="check-label" for="{control}"' in page, control
-    for field in ("name", "description", "scope_type", "schedule_type", "schedule_value", "timezone", "target",
-                  "target_payload", "require_feature", "is_enabled", "catch_up_policy", "catch_up_window_seconds",
-                  "overlap_policy", "jitter_seconds", "timeout_seconds", "max_retries", "retry_backoff_seconds",
-                  "start_at", "end_at", "max_runs"):
+    for field in (
+        "name",
+        "description",
+        "scope_type",
+        "schedule_type",
+        "schedule_value",
+        "timezone",
+        "target",
+        "target_payload",
+        "require_feature",
+        "is_enabled",
+        "catch_up_policy",
+        "catch_up_window_seconds",
+        "overlap_policy",
+        "jitter_seconds",
+        "timeout_seconds",
+        "max_retries",
+        "retry_backoff_seconds",
+        "start_at",
+        "end_at",
+        "max_runs",
+    ):
         assert f'id="{field}"' in page, field
 
 
@@ -57,9 +75,18 @@ async def test_targets_come_from_the_registry_and_timezones_are_searchable(clien
 
 async def test_creating_a_schedule_lands_on_its_page_with_a_message(client, app_runtime):
     await as_user(client, app_runtime, "owner@acme.test")
-    response = await post_form(client, NEW, new_form(name="Sales summary", target="command:reports.sales-summary",
-                                                     target_payload='{"period": "week"}', timeout_seconds="30"),
-                               page=NEW, follow_redirects=False)
+    response = await post_form(
+        client,
+        NEW,
+        new_form(
+            name="Sales summary",
+            target="command:reports.sales-summary",
+            target_payload='{"period": "week"}',
+            timeout_seconds="30",
+        ),
+        page=NEW,
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     detail = await client.get(response.headers["location"])
     assert "Created “Sales summary”." in detail.text
@@ -71,8 +98,15 @@ async def test_creating_a_schedule_lands_on_its_page_with_a_message(client, app_
 
 async def test_errors_appear_next_to_their_fields_and_keep_what_was_typed(client, app_runtime):
     await as_user(client, app_runtime, "owner@acme.test")
-    typed = new_form(name="Nightly <b>export</b>", schedule_value="61 9 * * *", timezone="Europe/Warsaw",
-                     target="", target_payload='{"message": ', jitter_seconds="lots", description="keep me")
+    typed = new_form(
+        name="Nightly <b>export</b>",
+        schedule_value="61 9 * * *",
+        timezone="Europe/Warsaw",
+        target="",
+        target_payload='{"message": ',
+        jitter_seconds="lots",
+        description="keep me",
+    )
     response = await post_form(client, NEW, typed, page=NEW)
     assert response.status_code == 422
     page = response.text
@@ -105,8 +139,13 @@ async def test_a_superadmin_can_create_system_and_tenant_schedules(client, app_r
     await as_user(client, app_runtime, "root@example.com")
     page = (await client.get(NEW)).text
     assert 'value="system" selected' in page and 'id="tenant_id"' in page
-    response = await post_form(client, NEW, new_form(scope_type="tenant", tenant_id="acme", name="Tenant-wide"),
-                               page=NEW, follow_redirects=False)
+    response = await post_form(
+        client,
+        NEW,
+        new_form(scope_type="tenant", tenant_id="acme", name="Tenant-wide"),
+        page=NEW,
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     job = (await app_runtime.scheduler.list()).items[0]
     assert (job.scope_type, job.tenant_id, job.organization_id) == ("tenant", "acme", None)
@@ -114,19 +153,25 @@ async def test_a_superadmin_can_create_system_and_tenant_schedules(client, app_r
 
 async def test_the_preview_describes_the_schedule_and_lists_the_next_slots_in_its_zone(client, app_runtime):
     await as_user(client, app_runtime, "viewer@acme.test")  # viewing rights suffice: it changes nothing
-    response = await client.get(f"{LIST}/preview", params={"schedule_type": "cron", "schedule_value": "30 9 * * MON-FRI",
-                                                         "timezone": "Europe/Warsaw"}, headers=HTMX)
+    response = await client.get(
+        f"{LIST}/preview",
+        params={"schedule_type": "cron", "schedule_value": "30 9 * * MON-FRI", "timezone": "Europe/Warsaw"},
+        headers=HTMX,
+    )
     assert response.status_code == 200 and "<html" not in response.text
     assert "At 09:30, Monday through Friday" in response.text
     # The test clock says Monday 2026-06-01 12:00 UTC: the next slot is Tuesday 09:30 in Warsaw (CEST).
     slots = re.findall(r"<li><time datetime=\"[^\"]+\">([^<]+)</time>", response.text)
     assert slots[:2] == ["2026-06-02 09:30:00 CEST", "2026-06-03 09:30:00 CEST"] and len(slots) == 5
 
-    interval = await client.get(f"{LIST}/preview", params={"schedule_type": "interval", "schedule_value": "1h30m",
-                                                         "timezone": "UTC"})
+    interval = await client.get(
+        f"{LIST}/preview", params={"schedule_type": "interval", "schedule_value": "1h30m", "timezone": "UTC"}
+    )
     assert "Every 1 hour 30 minutes" in interval.text
 
-    bad = await client.get(f"{LIST}/preview", params={"schedule_type": "cron", "schedule_value": "* * *", "timezone": "UTC"})
+    bad = await client.get(
+        f"{LIST}/preview", params={"schedule_type": "cron", "schedule_value": "* * *", "timezone": "UTC"}
+    )
     assert bad.status_code == 200 and 'class="preview-error"' in bad.text
     empty = await client.get(f"{LIST}/preview", params={"schedule_type": "cron", "schedule_value": ""})
     assert "Type a schedule" in empty.text
@@ -209,7 +254,11 @@ async def test_a_tenant_that_does_not_exist_is_refused_next_to_its_field(client,
     await as_user(client, app_runtime, "root@example.com")
     response = await post_form(client, NEW, new_form(scope_type="tenant", tenant_id="acmee", name="Typo"), page=NEW)
     assert response.status_code == 422 and error_of(response.text, "tenant_id") == "there is no tenant &#39;acmee&#39;"
-    response = await post_form(client, NEW, new_form(scope_type="organization", tenant_id="globex",
-                                                     organization_id="acme-eu", name="Wrong organization"), page=NEW)
+    response = await post_form(
+        client,
+        NEW,
+        new_form(scope_type="organization", tenant_id="globex", organization_id="acme-eu", name="Wrong organization"),
+        page=NEW,
+    )
     assert "tenant &#39;globex&#39; has no organization &#39;acme-eu&#39;" == error_of(response.text, "organization_id")
     assert not (await app_runtime.scheduler.list()).total

@@ -11,7 +11,6 @@ from tests.support.factories import make_job
 from tests.support.http import HTMX, LIST, as_user, csrf_from, url
 
 
-
 @pytest.fixture
 def db_url(pg_url):
     """The pages do not depend on the database backend (the domain tests run on both): PostgreSQL,
@@ -86,10 +85,20 @@ async def test_other_tenants_and_system_schedules_stay_invisible(client, app_run
 
 async def test_search_filters_sort_and_page_live_in_the_url(client, app_runtime):
     for index in range(12):
-        await make_job(app_runtime, name=f"Report {index:02d}", schedule_type="interval" if index % 2 else "cron",
-                       schedule_value="15m" if index % 2 else "0 9 * * *")
-    await make_job(app_runtime, name="Currency rates", description="fetches EUR rates", target_type="queue",
-                   target_command=None, target_queue="currency-rates")
+        await make_job(
+            app_runtime,
+            name=f"Report {index:02d}",
+            schedule_type="interval" if index % 2 else "cron",
+            schedule_value="15m" if index % 2 else "0 9 * * *",
+        )
+    await make_job(
+        app_runtime,
+        name="Currency rates",
+        description="fetches EUR rates",
+        target_type="queue",
+        target_command=None,
+        target_queue="currency-rates",
+    )
     client = await as_user(client, app_runtime, "owner@acme.test")
 
     found = (await client.get(f"{LIST}?q=eur")).text  # description, case-insensitive

@@ -12,8 +12,8 @@ from app.domain.actors import VIEW
 from app.domain.errors import ValidationError
 from app.domain.fieldnames import camel
 from app.domain.registry import schedulable_scopes
-from app.web.api.schemas import Preview, ScheduleType, Target, TargetList
 from app.web.api.problems import errors
+from app.web.api.schemas import Preview, ScheduleType, Target, TargetList
 from app.web.auth import require, runtime_of
 
 
@@ -23,10 +23,12 @@ async def targets(request: Request) -> TargetList:
     a schedule of each may have (a target allowed only in scopes you cannot manage is not listed)."""
     allowed = schedulable_scopes(require(request, VIEW))
     schedulable = runtime_of(request).registry.schedulable(scopes=allowed)
-    return TargetList([
-        Target(t.kind, t.name, t.label, t.description, dict(t.payload_hint), sorted(t.scopes & allowed))
-        for t in schedulable
-    ])
+    return TargetList(
+        [
+            Target(t.kind, t.name, t.label, t.description, dict(t.payload_hint), sorted(t.scopes & allowed))
+            for t in schedulable
+        ]
+    )
 
 
 @get("/preview", summary="Describe a schedule and list its next slots", responses=errors(400, 401, 403, 422))
@@ -42,7 +44,11 @@ async def preview(
     runtime = runtime_of(request)
     try:
         result = engine.preview(
-            schedule_type, schedule_value, timezone, after=runtime.clock(), count=count,
+            schedule_type,
+            schedule_value,
+            timezone,
+            after=runtime.clock(),
+            count=count,
             min_interval_seconds=runtime.settings.scheduler_min_interval_seconds,
         )
     except engine.ScheduleError as exc:

@@ -14,6 +14,7 @@ from msgspec import UNSET
 
 from app.domain.errors import Conflict
 from app.domain.listing import SORTS, JobQuery
+from app.web.api.problems import PreconditionFailed, errors
 from app.web.api.schemas import (
     AuditEntry,
     AuditTrail,
@@ -22,14 +23,13 @@ from app.web.api.schemas import (
     JobCreate,
     JobPage,
     JobPatch,
-    RunStatus,
     Run,
+    RunStatus,
     ScheduleType,
     Scope,
     SourceType,
     TargetType,
 )
-from app.web.api.problems import PreconditionFailed, errors
 from app.web.auth import require, runtime_of
 
 BASE = "/api/scheduler"
@@ -102,9 +102,18 @@ async def list_jobs(
 ) -> JobPage:
     """The schedules you can see, filtered, sorted and paged."""
     query = JobQuery(
-        search=search, scope_type=scope_type, is_enabled=is_enabled, schedule_type=schedule_type,
-        target_type=target_type, source_type=source_type, source_module=source_module, last_status=last_status,
-        sort=sort, order=order, page=page, page_size=page_size,
+        search=search,
+        scope_type=scope_type,
+        is_enabled=is_enabled,
+        schedule_type=schedule_type,
+        target_type=target_type,
+        source_type=source_type,
+        source_module=source_module,
+        last_status=last_status,
+        sort=sort,
+        order=order,
+        page=page,
+        page_size=page_size,
     )
     result = await runtime_of(request).scheduler.list(query, require(request))
     return JobPage([Job.of(j) for j in result.items], result.total, result.page, result.page_size, result.total_exact)
@@ -115,7 +124,8 @@ async def list_jobs(
     summary="Create a schedule",
     status_code=201,
     response_headers=[
-        *ETAG, ResponseHeader(name="Location", description="The new schedule's URL.", documentation_only=True)
+        *ETAG,
+        ResponseHeader(name="Location", description="The new schedule's URL.", documentation_only=True),
     ],
     responses=errors(400, 401, 403, 413, 422),
 )
@@ -154,8 +164,13 @@ async def delete_job(request: Request, job_id: JobId, if_match: IfMatch = None) 
     await conditional(service.delete(job_id, require(request), expected_version=expected), expected)
 
 
-@post("/jobs/{job_id:str}/enable", summary="Enable a schedule", status_code=200, response_headers=ETAG,
-      responses=errors(400, 401, 403, 404, 409, 412))
+@post(
+    "/jobs/{job_id:str}/enable",
+    summary="Enable a schedule",
+    status_code=200,
+    response_headers=ETAG,
+    responses=errors(400, 401, 403, 404, 409, 412),
+)
 async def enable_job(request: Request, job_id: JobId, if_match: IfMatch = None) -> Response[Job]:
     expected = expected_version(if_match)
     service = runtime_of(request).scheduler
@@ -163,8 +178,13 @@ async def enable_job(request: Request, job_id: JobId, if_match: IfMatch = None) 
     return job_response(job)
 
 
-@post("/jobs/{job_id:str}/disable", summary="Disable (pause) a schedule", status_code=200, response_headers=ETAG,
-      responses=errors(400, 401, 403, 404, 409, 412, 422))
+@post(
+    "/jobs/{job_id:str}/disable",
+    summary="Disable (pause) a schedule",
+    status_code=200,
+    response_headers=ETAG,
+    responses=errors(400, 401, 403, 404, 409, 412, 422),
+)
 async def disable_job(
     request: Request, job_id: JobId, data: JSONBody[DisableInput | None] = None, if_match: IfMatch = None
 ) -> Response[Job]:
@@ -199,13 +219,27 @@ async def job_audit(
     return AuditTrail([AuditEntry.of(e) for e in entries])
 
 
-@post("/jobs/{job_id:str}/undo", summary="Undo the last change", status_code=200, response_headers=ETAG,
-      responses=errors(400, 401, 403, 404, 409, 422))
+@post(
+    "/jobs/{job_id:str}/undo",
+    summary="Undo the last change",
+    status_code=200,
+    response_headers=ETAG,
+    responses=errors(400, 401, 403, 404, 409, 422),
+)
 async def undo_job(request: Request, job_id: JobId) -> Response[Job]:
     """Revert the schedule to how it was before its last change (a delete too)."""
     return job_response(await runtime_of(request).scheduler.undo(job_id, require(request)))
 
 
 routes = [
-    list_jobs, create_job, get_job, update_job, delete_job, enable_job, disable_job, trigger_job, job_audit, undo_job,
+    list_jobs,
+    create_job,
+    get_job,
+    update_job,
+    delete_job,
+    enable_job,
+    disable_job,
+    trigger_job,
+    job_audit,
+    undo_job,
 ]

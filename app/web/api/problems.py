@@ -145,7 +145,9 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI response entries for the problem responses a route may give."""
     return {
         code: ResponseSpec(
-            data_container=Problem, media_type=PROBLEM_JSON, description=_MEANINGS.get(code, TITLES.get(code, "Error")),
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=_MEANINGS.get(code, TITLES.get(code, "Error")),
             generate_examples=False,
         )
         for code in codes

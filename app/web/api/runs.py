@@ -11,8 +11,8 @@ from litestar.params import FromPath, QueryParameter
 from app.domain.errors import ValidationError
 from app.domain.instants import accepted_instant
 from app.domain.listing import RunQuery
-from app.web.api.schemas import Run, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.api.problems import errors
+from app.web.api.schemas import Run, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.auth import require, runtime_of
 
 
@@ -39,8 +39,9 @@ async def job_runs(
         raise ValidationError({"to": "must be after 'from'"})
     query = RunQuery(status=status, trigger=trigger, since=since, until=until, page=page, page_size=page_size)
     result = await runtime_of(request).scheduler.runs(job_id, query, require(request))
-    return RunPage([RunSummary.of(r) for r in result.items], result.total, result.page, result.page_size,
-                   result.total_exact)
+    return RunPage(
+        [RunSummary.of(r) for r in result.items], result.total, result.page, result.page_size, result.total_exact
+    )
 
 
 @get("/runs/{run_id:str}", summary="One run", responses=errors(400, 401, 403, 404))

@@ -15,9 +15,9 @@ from msgspec import UNSET, Struct, UnsetType
 from app import engine
 from app.domain.actors import SCOPES
 from app.domain.fieldnames import camel
-from app.domain.vocabulary import RUN_STATUSES, RUN_TRIGGERS
 from app.domain.stacks import shown_stack
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
+from app.domain.vocabulary import RUN_STATUSES, RUN_TRIGGERS
 from app.persistence.models import AuditEntry as AuditRow
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 
@@ -87,7 +87,7 @@ class Job(Struct, rename="camel"):
     updated_at: datetime
 
     @classmethod
-    def of(cls, job: ScheduledJob) -> "Job":
+    def of(cls, job: ScheduledJob) -> Job:
         return cls(**{name: getattr(job, name) for name in cls.__struct_fields__})
 
 
@@ -169,7 +169,7 @@ class AuditEntry(Struct, rename="camel"):
     created_at: datetime
 
     @classmethod
-    def of(cls, entry: AuditRow) -> "AuditEntry":
+    def of(cls, entry: AuditRow) -> AuditEntry:
         def fields(snapshot: dict | None) -> dict | None:
             return None if snapshot is None else {camel(k): v for k, v in snapshot.items()}
 

@@ -12,8 +12,8 @@ from litestar.params import QueryParameter
 from app.domain import transfer
 from app.domain.actors import MANAGE
 from app.settings import MAX_IMPORT_BYTES_LIMIT
-from app.web.api.schemas import ImportItem, ImportResult, ScheduleFile, Scope
 from app.web.api.problems import errors
+from app.web.api.schemas import ImportItem, ImportResult, ScheduleFile, Scope
 from app.web.auth import require, runtime_of
 
 YAML = "application/yaml"

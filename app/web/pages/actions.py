@@ -14,9 +14,9 @@ from app.domain.actors import MANAGE, VIEW
 from app.domain.errors import Forbidden
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
-from app.web.pages.responses import job_url, redirect, render, return_to, wants_block
 from app.web.pages.detail import history_context
 from app.web.pages.flash import Flash
+from app.web.pages.responses import job_url, redirect, render, return_to, wants_block
 
 ID = "{job_id:str}"
 
@@ -31,10 +31,16 @@ async def run_now(request: Request, job_id: FromPath[str]) -> Response:
     message = Flash(f"Queued a run of “{job.name}”.", "success", link=(job_url(job_id), "See its history"))
     if wants_block(request, "run-history"):
         # The form sent the history filters along (hx-include): answer page 1 with them.
-        context = await history_context(request, job, actor, params={"status": form.get("status"),
-                                                                     "trigger": form.get("trigger")})
-        return render(request, "jobs/detail.html", {**context, "oob_flashes": [message], "highlight": run.id},
-                      block="run_history", headers={"HX-Replace-Url": context["history_url"]()})
+        context = await history_context(
+            request, job, actor, params={"status": form.get("status"), "trigger": form.get("trigger")}
+        )
+        return render(
+            request,
+            "jobs/detail.html",
+            {**context, "oob_flashes": [message], "highlight": run.id},
+            block="run_history",
+            headers={"HX-Replace-Url": context["history_url"]()},
+        )
     return redirect(request, return_to(form.get("return_to"), job_url(job_id)), message)
 
 
@@ -43,8 +49,11 @@ async def enable(request: Request, job_id: FromPath[str]) -> Response:
     actor = require(request)
     form = await request.form()
     job = await runtime_of(request).scheduler.enable(job_id, actor)
-    return redirect(request, return_to(form.get("return_to"), job_url(job_id)),
-                    Flash(f"Enabled “{job.name}”. Next run: {_next(request, job)}."))
+    return redirect(
+        request,
+        return_to(form.get("return_to"), job_url(job_id)),
+        Flash(f"Enabled “{job.name}”. Next run: {_next(request, job)}."),
+    )
 
 
 @post(f"{HOME}/{ID}/disable", name="jobs.disable")
@@ -53,8 +62,11 @@ async def disable(request: Request, job_id: FromPath[str]) -> Response:
     form = await request.form()
     note = str(form.get("note", ""))
     job = await runtime_of(request).scheduler.disable(job_id, actor, note=note or None)
-    return redirect(request, return_to(form.get("return_to"), job_url(job_id)),
-                    Flash(f"Disabled “{job.name}”. It will not run until it is enabled again."))
+    return redirect(
+        request,
+        return_to(form.get("return_to"), job_url(job_id)),
+        Flash(f"Disabled “{job.name}”. It will not run until it is enabled again."),
+    )
 
 
 @get(f"{HOME}/{ID}/delete", name="jobs.confirm_delete")

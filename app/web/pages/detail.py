@@ -7,7 +7,8 @@ of the history), ``overview`` (status and chart, refreshed when a run ends) and 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
@@ -15,15 +16,27 @@ from litestar.params import FromPath
 from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
-from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.domain.stacks import shown_stack
+from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.web.auth import require, runtime_of
+from app.web.formatting import (
+    AUDIT_LABELS,
+    CATCH_UP_LABELS,
+    OVERLAP_LABELS,
+    STATUS_LABELS,
+    TRIGGER_LABELS,
+    TimeFormat,
+    audit_changes,
+    describe_schedule,
+    duration,
+    pretty_json,
+    runs_chart,
+    scope_label,
+    target_label,
+    target_name,
+)
 from app.web.login import HOME
 from app.web.pages.responses import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
-from app.web.formatting import (
-    AUDIT_LABELS, CATCH_UP_LABELS, OVERLAP_LABELS, STATUS_LABELS, TRIGGER_LABELS, TimeFormat,
-    audit_changes, describe_schedule, duration, pretty_json, runs_chart, scope_label, target_label, target_name,
-)
 
 ID = "{job_id:str}"
 HISTORY_PAGE_SIZE = 20
@@ -43,17 +56,27 @@ def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_context() -> dict[str, Any]:
-    return {"status_labels": STATUS_LABELS, "trigger_labels": TRIGGER_LABELS, "finished": FINISHED,
-            "duration": duration, "pretty_json": pretty_json, "poll_every": POLL_EVERY,
-            "shown_stack": shown_stack}
+    return {
+        "status_labels": STATUS_LABELS,
+        "trigger_labels": TRIGGER_LABELS,
+        "finished": FINISHED,
+        "duration": duration,
+        "pretty_json": pretty_json,
+        "poll_every": POLL_EVERY,
+        "shown_stack": shown_stack,
+    }
 
 
 async def history_context(request: Request, job: Any, actor: Actor, params: Mapping[str, Any]) -> dict[str, Any]:
     filters = _history_filters(params)
     runs = await runtime_of(request).scheduler.runs(
         job.id,
-        RunQuery(status=filters["status"] or None, trigger=filters["trigger"] or None,
-                 page=filters["runs_page"], page_size=HISTORY_PAGE_SIZE),
+        RunQuery(
+            status=filters["status"] or None,
+            trigger=filters["trigger"] or None,
+            page=filters["runs_page"],
+            page_size=HISTORY_PAGE_SIZE,
+        ),
         actor,
     )
     base = job_url(job.id)
@@ -62,16 +85,28 @@ async def history_context(request: Request, job: Any, actor: Actor, params: Mapp
         state = {**filters, "runs_page": 1, **changes}
         return base + query_string({k: v for k, v in state.items() if v and not (k == "runs_page" and v == 1)})
 
-    return {"job": job, "runs": runs, "filters": filters, "history_url": history_url, **_run_context(),
-            "run_statuses": RUN_STATUSES, "run_triggers": RUN_TRIGGERS}
+    return {
+        "job": job,
+        "runs": runs,
+        "filters": filters,
+        "history_url": history_url,
+        **_run_context(),
+        "run_statuses": RUN_STATUSES,
+        "run_triggers": RUN_TRIGGERS,
+    }
 
 
 async def _overview_context(request: Request, job: Any, actor: Actor) -> dict[str, Any]:
     runtime = runtime_of(request)
     recent = await runtime.scheduler.runs(job.id, RunQuery(page_size=CHART_RUNS), actor)
     fmt = TimeFormat(runtime.clock())
-    return {"job": job, "chart": runs_chart(recent.items, fmt, job.timezone), "status_labels": STATUS_LABELS,
-            "describe": describe_schedule, "target_label": target_label(job, runtime.registry)}
+    return {
+        "job": job,
+        "chart": runs_chart(recent.items, fmt, job.timezone),
+        "status_labels": STATUS_LABELS,
+        "describe": describe_schedule,
+        "target_label": target_label(job, runtime.registry),
+    }
 
 
 @get(f"{HOME}/{ID}", name="jobs.detail")
@@ -81,8 +116,13 @@ async def detail(request: Request, job_id: FromPath[str]) -> Response:
     job = await runtime.scheduler.get(job_id, actor)
     if wants_block(request, "run-history"):
         context = await history_context(request, job, actor, request.query_params)
-        return render(request, "jobs/detail.html", context, block="run_history",
-                      headers={"HX-Push-Url": context["history_url"](runs_page=context["filters"]["runs_page"])})
+        return render(
+            request,
+            "jobs/detail.html",
+            context,
+            block="run_history",
+            headers={"HX-Push-Url": context["history_url"](runs_page=context["filters"]["runs_page"])},
+        )
     if wants_block(request, "overview"):
         return render(request, "jobs/detail.html", await _overview_context(request, job, actor), block="overview")
     trail = await runtime.scheduler.audit_trail(job_id, actor, limit=50)
@@ -113,7 +153,9 @@ async def run_status(request: Request, job_id: FromPath[str], run_id: FromPath[s
         return Response("", status_code=286 if is_htmx(request) else 404, headers=VARY)
     done = run.status in FINISHED
     return render(
-        request, "jobs/_run.html", {"job": job, "run": run, **_run_context()},
+        request,
+        "jobs/_run.html",
+        {"job": job, "run": run, **_run_context()},
         status=286 if done and is_htmx(request) else 200,
         headers={"HX-Trigger": "runFinished"} if done else None,
         partial=True,

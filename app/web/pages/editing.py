@@ -11,19 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, get, post
-
-from app import engine
 from litestar.params import FromPath
 
+from app import engine
 from app.domain.actors import MANAGE, VIEW, Actor
 from app.domain.errors import Conflict, Forbidden, ValidationError
 from app.domain.registry import schedulable_scopes
 from app.web.auth import require, runtime_of
+from app.web.formatting import CATCH_UP_LABELS, FIELD_LABELS, OVERLAP_LABELS, SCOPE_LABELS, TimeFormat, schedule_preview
 from app.web.forms import JobForm
 from app.web.login import HOME
-from app.web.pages.responses import job_url, redirect, render
 from app.web.pages.flash import Flash
-from app.web.formatting import CATCH_UP_LABELS, FIELD_LABELS, OVERLAP_LABELS, SCOPE_LABELS, TimeFormat, schedule_preview
+from app.web.pages.responses import job_url, redirect, render
 
 ID = "{job_id:str}"
 
@@ -31,8 +30,13 @@ ID = "{job_id:str}"
 def _preview_for(request: Request, values: dict[str, str], anchor: datetime | None):
     runtime = runtime_of(request)
     return schedule_preview(
-        values.get("schedule_type", "cron"), values.get("schedule_value", ""), values.get("timezone", "UTC"),
-        now=runtime.clock(), start_at=values.get("start_at"), end_at=values.get("end_at"), anchor=anchor,
+        values.get("schedule_type", "cron"),
+        values.get("schedule_value", ""),
+        values.get("timezone", "UTC"),
+        now=runtime.clock(),
+        start_at=values.get("start_at"),
+        end_at=values.get("end_at"),
+        anchor=anchor,
         min_interval_seconds=runtime.settings.scheduler_min_interval_seconds,
     )
 
@@ -52,8 +56,9 @@ def _scope_choices(actor: Actor) -> dict[str, str]:
     return {"organization": SCOPE_LABELS["organization"], "tenant": SCOPE_LABELS["tenant"]}
 
 
-def _form_page(request: Request, actor: Actor, form: JobForm, *, job: Any = None, status: int = 200,
-               conflict: str | None = None) -> Response:
+def _form_page(
+    request: Request, actor: Actor, form: JobForm, *, job: Any = None, status: int = 200, conflict: str | None = None
+) -> Response:
     registry = runtime_of(request).registry
     allowed = schedulable_scopes(actor)
     context = {
@@ -129,8 +134,10 @@ async def preview(request: Request) -> Response:
     """The preview panel for what is typed right now (htmx swaps it in as the person types)."""
     require(request, VIEW)
     params = request.query_params
-    values = {key: str(params.get(key) or "")[:300] for key in ("schedule_type", "schedule_value", "timezone",
-                                                                "start_at", "end_at")}
+    values = {
+        key: str(params.get(key) or "")[:300]
+        for key in ("schedule_type", "schedule_value", "timezone", "start_at", "end_at")
+    }
     try:
         anchor = datetime.fromisoformat(str(params.get("anchor") or ""))
     except ValueError:

@@ -47,15 +47,29 @@ def _decode(request: Request) -> list[Flash]:
         return []
     try:
         items = json.loads(base64.urlsafe_b64decode(payload.encode()))
-        return [Flash(str(i["text"]), str(i["kind"]), [str(u) for u in i.get("undo", [])],
-                      tuple(i["link"]) if i.get("link") else None) for i in items][:MAX_MESSAGES]
+        return [
+            Flash(
+                str(i["text"]),
+                str(i["kind"]),
+                [str(u) for u in i.get("undo", [])],
+                tuple(i["link"]) if i.get("link") else None,
+            )
+            for i in items
+        ][:MAX_MESSAGES]
     except (ValueError, KeyError, TypeError):
         return []
 
 
 def _cookie(request: Request, value: str, max_age: int) -> Cookie:
-    return Cookie(key=COOKIE, value=value, max_age=max_age, path="/", httponly=True, samesite="lax",
-                  secure=request.url.scheme == "https")
+    return Cookie(
+        key=COOKIE,
+        value=value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
 
 
 def cookie_with(request: Request, *messages: Flash) -> Cookie:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
@@ -12,13 +13,13 @@ from app import engine
 from app.domain.actors import MANAGE, TRIGGER, VIEW
 from app.domain.errors import DomainError
 from app.domain.listing import SORTS, JobQuery, Page
-from app.domain.vocabulary import RUN_STATUSES
 from app.domain.validation import SOURCE_TYPES, TARGET_TYPES
+from app.domain.vocabulary import RUN_STATUSES
 from app.web.auth import require, runtime_of
-from app.web.login import HOME
-from app.web.pages.responses import int_param, query_string, redirect, render, return_to, wants_block
-from app.web.pages.flash import Flash
 from app.web.formatting import SCOPE_LABELS, STATUS_LABELS, describe_schedule, target_label
+from app.web.login import HOME
+from app.web.pages.flash import Flash
+from app.web.pages.responses import int_param, query_string, redirect, render, return_to, wants_block
 
 PAGE_SIZES = (10, 25, 50, 100)
 SORT_COLUMNS = {"name": "Name", "nextRunAt": "Next run", "lastRunAt": "Last run"}
@@ -148,8 +149,13 @@ async def jobs_list(request: Request) -> Response:
     }
     if wants_block(request, "jobs-table"):
         # The filter form sends every field, empty ones too: the address bar gets the tidy URL.
-        return render(request, "jobs/list.html", {**context, "fragment": True}, block="table",
-                      headers={"HX-Push-Url": state.url(page=state.page)})
+        return render(
+            request,
+            "jobs/list.html",
+            {**context, "fragment": True},
+            block="table",
+            headers={"HX-Push-Url": state.url(page=state.page)},
+        )
     modules = await runtime.scheduler.source_modules(actor)
     return render(request, "jobs/list.html", {**context, "modules": modules})
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
@@ -11,10 +12,10 @@ from litestar.response import Redirect
 
 from app.domain.actors import MANAGE, TRIGGER
 from app.web.auth import runtime_of
+from app.web.formatting import TimeFormat
 from app.web.login import HOME, safe_next
 from app.web.pages import flash
 from app.web.pages.flash import Flash
-from app.web.formatting import TimeFormat
 
 #: A URL that can answer a fragment says so, so no cache serves a fragment for a page.
 VARY = {"Vary": "HX-Request, HX-Target"}
