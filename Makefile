@@ -10,7 +10,7 @@ PORT ?= 8000
 SIZE ?= small
 PYTEST_ARGS ?=
 
-.PHONY: run test install services chromium migrate bench clean help
+.PHONY: run test lint install services chromium migrate bench clean help
 
 help:
 	@echo "make run    - install, migrate and start the app (SQLite file under var/, local strategy)"
@@ -37,7 +37,14 @@ chromium:
 services:
 	@bash scripts/services.sh
 
-test: install chromium services
+# ruff (lint and format check) and mypy (strict on app/engine and app/domain) before the suite;
+# the layer contract (import-linter) and the cycle check run inside it (tests/test_architecture.py).
+lint: install
+	$(VENV)/bin/ruff check app tests bench
+	$(VENV)/bin/ruff format --check app tests bench
+	$(VENV)/bin/mypy app
+
+test: install chromium services lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install services
