@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'mercato.sqlite3'}"
@@ -68,7 +69,7 @@ class Settings:
     #: ``X-Forwarded-Proto`` are believed (the client's address for login throttling, https for
     #: secure cookies). Empty: no proxy is trusted, the connecting address is the client's.
     trusted_proxies: tuple[str, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def broker_redis_url(self) -> str:

@@ -24,7 +24,7 @@ from taskiq.cli.scheduler.run import SchedulerLoop
 
 from app.runtime import Runtime
 from app.settings import Settings, get_settings
-from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, queue_stream
+from app.strategies.taskiq_broker import COMMAND_STREAM, MercatoStreamBroker, build_broker, queue_stream
 from app.strategies.taskiq_source import MercatoScheduleSource
 from app.strategies.taskiq_worker import serve_runs
 
@@ -40,7 +40,7 @@ def _streams() -> list[str] | None:
     return [queue_stream(q) for q in queues] or None
 
 
-def build_scheduler(settings: Settings, broker=None) -> TaskiqScheduler:
+def build_scheduler(settings: Settings, broker: MercatoStreamBroker | None = None) -> TaskiqScheduler:
     broker = broker or build_broker(settings, streams=[COMMAND_STREAM])
     return TaskiqScheduler(broker, [MercatoScheduleSource(settings, broker, connect=Runtime.create)])
 
@@ -58,6 +58,7 @@ async def run_scheduler(scheduler: TaskiqScheduler) -> None:
     await scheduler.startup()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
+    assert main is not None  # awaited, so inside a task
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main.cancel)
     log.info("scheduler started (async strategy)")

@@ -7,7 +7,7 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -15,8 +15,11 @@ from app.domain.errors import Conflict, DomainError, Forbidden, NotFound, Valida
 from app.runtime import Runtime
 from app.settings import SettingsError, get_settings
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def fail(message: str) -> None:
+
+def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -28,17 +31,17 @@ def error_line(exc: DomainError) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def with_runtime(fn: Callable[..., Awaitable[Any]]):
+def with_runtime(fn: Callable[Concatenate[Runtime, P], Awaitable[R]]) -> Callable[P, R]:
     """Run an async command body with a Runtime; domain errors become one-line messages."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             settings = get_settings()
         except SettingsError as exc:
             fail(str(exc))
 
-        async def main():
+        async def main() -> R:
             runtime = Runtime.create(settings)
             try:
                 return await fn(runtime, *args, **kwargs)

@@ -11,6 +11,7 @@ from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
 from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
 from app.domain.vocabulary import FAILURES
+from app.runtime import Runtime
 from app.settings import SettingsError, get_settings
 
 
@@ -29,7 +30,9 @@ def _bool_choice(value: str | None) -> bool | None:
 @click.option("--enabled", type=click.Choice(["true", "false"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @with_runtime
-async def list_jobs(runtime, tenant, scope, enabled, as_json) -> None:
+async def list_jobs(
+    runtime: Runtime, tenant: str | None, scope: str | None, enabled: str | None, as_json: bool
+) -> None:
     """List schedules (id, name, type, schedule, status, next run)."""
     jobs, page = [], 1
     while True:
@@ -82,7 +85,7 @@ async def list_jobs(runtime, tenant, scope, enabled, as_json) -> None:
 @scheduler.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_runtime
-async def status(runtime, as_json) -> None:
+async def status(runtime: Runtime, as_json: bool) -> None:
     """Strategy, poll interval and schedule counts."""
     counts = await runtime.scheduler.counts()
     data = {
@@ -114,7 +117,7 @@ async def status(runtime, as_json) -> None:
 @click.option("--after", default=None, help="ISO-8601 instant to start from (default: now).")
 @click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def preview(value, schedule_type, tz, after, count, as_json) -> None:
+def preview(value: str, schedule_type: str | None, tz: str, after: str | None, count: int, as_json: bool) -> None:
     """Describe a schedule VALUE and show its next slots."""
     try:
         settings = get_settings()
@@ -165,7 +168,7 @@ def preview(value, schedule_type, tz, after, count, as_json) -> None:
     "--no-wait", is_flag=True, help="Queue the run and return (local strategy: a running poller picks it up)."
 )
 @with_runtime
-async def run_now(runtime, job_id, no_wait) -> None:
+async def run_now(runtime: Runtime, job_id: str, no_wait: bool) -> None:
     """Trigger a manual run of JOB_ID now (recorded with trigger 'manual')."""
     from app.strategies.manual import run_manually
 
@@ -177,7 +180,7 @@ async def run_now(runtime, job_id, no_wait) -> None:
 
 @scheduler.command("start")
 @with_runtime
-async def start(runtime) -> None:
+async def start(runtime: Runtime) -> None:
     """Local strategy: run the poller until Ctrl+C / SIGTERM. Async strategy: reconcile Redis and exit."""
     from app.strategies.local import run_until_signalled
 
@@ -195,7 +198,7 @@ async def start(runtime) -> None:
     "--days", type=click.IntRange(1, 3650), default=None, help="Keep this many days (default: the retention setting)."
 )
 @with_runtime
-async def cleanup(runtime, days) -> None:
+async def cleanup(runtime: Runtime, days: int | None) -> None:
     """Delete run history older than the retention period; prints how many rows went."""
     from app.domain.history import delete_expired_runs
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import BinaryIO
 
 import click
 
 from app.cli.runner import with_runtime
 from app.domain import transfer
 from app.domain.errors import ValidationError
+from app.runtime import Runtime
 
 
 @click.command("export")
@@ -17,7 +19,7 @@ from app.domain.errors import ValidationError
 )
 @click.option("--tenant", default=None, help="Only this tenant's schedules.")
 @with_runtime
-async def export_schedules(runtime, scope, tenant) -> None:
+async def export_schedules(runtime: Runtime, scope: str | None, tenant: str | None) -> None:
     """Print every live schedule as YAML (redirect it to a file: > schedules.yaml)."""
     from app.strategies.manual import cli_actor
 
@@ -29,7 +31,7 @@ async def export_schedules(runtime, scope, tenant) -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Only print what would change.")
 @with_runtime
-async def import_schedules(runtime, file, dry_run) -> None:
+async def import_schedules(runtime: Runtime, file: BinaryIO, dry_run: bool) -> None:
     """Create or update schedules from FILE ('-' for stdin), by id, all or nothing.
 
     Every schedule is validated first: one error and nothing is written. Prints one line per

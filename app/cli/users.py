@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from app.cli.runner import echo_table, iso, with_runtime
+from app.runtime import Runtime
 
 
 @click.group()
@@ -25,7 +26,15 @@ def users() -> None:
 @click.option("--org", default=None, help="Organization id inside the tenant (created when new).")
 @click.option("--superadmin", is_flag=True, help="Sees and manages every tenant and system schedules.")
 @with_runtime
-async def create_user(runtime, email, password, role, tenant, org, superadmin) -> None:
+async def create_user(
+    runtime: Runtime,
+    email: str,
+    password: str,
+    role: str,
+    tenant: str | None,
+    org: str | None,
+    superadmin: bool,
+) -> None:
     """Create a user."""
     user = await runtime.users.create(
         email, password, role, tenant_id=tenant, organization_id=org, is_superadmin=superadmin
@@ -36,7 +45,7 @@ async def create_user(runtime, email, password, role, tenant, org, superadmin) -
 @users.command("disable")
 @click.option("--email", required=True, help="The user to disable.")
 @with_runtime
-async def disable_user(runtime, email) -> None:
+async def disable_user(runtime: Runtime, email: str) -> None:
     """Disable a user: their sessions end now; they cannot sign in, nor their API tokens be used,
     until they are enabled again."""
     user = await runtime.users.set_active(email, False)
@@ -52,7 +61,7 @@ async def disable_user(runtime, email) -> None:
 @users.command("enable")
 @click.option("--email", required=True, help="The user to enable.")
 @with_runtime
-async def enable_user(runtime, email) -> None:
+async def enable_user(runtime: Runtime, email: str) -> None:
     """Enable a disabled user: they can sign in again (their old sessions stay ended)."""
     user = await runtime.users.set_active(email, True)
     click.echo(f"enabled {user.email}")
@@ -67,7 +76,7 @@ def token() -> None:
 @click.option("--email", required=True, help="The user the token acts as (same permissions and scope).")
 @click.option("--name", required=True, help="What the token is for, e.g. 'deploy script' (1-100 characters).")
 @with_runtime
-async def create_token(runtime, email, name) -> None:
+async def create_token(runtime: Runtime, email: str, name: str) -> None:
     """Create a token and print its secret: shown this once, stored only as a hash."""
     user = await runtime.credentials.user_by_email(email)
     issued = await runtime.credentials.issue_token(user.id, name)
@@ -81,7 +90,7 @@ async def create_token(runtime, email, name) -> None:
 @token.command("list")
 @click.option("--email", required=True, help="Whose tokens.")
 @with_runtime
-async def list_tokens(runtime, email) -> None:
+async def list_tokens(runtime: Runtime, email: str) -> None:
     """A user's tokens (never their secrets)."""
     user = await runtime.credentials.user_by_email(email)
     tokens = await runtime.credentials.tokens_of(user.id)
@@ -97,7 +106,7 @@ async def list_tokens(runtime, email) -> None:
 @token.command("revoke")
 @click.argument("token_id")
 @with_runtime
-async def revoke_token(runtime, token_id) -> None:
+async def revoke_token(runtime: Runtime, token_id: str) -> None:
     """Revoke TOKEN_ID (see 'token list'): requests with it are refused from now on."""
     revoked = await runtime.credentials.revoke_token(token_id)
     click.echo(f"revoked token {revoked.id} ({revoked.name}) at {iso(revoked.revoked_at)}")

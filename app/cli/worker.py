@@ -48,7 +48,7 @@ def worker() -> None:
     help="Runs in flight per child process.",
 )
 @click.argument("taskiq_args", nargs=-1, type=click.UNPROCESSED)
-def start(workers, queues, max_async_tasks, taskiq_args) -> None:
+def start(workers: int, queues: tuple[str, ...], max_async_tasks: int, taskiq_args: tuple[str, ...]) -> None:
     """Run `taskiq worker` with the project's broker; extra arguments go to taskiq."""
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker

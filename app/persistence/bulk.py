@@ -16,9 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine, to_instance
 
-_PG = postgresql.dialect()
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # psycopg2 dialect's __init__ is unannotated
 _SQLITE = sqlite.dialect()
 
 
@@ -35,10 +36,10 @@ class Unnest:
     itself on SQLite, which stores JSON as text).
     """
 
-    def __init__(self, sql: str, columns: Mapping[str, Any], *extra: sa.BindParameter, alias: str = "v") -> None:
+    def __init__(self, sql: str, columns: Mapping[str, Any], *extra: sa.BindParameter[Any], alias: str = "v") -> None:
         self.sql = sql
         self.alias = alias
-        self.columns: dict[str, TypeEngine] = {name: to_instance(kind) for name, kind in columns.items()}
+        self.columns: dict[str, TypeEngine[Any]] = {name: to_instance(kind) for name, kind in columns.items()}
         self.extra = extra
 
     def statement(self, dialect: str) -> sa.TextClause:
@@ -51,7 +52,7 @@ class Unnest:
             return {**{name: [row[name] for row in rows] for name in self.columns}, **extra}
         return {"rows": json.dumps(self._sqlite_rows(rows)), **extra}
 
-    async def execute(self, session, rows: Iterable[Mapping[str, Any]], **extra: Any) -> sa.Result:
+    async def execute(self, session: AsyncSession, rows: Iterable[Mapping[str, Any]], **extra: Any) -> sa.Result[Any]:
         """The statement for ``rows`` in ``session``'s transaction, on its backend."""
         dialect = session.bind.dialect.name
         return await session.execute(self.statement(dialect), self.params(dialect, rows, **extra))
@@ -79,7 +80,9 @@ class Unnest:
     def _sqlite_rows(self, rows: list[Mapping[str, Any]]) -> list[list[Any]]:
         """Each row's values in column order, as SQLite stores them. A value that needs converting
         (a datetime) is converted once per batch: a burst's rows share a few instants."""
-        columns = [(name, convert, {}) for name, convert in self._sqlite_converters]
+        columns: list[tuple[str, Any, dict[Any, Any]]] = [
+            (name, convert, {}) for name, convert in self._sqlite_converters
+        ]
         out = []
         for row in rows:
             values = []

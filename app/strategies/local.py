@@ -18,6 +18,7 @@ import signal
 import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.domain.batching import Coalescer
 from app.domain.dispatch import next_wakeup
@@ -26,7 +27,7 @@ from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.domain.history import ensure_cleanup_schedule
 from app.domain.outcomes import LeaseKeeper, RecordedOutcome, announce_skipped, record_outcomes, settle_lost_runs
 from app.domain.services import Services
-from app.domain.starting import StartedRun, prepare_started, run_target, take_runnable
+from app.domain.starting import StartedRun, TargetResult, prepare_started, run_target, take_runnable
 from app.strategies.notify import PgNotifications
 
 log = logging.getLogger("mercato.poller")
@@ -65,7 +66,7 @@ class LocalScheduler:
         #: runs: work it out again once a slot is free.
         self._recheck_when_free = False
         #: Starting queued runs in the background (``_start_soon``), one take at a time.
-        self._starter: asyncio.Task | None = None
+        self._starter: asyncio.Task[None] | None = None
         self._start_wanted = False
         #: Queued runs may be waiting for an execution slot: the last take filled every free
         #: slot, or runs were queued since. A target that ends starts the next runs only then
@@ -78,12 +79,12 @@ class LocalScheduler:
         #: Runs whose target is running, and runs whose target has ended and whose outcome is
         #: being written. A run's execution slot is free as soon as its target ends, so the next
         #: runs are taken while the last ones' outcomes are written.
-        self._running: dict[str, asyncio.Task] = {}
-        self._recording: dict[str, asyncio.Task] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._recording: dict[str, asyncio.Task[None]] = {}
         self._notifications: PgNotifications | None = None
-        self._settled_at = None
+        self._settled_at: datetime | None = None
         # Outcomes of runs that end at about the same time are written in one transaction.
-        self._recorder: Coalescer[tuple, RecordedOutcome] = Coalescer(
+        self._recorder: Coalescer[tuple[Any, Any | None, TargetResult], RecordedOutcome] = Coalescer(
             lambda finishes: record_outcomes(runtime.execution, finishes)
         )
 

@@ -7,6 +7,7 @@ import getpass
 from dataclasses import dataclass
 
 from app.domain.actors import ALL_FEATURES, Actor
+from app.domain.errors import NotFound
 from app.domain.outcomes import execute_run
 from app.domain.services import Services
 from app.domain.starting import start_run
@@ -48,6 +49,8 @@ async def _wait_for_outcome(runtime: Services, run_id: str, every: float = 0.2) 
     while True:
         async with runtime.sessions() as session:
             run = await session.get(ScheduledJobRun, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} is gone")
         if run.status not in ACTIVE:
             return run.status, run.error_message or run.reason
         await asyncio.sleep(every)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("mercato.notify")
 CHANNEL = "mercato_scheduler"
@@ -23,7 +24,7 @@ class PgNotifications:
     def __init__(self, database_url: str, on_notify: Callable[[], None]) -> None:
         self.dsn = asyncpg_dsn(database_url)
         self.on_notify = on_notify
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen())
@@ -59,7 +60,7 @@ class PgNotifications:
 class PgNotifier:
     """SchedulerHooks that sends a NOTIFY after every change."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:

@@ -51,11 +51,11 @@ class MercatoStreamBroker(RedisStreamBroker):
     broker one message at a time, and a burst is thousands of them.
     """
 
-    _client: Redis | None = None
+    _client: Redis[bytes] | None = None
     _sender: Coalescer[tuple[str, bytes], Any] | None = None
     _acker: Coalescer[tuple[str, str], Any] | None = None
 
-    def client(self) -> Redis:
+    def client(self) -> Redis[bytes]:
         """One client for every send and acknowledgement (the connection pool is shared)."""
         if self._client is None:
             self._client = Redis(connection_pool=self.connection_pool)
@@ -70,7 +70,8 @@ class MercatoStreamBroker(RedisStreamBroker):
         async with self.client().pipeline(transaction=False) as pipe:
             for stream, data in messages:
                 pipe.xadd(stream, {b"data": data}, maxlen=self.maxlen, approximate=self.approximate)
-            return await pipe.execute()
+            results: list[Any] = await pipe.execute()
+            return results
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
@@ -165,5 +166,5 @@ async def send_run(broker: AsyncBroker, run_id: str, stream: str) -> None:
     await run_kicker(broker, stream).with_task_id(run_id).kiq(run_id=run_id)
 
 
-def run_kicker(broker: AsyncBroker, stream: str, labels: dict[str, Any] | None = None) -> AsyncKicker:
+def run_kicker(broker: AsyncBroker, stream: str, labels: dict[str, Any] | None = None) -> AsyncKicker[..., Any]:
     return AsyncKicker(RUN_TASK, broker, {**(labels or {}), "queue_name": stream})

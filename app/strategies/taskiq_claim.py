@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from taskiq import AsyncBroker
 
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.domain.outcomes import announce_skipped
+from app.domain.services import Services
 from app.persistence.models import ScheduledJob
 from app.strategies.taskiq_store import ScheduleStore
 from app.strategies.taskiq_sync import Sendable, confirm_sent, send_runs, take_sendable
@@ -37,7 +39,7 @@ CLAIM_RETRY_DELAY = 0.05
 class _Request:
     job_id: str
     slot: datetime
-    future: asyncio.Future
+    future: asyncio.Future[tuple[str, str] | None]
     attempts: int = 0
 
 
@@ -60,14 +62,14 @@ class SlotClaimer:
     updates of that row behind us.
     """
 
-    def __init__(self, runtime, store: ScheduleStore, broker) -> None:
+    def __init__(self, runtime: Services, store: ScheduleStore, broker: AsyncBroker) -> None:
         self.runtime = runtime
         self.store = store
         self.broker = broker
         self._pending: list[_Request] = []
-        self._flusher: asyncio.Task | None = None
-        self._sent: list[tuple[str, str, asyncio.Future]] = []
-        self._confirmer: asyncio.Task | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._sent: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._confirmer: asyncio.Task[None] | None = None
 
     async def claim(self, job_id: str, slot: datetime) -> tuple[str, str] | None:
         """(run id, stream) of the run this slot became here, or None: nothing to send."""
@@ -77,7 +79,7 @@ class SlotClaimer:
 
     async def sent(self, run_id: str, stream: str) -> None:
         """The run's message is on its stream (``post_send``): confirmed in one statement per tick."""
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sent.append((run_id, stream, future))
         if self._confirmer is None:
             self._confirmer = asyncio.create_task(self._confirm())

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
-from taskiq import AsyncBroker, ScheduledTask, ScheduleSource
+from taskiq import ScheduledTask, ScheduleSource
 from taskiq.exceptions import ScheduledTaskCancelledError
 
 from app.domain.history import ensure_cleanup_schedule
 from app.domain.services import Services
 from app.settings import Settings
-from app.strategies.taskiq_broker import RUN_TASK
+from app.strategies.taskiq_broker import RUN_TASK, MercatoStreamBroker
 from app.strategies.taskiq_claim import SlotClaimer
 from app.strategies.taskiq_store import ScheduleStore, schedule_of
 from app.strategies.taskiq_sync import Maintenance
@@ -58,7 +58,7 @@ class MercatoScheduleSource(ScheduleSource):
     def __init__(
         self,
         settings: Settings,
-        broker: AsyncBroker,
+        broker: MercatoStreamBroker,
         *,
         runtime: Services | None = None,
         connect: Callable[[Settings], Services] | None = None,
@@ -80,30 +80,39 @@ class MercatoScheduleSource(ScheduleSource):
 
     def connect(self) -> None:
         """Open the database and Redis (``startup`` does this; tests call it alone)."""
-        if self.runtime is None and self._connect is not None:
+        if self.runtime is None:
+            assert self._connect is not None  # __init__ wants one or the other
             self.runtime = self._connect(self.settings)
         self.store = ScheduleStore(Redis.from_url(self.settings.redis_url))
         self.claimer = SlotClaimer(self.runtime, self.store, self.broker)
 
+    def _connected(self) -> tuple[Services, ScheduleStore, SlotClaimer]:
+        """What ``connect`` made."""
+        if self.runtime is None or self.store is None or self.claimer is None:
+            raise RuntimeError("the schedule source is not connected (startup connects it)")
+        return self.runtime, self.store, self.claimer
+
     async def startup(self) -> None:
         self.connect()
-        await ensure_cleanup_schedule(self.runtime.scheduler)
-        self._maintenance = Maintenance(self.runtime, self.store, self.broker)
+        runtime, store, _ = self._connected()
+        await ensure_cleanup_schedule(runtime.scheduler)
+        self._maintenance = Maintenance(runtime, store, self.broker)
         await self._maintenance.start()
 
     async def shutdown(self) -> None:
         if self._maintenance:
             await self._maintenance.stop()
         if self.store:
-            await self.store.redis.aclose()
+            await self.store.redis.aclose()  # type: ignore[attr-defined]  # the redis stubs predate aclose (redis 5)
         if self.runtime and self._own_runtime:
             await self.runtime.close()
 
     async def get_schedules(self) -> list[ScheduledTask]:
-        now = self.runtime.clock()
+        runtime, store, _ = self._connected()
+        now = runtime.clock()
         listed: dict[tuple[str, datetime, int], ScheduledTask] = {}
         slot_lists: dict[tuple[str, datetime], list[datetime]] = {}
-        for job_id, first, spec in await self.store.upcoming(now + HORIZON):
+        for job_id, first, spec in await store.upcoming(now + HORIZON):
             # A next slot in the past fires at once; the claim applies the catch-up policy.
             if (spec, first) not in slot_lists:
                 slot_lists[(spec, first)] = [first, *_later_slots(spec, first, now)]
@@ -131,7 +140,8 @@ class MercatoScheduleSource(ScheduleSource):
 
     async def pre_send(self, task: ScheduledTask) -> None:
         slot = datetime.fromisoformat(task.kwargs["slot"])
-        claimed = await self.claimer.claim(task.kwargs["job_id"], slot)
+        _, _, claimer = self._connected()
+        claimed = await claimer.claim(task.kwargs["job_id"], slot)
         if claimed is None:
             raise ScheduledTaskCancelledError  # another scheduler has it, or it may not fire
         run_id, stream = claimed
@@ -142,4 +152,6 @@ class MercatoScheduleSource(ScheduleSource):
 
     async def post_send(self, task: ScheduledTask) -> None:
         # The message is on the stream: the run no longer waits to be sent again (SEND_GRACE).
-        await self.claimer.sent(task.task_id, task.labels["queue_name"])
+        _, _, claimer = self._connected()
+        if task.task_id is not None:  # pre_send made it the run's id
+            await claimer.sent(task.task_id, task.labels["queue_name"])

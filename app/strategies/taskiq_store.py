@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy import Row
 
 from app import engine
 from app.persistence.models import ScheduledJob
@@ -28,8 +30,8 @@ class Entry:
     spec: str  # the timing definition, canonical JSON
 
 
-def entry_for(job: ScheduledJob) -> Entry | None:
-    """The Redis entry a schedule row should have; None when it must not fire."""
+def entry_for(job: ScheduledJob | Row[Any]) -> Entry | None:
+    """The Redis entry a schedule (or a row of its columns) should have; None when it must not fire."""
     if not job.is_enabled or job.deleted_at is not None or job.next_run_at is None:
         return None
     spec = {
@@ -51,22 +53,25 @@ def _iso(value: datetime | None) -> str | None:
 @lru_cache(maxsize=16_384)
 def schedule_of(spec: str) -> engine.Schedule:
     data = json.loads(spec)
-    instant = lambda v: datetime.fromisoformat(v) if v else None
     return engine.parse_schedule(
         data["type"],
         data["value"],
         data["tz"],
-        anchor=instant(data["anchor"]),
-        start_at=instant(data["start"]),
-        end_at=instant(data["end"]),
+        anchor=_instant(data["anchor"]),
+        start_at=_instant(data["start"]),
+        end_at=_instant(data["end"]),
         min_interval_seconds=1,
     )
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 class ScheduleStore:
     """The Redis layout: ``<prefix>:due`` (sorted set) and ``<prefix>:defs`` (hash)."""
 
-    def __init__(self, redis: Redis, prefix: str = "mercato:schedules") -> None:
+    def __init__(self, redis: Redis[bytes], prefix: str = "mercato:schedules") -> None:
         self.redis = redis
         self.due_key = f"{prefix}:due"
         self.defs_key = f"{prefix}:defs"
@@ -95,7 +100,10 @@ class ScheduleStore:
 
     async def upcoming(self, until: datetime) -> list[tuple[str, datetime, str]]:
         """(id, next slot, spec) of every schedule whose next slot is at or before ``until``."""
-        scored = await self.redis.zrange(self.due_key, "-inf", until.timestamp(), byscore=True, withscores=True)
+        # The stubs type zrange's bounds as int; with byscore they are scores ("-inf", floats).
+        scored = await self.redis.zrange(  # type: ignore[call-overload]
+            self.due_key, "-inf", until.timestamp(), byscore=True, withscores=True
+        )
         if not scored:
             return []
         specs = await self.redis.hmget(self.defs_key, [member for member, _ in scored])

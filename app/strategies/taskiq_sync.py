@@ -22,19 +22,23 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from taskiq import AsyncBroker
 
+from app.domain.clock import Clock
 from app.domain.execution import LEASE
 from app.domain.outcomes import settle_lost_runs
+from app.domain.services import Services
 from app.domain.vocabulary import RunStatus
 from app.persistence.models import ScheduledJob, ScheduledJobRun
-from app.strategies.taskiq_broker import COMMAND_STREAM, build_broker, send_run, stream_for
+from app.settings import Settings
+from app.strategies.taskiq_broker import COMMAND_STREAM, MercatoStreamBroker, build_broker, send_run, stream_for
 from app.strategies.taskiq_store import ScheduleStore, entry_for
 
 log = logging.getLogger("mercato.sync")
@@ -119,7 +123,7 @@ async def take_sendable(
     return sent
 
 
-async def confirm_sent(sessions, sent: Iterable[tuple[str, str]]) -> None:
+async def confirm_sent(sessions: async_sessionmaker[AsyncSession], sent: Iterable[tuple[str, str]]) -> None:
     """The messages of these (run id, stream) are on their streams: no resend is needed.
 
     Conditional on the ``sending:`` mark, so a worker that already started the run (and wrote
@@ -140,14 +144,14 @@ async def confirm_sent(sessions, sent: Iterable[tuple[str, str]]) -> None:
             )
 
 
-async def send_runs(sessions, broker, runs: Sequence[Sendable]) -> None:
+async def send_runs(sessions: async_sessionmaker[AsyncSession], broker: AsyncBroker, runs: Sequence[Sendable]) -> None:
     """Put runs taken by ``take_sendable`` on their streams, then confirm them."""
     for run in runs:
         await send_run(broker, run.run_id, run.stream)
     await confirm_sent(sessions, [(run.run_id, run.stream) for run in runs])
 
 
-async def send_due_runs(runtime, broker) -> int:
+async def send_due_runs(runtime: Services, broker: MercatoStreamBroker) -> int:
     """Send what became due, and what Redis lost; returns how many runs were sent."""
     now = runtime.clock()
     # The marker is gone after a flush or an empty restart: every message sent before now may
@@ -174,7 +178,7 @@ async def send_due_runs(runtime, broker) -> int:
 class RedisSync:
     """SchedulerHooks for the async strategy (every process: web, CLI, workers, schedulers)."""
 
-    def __init__(self, settings, sessions, clock) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.settings = settings
         self.sessions = sessions
         self.clock = clock
@@ -202,16 +206,16 @@ class RedisSync:
 
 
 @contextlib.asynccontextmanager
-async def _store(settings):
+async def _store(settings: Settings) -> AsyncIterator[ScheduleStore]:
     redis = Redis.from_url(settings.redis_url)
     try:
         yield ScheduleStore(redis)
     finally:
-        await redis.aclose()
+        await redis.aclose()  # type: ignore[attr-defined]  # the redis stubs predate aclose (redis 5)
 
 
 @contextlib.asynccontextmanager
-async def _sender(settings):
+async def _sender(settings: Settings) -> AsyncIterator[MercatoStreamBroker]:
     broker = build_broker(settings, streams=[COMMAND_STREAM])
     try:
         yield broker
@@ -222,7 +226,7 @@ async def _sender(settings):
 # ----- reconcile -----------------------------------------------------------------------------
 
 
-async def reconcile_all(runtime, store: ScheduleStore | None = None) -> str:
+async def reconcile_all(runtime: Services, store: ScheduleStore | None = None) -> str:
     """Make Redis match the database; returns a one-line report."""
     if store is None:
         async with _store(runtime.settings) as own:
@@ -271,11 +275,11 @@ async def reconcile_all(runtime, store: ScheduleStore | None = None) -> str:
 class Maintenance:
     """Runs beside taskiq's scheduler loop: send due queued runs, settle lost runs, reconcile."""
 
-    def __init__(self, runtime, store: ScheduleStore, broker) -> None:
+    def __init__(self, runtime: Services, store: ScheduleStore, broker: MercatoStreamBroker) -> None:
         self.runtime = runtime
         self.store = store
         self.broker = broker
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         log.info(await reconcile_all(self.runtime, self.store))

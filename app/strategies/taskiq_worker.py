@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
@@ -23,11 +24,12 @@ from app.domain.batching import Coalescer
 from app.domain.execution import RunExecution
 from app.domain.outcomes import LeaseKeeper, RecordedOutcome, record_outcomes
 from app.domain.services import Services
-from app.domain.starting import StartedRun, run_target, start_runs
+from app.domain.starting import StartedRun, TargetResult, run_target, start_runs
 from app.settings import Settings
 from app.strategies.taskiq_broker import RUN_TASK
 
 log = logging.getLogger("mercato.worker")
+B = TypeVar("B", bound=AsyncBroker)
 
 #: Set on the message by the middleware: did this delivery start the run?
 STARTED_LABEL = "mercato_started"
@@ -47,7 +49,7 @@ class RunLifecycle(TaskiqMiddleware):
         self._starter: Coalescer[str, StartedRun | None] = Coalescer(
             lambda run_ids: start_runs(self._execution(), run_ids, worker=self.worker)
         )
-        self._recorder: Coalescer[tuple, RecordedOutcome] = Coalescer(
+        self._recorder: Coalescer[tuple[Any, Any | None, TargetResult], RecordedOutcome] = Coalescer(
             lambda finishes: record_outcomes(self._execution(), finishes)
         )
         self._leases: LeaseKeeper | None = None
@@ -77,7 +79,7 @@ class RunLifecycle(TaskiqMiddleware):
         run_id = message.kwargs.get("run_id")
         prepared = await self._starter.submit(run_id) if isinstance(run_id, str) else None
         message.labels[STARTED_LABEL] = prepared is not None
-        if prepared is not None:
+        if isinstance(run_id, str) and prepared is not None:
             self._in_flight.add(run_id)
             self._prepared[run_id] = prepared
         else:
@@ -92,9 +94,11 @@ class RunLifecycle(TaskiqMiddleware):
         finish = await run_target(self._execution(), prepared)
         return await self._recorder.submit((prepared.run, prepared.job, finish))
 
-    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult) -> None:
-        self._prepared.pop(message.kwargs.get("run_id"), None)
-        self._in_flight.discard(message.kwargs.get("run_id"))
+    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        run_id = message.kwargs.get("run_id")
+        if isinstance(run_id, str):
+            self._prepared.pop(run_id, None)
+            self._in_flight.discard(run_id)
         if result.is_err:
             # execute() records every target failure itself; this is the path around it
             # (database gone while recording). The lease runs out and the run is settled.
@@ -107,7 +111,7 @@ async def run_job(run_id: str, context: Context = TaskiqDepends()) -> str:
     return outcome.status if outcome else "not started"
 
 
-def serve_runs(broker: AsyncBroker, settings: Settings, connect: Callable[[Settings], Services]) -> AsyncBroker:
+def serve_runs(broker: B, settings: Settings, connect: Callable[[Settings], Services]) -> B:
     """Make ``broker`` a worker's: the run task, and the middleware that starts, runs and
     records each run."""
     broker.add_middlewares(RunLifecycle(settings, connect))

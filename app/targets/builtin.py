@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from app.domain.history import CLEANUP_COMMAND, delete_expired_runs
 from app.domain.registry import TargetContext, registry
@@ -19,7 +20,7 @@ from app.domain.registry import TargetContext, registry
     payload_hint={"message": "hello", "sleep": 0, "fail": None},
     schedulable=True,
 )
-async def echo(payload: dict, ctx: TargetContext) -> dict:
+async def echo(payload: dict[str, Any], ctx: TargetContext) -> dict[str, Any]:
     delay = payload.get("sleep") or 0
     if isinstance(delay, (int, float)) and delay > 0:
         await asyncio.sleep(min(float(delay), 3600))
@@ -35,7 +36,7 @@ async def echo(payload: dict, ctx: TargetContext) -> dict:
     payload_hint={"period": "day", "currency": "EUR"},
     schedulable=True,
 )
-async def sales_summary(payload: dict, ctx: TargetContext) -> dict:
+async def sales_summary(payload: dict[str, Any], ctx: TargetContext) -> dict[str, Any]:
     period = str(payload.get("period", "day"))
     if period not in ("day", "week", "month"):
         raise ValueError(f"period must be day, week or month, not {period!r}")
@@ -59,7 +60,7 @@ _RATES = {"USD": Decimal("1.08"), "GBP": Decimal("0.85"), "PLN": Decimal("4.31")
     payload_hint={"base": "EUR", "symbols": ["USD", "GBP"]},
     schedulable=True,
 )
-async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
+async def fetch_currency_rates(payload: dict[str, Any], ctx: TargetContext) -> dict[str, Any]:
     symbols = payload.get("symbols") or list(_RATES)
     unknown = [s for s in symbols if s not in _RATES]
     if unknown:
@@ -81,7 +82,9 @@ async def fetch_currency_rates(payload: dict, ctx: TargetContext) -> dict:
     # It deletes the runs of every tenant: a system schedule's work, never a tenant's.
     scopes={"system"},
 )
-async def cleanup_history(payload: dict, ctx: TargetContext) -> dict:
+async def cleanup_history(payload: dict[str, Any], ctx: TargetContext) -> dict[str, Any]:
+    if ctx.data is None:
+        raise RuntimeError("the history cleanup needs the stored data, which the execution path gives it")
     days = payload.get("days")
     deleted = await delete_expired_runs(ctx.data, days=days if isinstance(days, int) and days > 0 else None)
     return {"deleted": deleted}
