@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Any
 
 from litestar import Request
 from litestar.datastructures import Cookie
@@ -50,11 +51,11 @@ class CsrfRejected(DomainError):
     """An unsafe request with browser credentials lacked a valid CSRF token."""
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
     return request.app.state.runtime
 
 
-async def identify(request: Request) -> None:
+async def identify(request: Request[Any, Any, Any]) -> None:
     runtime = runtime_of(request)
     state = request.state
     state.actor, state.user, state.auth = None, None, None
@@ -93,20 +94,20 @@ async def identify(request: Request) -> None:
         await _check_csrf(request)
 
 
-def new_csrf_seed(request: Request) -> None:
+def new_csrf_seed(request: Request[Any, Any, Any]) -> None:
     """A new pre-session value (sent as the CSRF cookie): at login and logout, so a token seen
     on one side of either is no use on the other."""
     request.state.csrf_seed = secrets.token_urlsafe(32)
     request.state.new_csrf_cookie = True
 
 
-def _csrf_token(request: Request, kind: str, value: str) -> str:
+def _csrf_token(request: Request[Any, Any, Any], kind: str, value: str) -> str:
     key = request.app.state.settings.secret_key.encode()
     mac = hmac.new(key, f"mercato-csrf:{kind}:{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-async def _check_csrf(request: Request) -> None:
+async def _check_csrf(request: Request[Any, Any, Any]) -> None:
     expected = request.state.csrf_token
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -119,7 +120,7 @@ async def _check_csrf(request: Request) -> None:
         raise CsrfRejected("the form expired or came from another site; reload the page and try again")
 
 
-def require(request: Request, feature: str | None = None) -> Actor:
+def require(request: Request[Any, Any, Any], feature: str | None = None) -> Actor:
     """The calling actor, who must be signed in and (optionally) hold ``feature``."""
     from app.domain.errors import Forbidden
 
@@ -131,7 +132,7 @@ def require(request: Request, feature: str | None = None) -> Actor:
     return actor
 
 
-def session_cookie(request: Request, key: str | None) -> Cookie:
+def session_cookie(request: Request[Any, Any, Any], key: str | None) -> Cookie:
     secure = request.url.scheme == "https"
     if key is None:
         return Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, samesite="lax", secure=secure, path="/")

@@ -37,7 +37,7 @@ async def healthz() -> dict:
 
 
 @get("/readyz", include_in_schema=False)
-async def readyz(request: Request) -> Response:
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime = runtime_of(request)
     checks = {"database": await _probe(_ping_database(runtime))}
     if runtime.settings.queue_strategy == "async":
@@ -75,7 +75,7 @@ async def _ping_redis(url: str) -> None:
         await client.aclose()
 
 
-def _plain_error(request: Request, exc: Exception) -> Response:
+def _plain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = 401 if isinstance(exc, NotAuthenticated) else 403
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     return Response(f"{exc}\n", status_code=status, media_type="text/plain", headers=headers)
@@ -86,7 +86,7 @@ def _plain_error(request: Request, exc: Exception) -> Response:
     include_in_schema=False,
     exception_handlers={NotAuthenticated: _plain_error, Forbidden: _plain_error},
 )
-async def metrics_endpoint(request: Request) -> Response:
+async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[Any]:
     actor = request.state.actor
     if actor is None:
         raise NotAuthenticated("send a superadmin's API token: 'Authorization: Bearer <token>'")

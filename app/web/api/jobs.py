@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from litestar import Request, Response, delete, get, patch, post
@@ -84,7 +84,7 @@ async def conditional(call, expected: int | None):
 
 @get("/jobs", summary="List schedules", responses=errors(400, 401, 403, 422))
 async def list_jobs(
-    request: Request,
+    request: Request[Any, Any, Any],
     page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
     search: Annotated[
@@ -129,13 +129,13 @@ async def list_jobs(
     ],
     responses=errors(400, 401, 403, 413, 422),
 )
-async def create_job(request: Request, data: JSONBody[JobCreate]) -> Response[Job]:
+async def create_job(request: Request[Any, Any, Any], data: JSONBody[JobCreate]) -> Response[Job]:
     job = await runtime_of(request).scheduler.create(data.given(), require(request))
     return job_response(job, 201, {"Location": job_location(job.id)})
 
 
 @get("/jobs/{job_id:str}", summary="Get a schedule", response_headers=ETAG, responses=errors(400, 401, 403, 404))
-async def get_job(request: Request, job_id: JobId) -> Response[Job]:
+async def get_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Job]:
     return job_response(await runtime_of(request).scheduler.get(job_id, require(request)))
 
 
@@ -146,7 +146,7 @@ async def get_job(request: Request, job_id: JobId) -> Response[Job]:
     responses=errors(400, 401, 403, 404, 409, 412, 413, 422),
 )
 async def update_job(
-    request: Request, job_id: JobId, data: JSONBody[JobPatch], if_match: IfMatch = None
+    request: Request[Any, Any, Any], job_id: JobId, data: JSONBody[JobPatch], if_match: IfMatch = None
 ) -> Response[Job]:
     """Only the fields sent change. With `If-Match` (or `version`) the change applies only to
     that version of the schedule: 412 if someone changed it since."""
@@ -157,7 +157,7 @@ async def update_job(
 
 
 @delete("/jobs/{job_id:str}", summary="Delete a schedule", responses=errors(400, 401, 403, 404, 409, 412))
-async def delete_job(request: Request, job_id: JobId, if_match: IfMatch = None) -> None:
+async def delete_job(request: Request[Any, Any, Any], job_id: JobId, if_match: IfMatch = None) -> None:
     """Soft delete: it never fires again; its history stays and `undo` brings it back."""
     expected = expected_version(if_match)
     service = runtime_of(request).scheduler
@@ -171,7 +171,7 @@ async def delete_job(request: Request, job_id: JobId, if_match: IfMatch = None) 
     response_headers=ETAG,
     responses=errors(400, 401, 403, 404, 409, 412),
 )
-async def enable_job(request: Request, job_id: JobId, if_match: IfMatch = None) -> Response[Job]:
+async def enable_job(request: Request[Any, Any, Any], job_id: JobId, if_match: IfMatch = None) -> Response[Job]:
     expected = expected_version(if_match)
     service = runtime_of(request).scheduler
     job = await conditional(service.enable(job_id, require(request), expected_version=expected), expected)
@@ -186,7 +186,7 @@ async def enable_job(request: Request, job_id: JobId, if_match: IfMatch = None) 
     responses=errors(400, 401, 403, 404, 409, 412, 422),
 )
 async def disable_job(
-    request: Request, job_id: JobId, data: JSONBody[DisableInput | None] = None, if_match: IfMatch = None
+    request: Request[Any, Any, Any], job_id: JobId, data: JSONBody[DisableInput | None] = None, if_match: IfMatch = None
 ) -> Response[Job]:
     """Pause with an optional `note` (at most 500 characters) saying why."""
     expected = expected_version(if_match)
@@ -204,7 +204,7 @@ async def disable_job(
     response_headers=[ResponseHeader(name="Location", description="The run's URL.", documentation_only=True)],
     responses=errors(400, 401, 403, 404),
 )
-async def trigger_job(request: Request, job_id: JobId) -> Response[Run]:
+async def trigger_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Run]:
     """Queue a manual run; the running scheduler (either strategy) starts it at once."""
     run = await runtime_of(request).scheduler.trigger(job_id, require(request))
     return Response(Run.of(run), status_code=202, headers={"Location": f"{BASE}/runs/{run.id}"})
@@ -212,7 +212,7 @@ async def trigger_job(request: Request, job_id: JobId) -> Response[Run]:
 
 @get("/jobs/{job_id:str}/audit", summary="A schedule's change history", responses=errors(400, 401, 403, 404, 422))
 async def job_audit(
-    request: Request, job_id: JobId, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100
+    request: Request[Any, Any, Any], job_id: JobId, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100
 ) -> AuditTrail:
     """Every change (create, update, enable, disable, delete, undo), newest first."""
     entries = await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
@@ -226,7 +226,7 @@ async def job_audit(
     response_headers=ETAG,
     responses=errors(400, 401, 403, 404, 409, 422),
 )
-async def undo_job(request: Request, job_id: JobId) -> Response[Job]:
+async def undo_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Job]:
     """Revert the schedule to how it was before its last change (a delete too)."""
     return job_response(await runtime_of(request).scheduler.undo(job_id, require(request)))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException
@@ -21,7 +21,7 @@ YAML = "application/yaml"
 
 @get("/export", summary="Export schedules as YAML", media_type=YAML, responses=errors(400, 401, 403, 422))
 async def export_schedules(
-    request: Request,
+    request: Request[Any, Any, Any],
     scope_type: Annotated[Scope | None, QueryParameter(name="scopeType")] = None,
     tenant_id: Annotated[str | None, QueryParameter(name="tenantId", max_length=64)] = None,
 ) -> Response[ScheduleFile]:
@@ -54,7 +54,7 @@ class _YamlBody(Operation):
     responses=errors(400, 401, 403, 413, 422),
 )
 async def import_schedules(
-    request: Request,
+    request: Request[Any, Any, Any],
     dry_run: Annotated[bool, QueryParameter(name="dryRun", description="Only report what would change.")] = False,
 ) -> ImportResult:
     """Upsert by id, all or nothing: every schedule is validated first; any error changes nothing
@@ -72,7 +72,7 @@ async def import_schedules(
     )
 
 
-async def _read_capped(request: Request, max_bytes: int) -> bytes:
+async def _read_capped(request: Request[Any, Any, Any], max_bytes: int) -> bytes:
     """The body, refused (413) as soon as it is known to exceed ``max_bytes``: from its
     Content-Length before reading, else once the bytes read pass the limit."""
     if (request.content_length or 0) > max_bytes:

@@ -67,7 +67,9 @@ def _run_context() -> dict[str, Any]:
     }
 
 
-async def history_context(request: Request, job: Any, actor: Actor, params: Mapping[str, Any]) -> dict[str, Any]:
+async def history_context(
+    request: Request[Any, Any, Any], job: Any, actor: Actor, params: Mapping[str, Any]
+) -> dict[str, Any]:
     filters = _history_filters(params)
     runs = await runtime_of(request).scheduler.runs(
         job.id,
@@ -96,7 +98,7 @@ async def history_context(request: Request, job: Any, actor: Actor, params: Mapp
     }
 
 
-async def _overview_context(request: Request, job: Any, actor: Actor) -> dict[str, Any]:
+async def _overview_context(request: Request[Any, Any, Any], job: Any, actor: Actor) -> dict[str, Any]:
     runtime = runtime_of(request)
     recent = await runtime.scheduler.runs(job.id, RunQuery(page_size=CHART_RUNS), actor)
     fmt = TimeFormat(runtime.clock())
@@ -110,7 +112,7 @@ async def _overview_context(request: Request, job: Any, actor: Actor) -> dict[st
 
 
 @get(f"{HOME}/{ID}", name="jobs.detail")
-async def detail(request: Request, job_id: FromPath[str]) -> Response:
+async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     job = await runtime.scheduler.get(job_id, actor)
@@ -140,7 +142,7 @@ async def detail(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @get(f"{HOME}/{ID}/runs/{{run_id:str}}", name="jobs.run_status")
-async def run_status(request: Request, job_id: FromPath[str], run_id: FromPath[str]) -> Response:
+async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run_id: FromPath[str]) -> Response[Any]:
     """One run's row. Once the run has finished, answer 286 (htmx stops polling) and announce
     ``runFinished`` so the status panel and chart refresh themselves."""
     actor = require(request, VIEW)
