@@ -27,6 +27,8 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.actors import Actor
 from app.domain.errors import DomainError
@@ -52,7 +54,8 @@ class CsrfRejected(DomainError):
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 async def identify(request: Request[Any, Any, Any]) -> None:
@@ -87,7 +90,7 @@ async def identify(request: Request[Any, Any, Any]) -> None:
             state.user, state.auth = user, "session"
     if state.user is not None:
         state.actor = await runtime.users.actor_for(state.user)
-    if state.auth == "session":
+    if state.auth == "session" and key:
         state.csrf_token = _csrf_token(request, "session", key)
     if request.method not in SAFE_METHODS and not authorization:
         # Only ambient credentials (cookies) can be borrowed by a forged request.
@@ -139,14 +142,14 @@ def session_cookie(request: Request[Any, Any, Any], key: str | None) -> Cookie:
     return Cookie(key=SESSION_COOKIE, value=key, httponly=True, samesite="lax", secure=secure, path="/")
 
 
-def security_middleware(app):
+def security_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: security headers on every response, and the CSRF cookie when minted."""
     from http.cookies import SimpleCookie
 
     from app.web.headers import SECURITY_HEADERS
 
-    async def middleware(scope, receive, send):
-        if scope["type"] != "http":
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         if not _is_utf8(scope.get("query_string", b"")):
@@ -155,7 +158,7 @@ def security_middleware(app):
             await _bad_request(send, "the query string is not UTF-8 text (percent-encode it)")
             return
 
-        async def send_with_headers(message):
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
@@ -187,14 +190,14 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-async def _bad_request(send, detail: str) -> None:
+async def _bad_request(send: Send, detail: str) -> None:
     from app.web.headers import SECURITY_HEADERS
 
     body = f"Bad request: {detail}\n".encode()
-    headers = [
+    headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
         *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
     ]
     await send({"type": "http.response.start", "status": 400, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

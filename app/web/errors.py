@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 
 from app.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
@@ -41,7 +42,7 @@ def is_api(request: Request[Any, Any, Any]) -> bool:
 
 
 def problem(
-    status: int, detail: str, *, errors: dict[str, str] | None = None, headers: dict | None = None
+    status: int, detail: str, *, errors: dict[str, str] | None = None, headers: dict[str, str] | None = None
 ) -> Response[Any]:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -58,7 +59,7 @@ def problem(
 
 
 def error_page(
-    request: Request[Any, Any, Any], status: int, detail: str, *, headers: dict | None = None
+    request: Request[Any, Any, Any], status: int, detail: str, *, headers: dict[str, str] | None = None
 ) -> Response[Any]:
     return Template(
         "error.html",
@@ -129,7 +130,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_page(request, 500, "An unexpected error happened; it has been logged.")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: handle_domain_error,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,

@@ -17,6 +17,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from app.domain.errors import DomainError, ValidationError
 from app.domain.fieldnames import camel_keys
@@ -122,7 +123,7 @@ def undecodable_body(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return handle_unexpected(request, exc)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationError: validation_error,
     ValidationException: schema_mismatch,
     PreconditionFailed: precondition_failed,
