@@ -14,6 +14,7 @@ from litestar.params import FromPath
 
 from app.domain.actors import MANAGE, VIEW
 from app.domain.errors import Forbidden
+from app.persistence.models import ScheduledJob
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
 from app.web.pages.detail import history_context
@@ -99,7 +100,7 @@ async def undo(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Respon
     return redirect(request, job_url(job_id), Flash(f"Undone: “{job.name}” is back to its previous version."))
 
 
-def _next(request: Request[Any, Any, Any], job) -> str:
+def _next(request: Request[Any, Any, Any], job: ScheduledJob) -> str:
     from app.web.formatting import TimeFormat
 
     if job.next_run_at is None:

@@ -16,9 +16,17 @@ from litestar.params import FromPath
 from app import engine
 from app.domain.actors import MANAGE, VIEW, Actor
 from app.domain.errors import Conflict, Forbidden, ValidationError
-from app.domain.registry import schedulable_scopes
+from app.domain.registry import Target, schedulable_scopes
 from app.web.auth import require, runtime_of
-from app.web.formatting import CATCH_UP_LABELS, FIELD_LABELS, OVERLAP_LABELS, SCOPE_LABELS, TimeFormat, schedule_preview
+from app.web.formatting import (
+    CATCH_UP_LABELS,
+    FIELD_LABELS,
+    OVERLAP_LABELS,
+    SCOPE_LABELS,
+    SchedulePreview,
+    TimeFormat,
+    schedule_preview,
+)
 from app.web.forms import JobForm
 from app.web.login import HOME
 from app.web.pages.flash import Flash
@@ -27,7 +35,7 @@ from app.web.pages.responses import job_url, redirect, render
 ID = "{job_id:str}"
 
 
-def _preview_for(request: Request[Any, Any, Any], values: dict[str, str], anchor: datetime | None):
+def _preview_for(request: Request[Any, Any, Any], values: dict[str, str], anchor: datetime | None) -> SchedulePreview:
     runtime = runtime_of(request)
     return schedule_preview(
         values.get("schedule_type", "cron"),
@@ -41,7 +49,7 @@ def _preview_for(request: Request[Any, Any, Any], values: dict[str, str], anchor
     )
 
 
-def _target_choice(request: Request[Any, Any, Any], actor: Actor, value: str):
+def _target_choice(request: Request[Any, Any, Any], actor: Actor, value: str) -> Target | None:
     """The chosen target, if ``actor`` may schedule it in some scope (else as if unknown)."""
     kind, _, name = (value or "").partition(":")
     target = runtime_of(request).registry.get(kind, name) if kind in ("queue", "command") else None

@@ -38,7 +38,8 @@ def _sign(secret: str, payload: str) -> str:
 
 
 def _secret(request: Request[Any, Any, Any]) -> str:
-    return request.app.state.settings.secret_key
+    secret: str = request.app.state.settings.secret_key
+    return secret
 
 
 def _decode(request: Request[Any, Any, Any]) -> list[Flash]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -44,7 +44,7 @@ class ListState:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ListState:
-        def pick(name: str, allowed) -> str:
+        def pick(name: str, allowed: Container[str]) -> str:
             value = str(params.get(name) or "").strip()
             return value if value in allowed else ""
 
