@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, TypeAlias, cast
 from urllib.parse import quote
 
 from litestar import Request, Response, delete, get, patch, post
@@ -14,6 +15,8 @@ from msgspec import UNSET
 
 from app.domain.errors import Conflict
 from app.domain.listing import SORTS, JobQuery
+from app.persistence.models import AuditEntry as AuditRow
+from app.persistence.models import ScheduledJob
 from app.web.api.problems import PreconditionFailed, errors
 from app.web.api.schemas import (
     AuditEntry,
@@ -47,7 +50,7 @@ IfMatch = Annotated[
     ),
 ]
 JobId = FromPath[str]
-Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]
+Sort: TypeAlias = Literal[tuple(SORTS)]  # type: ignore[valid-type]
 _VERSION_TAG = re.compile(r'\s*(?:W/)?(?:"(\d{1,9})"|(\d{1,9}))\s*')
 
 
@@ -55,7 +58,7 @@ def job_location(job_id: str) -> str:
     return f"{BASE}/jobs/{quote(job_id, safe=':@')}"
 
 
-def job_response(job, status_code: int = 200, headers: dict | None = None) -> Response[Job]:
+def job_response(job: ScheduledJob, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[Job]:
     return Response(Job.of(job), status_code=status_code, headers={"ETag": f'"{job.version}"', **(headers or {})})
 
 
@@ -72,7 +75,7 @@ def expected_version(if_match: str | None, body_version: int | None = None) -> i
     return header if header is not None else body_version
 
 
-async def conditional(call, expected: int | None):
+async def conditional(call: Awaitable[ScheduledJob], expected: int | None) -> ScheduledJob:
     """Run a change; with a precondition, a version conflict is 412 (otherwise it stays 409)."""
     try:
         return await call
@@ -215,7 +218,10 @@ async def job_audit(
     request: Request[Any, Any, Any], job_id: JobId, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100
 ) -> AuditTrail:
     """Every change (create, update, enable, disable, delete, undo), newest first."""
-    entries = await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
+    # The service's `list[AuditEntry]` resolves to its own `list` method for mypy: named here.
+    entries = cast(
+        "list[AuditRow]", await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
+    )
     return AuditTrail([AuditEntry.of(e) for e in entries])
 
 

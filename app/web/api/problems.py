@@ -41,7 +41,8 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationError) -> R
 
 def schema_mismatch(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors: dict[str, str] = {}
-    for item in exc.extra if isinstance(exc.extra, list) else []:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
         if not isinstance(item, dict):
             continue
         key, message = str(item.get("key") or "body"), str(item.get("message") or "is invalid")
@@ -55,7 +56,7 @@ def schema_mismatch(request: Request[Any, Any, Any], exc: ValidationException) -
         elif item.get("source") != "body":
             key = _wire_name(request, key)
         errors[key] = message.replace("`", "")
-    if errors and all(item.get("source") == "body" for item in exc.extra if isinstance(item, dict)):
+    if errors and all(item.get("source") == "body" for item in extra if isinstance(item, dict)):
         errors = {**_every_body_error(request), **errors}
     if not errors and (match := _MISSING_PARAM.match(str(exc.detail))):
         errors[match.group(1)] = "is required"
