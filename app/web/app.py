@@ -90,4 +90,5 @@ def _proxy_headers(settings: Settings) -> list[DefineMiddleware]:
         return []
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    return [DefineMiddleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]
+    # uvicorn types its ASGI scope and messages with its own TypedDicts, not Litestar's: same protocol.
+    return [DefineMiddleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]  # type: ignore[arg-type]

@@ -23,9 +23,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Any
 
 from litestar import Request
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.actors import Actor
 from app.domain.errors import DomainError
@@ -50,11 +53,12 @@ class CsrfRejected(DomainError):
     """An unsafe request with browser credentials lacked a valid CSRF token."""
 
 
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
+def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-async def identify(request: Request) -> None:
+async def identify(request: Request[Any, Any, Any]) -> None:
     runtime = runtime_of(request)
     state = request.state
     state.actor, state.user, state.auth = None, None, None
@@ -86,27 +90,27 @@ async def identify(request: Request) -> None:
             state.user, state.auth = user, "session"
     if state.user is not None:
         state.actor = await runtime.users.actor_for(state.user)
-    if state.auth == "session":
+    if state.auth == "session" and key:
         state.csrf_token = _csrf_token(request, "session", key)
     if request.method not in SAFE_METHODS and not authorization:
         # Only ambient credentials (cookies) can be borrowed by a forged request.
         await _check_csrf(request)
 
 
-def new_csrf_seed(request: Request) -> None:
+def new_csrf_seed(request: Request[Any, Any, Any]) -> None:
     """A new pre-session value (sent as the CSRF cookie): at login and logout, so a token seen
     on one side of either is no use on the other."""
     request.state.csrf_seed = secrets.token_urlsafe(32)
     request.state.new_csrf_cookie = True
 
 
-def _csrf_token(request: Request, kind: str, value: str) -> str:
+def _csrf_token(request: Request[Any, Any, Any], kind: str, value: str) -> str:
     key = request.app.state.settings.secret_key.encode()
     mac = hmac.new(key, f"mercato-csrf:{kind}:{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-async def _check_csrf(request: Request) -> None:
+async def _check_csrf(request: Request[Any, Any, Any]) -> None:
     expected = request.state.csrf_token
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -119,7 +123,7 @@ async def _check_csrf(request: Request) -> None:
         raise CsrfRejected("the form expired or came from another site; reload the page and try again")
 
 
-def require(request: Request, feature: str | None = None) -> Actor:
+def require(request: Request[Any, Any, Any], feature: str | None = None) -> Actor:
     """The calling actor, who must be signed in and (optionally) hold ``feature``."""
     from app.domain.errors import Forbidden
 
@@ -131,21 +135,21 @@ def require(request: Request, feature: str | None = None) -> Actor:
     return actor
 
 
-def session_cookie(request: Request, key: str | None) -> Cookie:
+def session_cookie(request: Request[Any, Any, Any], key: str | None) -> Cookie:
     secure = request.url.scheme == "https"
     if key is None:
         return Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, samesite="lax", secure=secure, path="/")
     return Cookie(key=SESSION_COOKIE, value=key, httponly=True, samesite="lax", secure=secure, path="/")
 
 
-def security_middleware(app):
+def security_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: security headers on every response, and the CSRF cookie when minted."""
     from http.cookies import SimpleCookie
 
     from app.web.headers import SECURITY_HEADERS
 
-    async def middleware(scope, receive, send):
-        if scope["type"] != "http":
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         if not _is_utf8(scope.get("query_string", b"")):
@@ -154,7 +158,7 @@ def security_middleware(app):
             await _bad_request(send, "the query string is not UTF-8 text (percent-encode it)")
             return
 
-        async def send_with_headers(message):
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
@@ -186,14 +190,14 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-async def _bad_request(send, detail: str) -> None:
+async def _bad_request(send: Send, detail: str) -> None:
     from app.web.headers import SECURITY_HEADERS
 
     body = f"Bad request: {detail}\n".encode()
-    headers = [
+    headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
         *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
     ]
     await send({"type": "http.response.start", "status": 400, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

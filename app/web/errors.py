@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 
 from app.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
@@ -36,11 +37,13 @@ TITLES = {
 }
 
 
-def is_api(request: Request) -> bool:
+def is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def problem(status: int, detail: str, *, errors: dict[str, str] | None = None, headers: dict | None = None) -> Response:
+def problem(
+    status: int, detail: str, *, errors: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": TITLES.get(status, "Error"),
@@ -55,7 +58,9 @@ def problem(status: int, detail: str, *, errors: dict[str, str] | None = None, h
     )
 
 
-def error_page(request: Request, status: int, detail: str, *, headers: dict | None = None) -> Response:
+def error_page(
+    request: Request[Any, Any, Any], status: int, detail: str, *, headers: dict[str, str] | None = None
+) -> Response[Any]:
     return Template(
         "error.html",
         context={"status": status, "title": TITLES.get(status, "Error"), "detail": detail, "request": request},
@@ -76,7 +81,7 @@ def domain_error_status(exc: DomainError) -> int:
     }.get(type(exc), 400)
 
 
-def handle_domain_error(request: Request, exc: DomainError) -> Response:
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     status = domain_error_status(exc)
     if is_api(request):
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -91,7 +96,7 @@ def handle_domain_error(request: Request, exc: DomainError) -> Response:
     return error_page(request, status, str(exc))
 
 
-def handle_http_error(request: Request, exc: HTTPException) -> Response:
+def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     detail = exc.detail if status < 500 else TITLES[500]
     if isinstance(exc, ValidationException):
@@ -109,7 +114,7 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
     return error_page(request, status, detail)
 
 
-def handle_unexpected(request: Request, exc: Exception) -> Response:
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if is_transient(exc) and isinstance(exc, (DBAPIError, ConnectionError)):
         # The database restarted or failed over: its connections are dropped and the next
         # request opens new ones. Say so, instead of "something went wrong".
@@ -125,7 +130,7 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
     return error_page(request, 500, "An unexpected error happened; it has been logged.")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: handle_domain_error,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,

@@ -19,7 +19,8 @@ from app.domain.vocabulary import RunStatus, Trigger
 
 UTC = UTC
 
-STATUS_LABELS = {
+#: Keyed by the plain status strings that rows and query parameters hold (a RunStatus is one).
+STATUS_LABELS: dict[str, str] = {
     RunStatus.QUEUED: "Queued",
     RunStatus.RUNNING: "Running",
     RunStatus.SUCCEEDED: "Succeeded",
@@ -28,7 +29,7 @@ STATUS_LABELS = {
     RunStatus.SKIPPED: "Skipped",
     RunStatus.MISSED: "Missed",
 }
-TRIGGER_LABELS = {
+TRIGGER_LABELS: dict[str, str] = {
     Trigger.SCHEDULED: "Scheduled",
     Trigger.MANUAL: "Manual",
     Trigger.CATCH_UP: "Catch-up",
@@ -206,7 +207,7 @@ class Change:
     after: str
 
 
-def audit_changes(before: dict | None, after: dict | None) -> list[Change]:
+def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Change]:
     """Fields whose value differs between two snapshots (none for a create or a delete)."""
     if not before or not after:
         return []

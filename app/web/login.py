@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, Response, get, post
@@ -21,7 +22,7 @@ def safe_next(target: str | None) -> str:
 
 
 def _form_page(
-    request: Request, *, email: str = "", error: str | None = None, status: int = 200, next_: str = ""
+    request: Request[Any, Any, Any], *, email: str = "", error: str | None = None, status: int = 200, next_: str = ""
 ) -> Template:
     return Template(
         "login.html",
@@ -31,14 +32,14 @@ def _form_page(
 
 
 @get("/login", name="login")
-async def login_page(request: Request) -> Response:
+async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
     if request.state.actor is not None:
         return Redirect(safe_next(request.query_params.get("next")))
     return _form_page(request)
 
 
 @post("/login", name="login.submit")
-async def login_submit(request: Request) -> Response:
+async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime = runtime_of(request)
     form = await request.form()
     email = str(form.get("email", ""))[:254].strip()
@@ -75,7 +76,7 @@ async def login_submit(request: Request) -> Response:
 
 
 @post("/logout", name="logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     key = request.cookies.get(SESSION_COOKIE)
     if key:
         await runtime_of(request).credentials.close_session(key)

@@ -14,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
 from app.domain import metrics
 from app.domain.errors import Forbidden
+from app.runtime import Runtime
 from app.web.auth import NotAuthenticated, runtime_of
 
 log = logging.getLogger("mercato.web")
@@ -32,12 +35,12 @@ PROBE_TIMEOUT = 2.0
 
 
 @get("/healthz", include_in_schema=False)
-async def healthz() -> dict:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @get("/readyz", include_in_schema=False)
-async def readyz(request: Request) -> Response:
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime = runtime_of(request)
     checks = {"database": await _probe(_ping_database(runtime))}
     if runtime.settings.queue_strategy == "async":
@@ -49,7 +52,7 @@ async def readyz(request: Request) -> Response:
     return Response(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
 
-async def _probe(check) -> dict[str, Any]:
+async def _probe(check: Awaitable[None]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check, PROBE_TIMEOUT)
@@ -60,7 +63,7 @@ async def _probe(check) -> dict[str, Any]:
     return {"ok": True, "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
 
 
-async def _ping_database(runtime) -> None:
+async def _ping_database(runtime: Runtime) -> None:
     async with runtime.engine.connect() as connection:
         await connection.execute(sa.text("SELECT 1"))
 
@@ -72,10 +75,10 @@ async def _ping_redis(url: str) -> None:
     try:
         await client.ping()
     finally:
-        await client.aclose()
+        await client.aclose()  # type: ignore[attr-defined]  # types-redis predates Redis.aclose (redis 5)
 
 
-def _plain_error(request: Request, exc: Exception) -> Response:
+def _plain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = 401 if isinstance(exc, NotAuthenticated) else 403
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     return Response(f"{exc}\n", status_code=status, media_type="text/plain", headers=headers)
@@ -86,7 +89,7 @@ def _plain_error(request: Request, exc: Exception) -> Response:
     include_in_schema=False,
     exception_handlers={NotAuthenticated: _plain_error, Forbidden: _plain_error},
 )
-async def metrics_endpoint(request: Request) -> Response:
+async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[Any]:
     actor = request.state.actor
     if actor is None:
         raise NotAuthenticated("send a superadmin's API token: 'Authorization: Bearer <token>'")
@@ -102,10 +105,10 @@ async def metrics_endpoint(request: Request) -> Response:
 class _Snapshot:
     """A prometheus_client collector over families already read (collect() must be sync)."""
 
-    def __init__(self, families) -> None:
+    def __init__(self, families: list[Metric]) -> None:
         self.families = families
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         return self.families
 
 

@@ -8,8 +8,9 @@ routes are in the OpenAPI document at ``/schema``. See ``docs/api.md``.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from litestar import Router
+from litestar import Request, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -19,7 +20,7 @@ from app.web.api.problems import EXCEPTION_HANDLERS
 from app.web.auth import CsrfRejected, NotAuthenticated, identify, require
 
 
-async def authenticate(request) -> None:
+async def authenticate(request: Request[Any, Any, Any]) -> None:
     """Every API request needs a caller, checked before its body or parameters are read.
 
     This layer's hook replaces the app's ``identify``, so it calls it first. A request with no

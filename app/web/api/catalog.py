@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.params import QueryParameter
@@ -18,7 +18,7 @@ from app.web.auth import require, runtime_of
 
 
 @get("/targets", summary="Schedulable targets", responses=errors(401, 403))
-async def targets(request: Request) -> TargetList:
+async def targets(request: Request[Any, Any, Any]) -> TargetList:
     """The queues and commands you may schedule, with labels, an example payload and the scopes
     a schedule of each may have (a target allowed only in scopes you cannot manage is not listed)."""
     allowed = schedulable_scopes(require(request, VIEW))
@@ -33,7 +33,7 @@ async def targets(request: Request) -> TargetList:
 
 @get("/preview", summary="Describe a schedule and list its next slots", responses=errors(400, 401, 403, 422))
 async def preview(
-    request: Request,
+    request: Request[Any, Any, Any],
     schedule_value: Annotated[str, QueryParameter(name="scheduleValue", min_length=1, max_length=200)],
     schedule_type: Annotated[ScheduleType, QueryParameter(name="scheduleType")] = "cron",
     timezone: Annotated[str, QueryParameter(min_length=1, max_length=64)] = "UTC",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, TypeAlias, cast
 from urllib.parse import quote
 
 from litestar import Request, Response, delete, get, patch, post
@@ -14,6 +15,8 @@ from msgspec import UNSET
 
 from app.domain.errors import Conflict
 from app.domain.listing import SORTS, JobQuery
+from app.persistence.models import AuditEntry as AuditRow
+from app.persistence.models import ScheduledJob
 from app.web.api.problems import PreconditionFailed, errors
 from app.web.api.schemas import (
     AuditEntry,
@@ -47,7 +50,7 @@ IfMatch = Annotated[
     ),
 ]
 JobId = FromPath[str]
-Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]
+Sort: TypeAlias = Literal[tuple(SORTS)]  # type: ignore[valid-type]
 _VERSION_TAG = re.compile(r'\s*(?:W/)?(?:"(\d{1,9})"|(\d{1,9}))\s*')
 
 
@@ -55,7 +58,7 @@ def job_location(job_id: str) -> str:
     return f"{BASE}/jobs/{quote(job_id, safe=':@')}"
 
 
-def job_response(job, status_code: int = 200, headers: dict | None = None) -> Response[Job]:
+def job_response(job: ScheduledJob, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[Job]:
     return Response(Job.of(job), status_code=status_code, headers={"ETag": f'"{job.version}"', **(headers or {})})
 
 
@@ -72,7 +75,7 @@ def expected_version(if_match: str | None, body_version: int | None = None) -> i
     return header if header is not None else body_version
 
 
-async def conditional(call, expected: int | None):
+async def conditional(call: Awaitable[ScheduledJob], expected: int | None) -> ScheduledJob:
     """Run a change; with a precondition, a version conflict is 412 (otherwise it stays 409)."""
     try:
         return await call
@@ -84,7 +87,7 @@ async def conditional(call, expected: int | None):
 
 @get("/jobs", summary="List schedules", responses=errors(400, 401, 403, 422))
 async def list_jobs(
-    request: Request,
+    request: Request[Any, Any, Any],
     page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
     search: Annotated[
@@ -129,13 +132,13 @@ async def list_jobs(
     ],
     responses=errors(400, 401, 403, 413, 422),
 )
-async def create_job(request: Request, data: JSONBody[JobCreate]) -> Response[Job]:
+async def create_job(request: Request[Any, Any, Any], data: JSONBody[JobCreate]) -> Response[Job]:
     job = await runtime_of(request).scheduler.create(data.given(), require(request))
     return job_response(job, 201, {"Location": job_location(job.id)})
 
 
 @get("/jobs/{job_id:str}", summary="Get a schedule", response_headers=ETAG, responses=errors(400, 401, 403, 404))
-async def get_job(request: Request, job_id: JobId) -> Response[Job]:
+async def get_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Job]:
     return job_response(await runtime_of(request).scheduler.get(job_id, require(request)))
 
 
@@ -146,7 +149,7 @@ async def get_job(request: Request, job_id: JobId) -> Response[Job]:
     responses=errors(400, 401, 403, 404, 409, 412, 413, 422),
 )
 async def update_job(
-    request: Request, job_id: JobId, data: JSONBody[JobPatch], if_match: IfMatch = None
+    request: Request[Any, Any, Any], job_id: JobId, data: JSONBody[JobPatch], if_match: IfMatch = None
 ) -> Response[Job]:
     """Only the fields sent change. With `If-Match` (or `version`) the change applies only to
     that version of the schedule: 412 if someone changed it since."""
@@ -157,7 +160,7 @@ async def update_job(
 
 
 @delete("/jobs/{job_id:str}", summary="Delete a schedule", responses=errors(400, 401, 403, 404, 409, 412))
-async def delete_job(request: Request, job_id: JobId, if_match: IfMatch = None) -> None:
+async def delete_job(request: Request[Any, Any, Any], job_id: JobId, if_match: IfMatch = None) -> None:
     """Soft delete: it never fires again; its history stays and `undo` brings it back."""
     expected = expected_version(if_match)
     service = runtime_of(request).scheduler
@@ -171,7 +174,7 @@ async def delete_job(request: Request, job_id: JobId, if_match: IfMatch = None) 
     response_headers=ETAG,
     responses=errors(400, 401, 403, 404, 409, 412),
 )
-async def enable_job(request: Request, job_id: JobId, if_match: IfMatch = None) -> Response[Job]:
+async def enable_job(request: Request[Any, Any, Any], job_id: JobId, if_match: IfMatch = None) -> Response[Job]:
     expected = expected_version(if_match)
     service = runtime_of(request).scheduler
     job = await conditional(service.enable(job_id, require(request), expected_version=expected), expected)
@@ -186,7 +189,7 @@ async def enable_job(request: Request, job_id: JobId, if_match: IfMatch = None) 
     responses=errors(400, 401, 403, 404, 409, 412, 422),
 )
 async def disable_job(
-    request: Request, job_id: JobId, data: JSONBody[DisableInput | None] = None, if_match: IfMatch = None
+    request: Request[Any, Any, Any], job_id: JobId, data: JSONBody[DisableInput | None] = None, if_match: IfMatch = None
 ) -> Response[Job]:
     """Pause with an optional `note` (at most 500 characters) saying why."""
     expected = expected_version(if_match)
@@ -204,7 +207,7 @@ async def disable_job(
     response_headers=[ResponseHeader(name="Location", description="The run's URL.", documentation_only=True)],
     responses=errors(400, 401, 403, 404),
 )
-async def trigger_job(request: Request, job_id: JobId) -> Response[Run]:
+async def trigger_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Run]:
     """Queue a manual run; the running scheduler (either strategy) starts it at once."""
     run = await runtime_of(request).scheduler.trigger(job_id, require(request))
     return Response(Run.of(run), status_code=202, headers={"Location": f"{BASE}/runs/{run.id}"})
@@ -212,10 +215,13 @@ async def trigger_job(request: Request, job_id: JobId) -> Response[Run]:
 
 @get("/jobs/{job_id:str}/audit", summary="A schedule's change history", responses=errors(400, 401, 403, 404, 422))
 async def job_audit(
-    request: Request, job_id: JobId, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100
+    request: Request[Any, Any, Any], job_id: JobId, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100
 ) -> AuditTrail:
     """Every change (create, update, enable, disable, delete, undo), newest first."""
-    entries = await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
+    # The service's `list[AuditEntry]` resolves to its own `list` method for mypy: named here.
+    entries = cast(
+        "list[AuditRow]", await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
+    )
     return AuditTrail([AuditEntry.of(e) for e in entries])
 
 
@@ -226,7 +232,7 @@ async def job_audit(
     response_headers=ETAG,
     responses=errors(400, 401, 403, 404, 409, 422),
 )
-async def undo_job(request: Request, job_id: JobId) -> Response[Job]:
+async def undo_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Job]:
     """Revert the schedule to how it was before its last change (a delete too)."""
     return job_response(await runtime_of(request).scheduler.undo(job_id, require(request)))
 

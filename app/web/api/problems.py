@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 import typing
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from app.domain.errors import DomainError, ValidationError
 from app.domain.fieldnames import camel_keys
@@ -32,14 +34,15 @@ class PreconditionFailed(DomainError):
     """The caller's version of the schedule is not the current one (HTTP 412)."""
 
 
-def validation_error(request: Request, exc: ValidationError) -> Response:
+def validation_error(request: Request[Any, Any, Any], exc: ValidationError) -> Response[Any]:
     errors = camel_keys(exc.errors)
     return problem(422, "; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
 
 
-def schema_mismatch(request: Request, exc: ValidationException) -> Response:
+def schema_mismatch(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors: dict[str, str] = {}
-    for item in exc.extra if isinstance(exc.extra, list) else []:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
         if not isinstance(item, dict):
             continue
         key, message = str(item.get("key") or "body"), str(item.get("message") or "is invalid")
@@ -53,7 +56,7 @@ def schema_mismatch(request: Request, exc: ValidationException) -> Response:
         elif item.get("source") != "body":
             key = _wire_name(request, key)
         errors[key] = message.replace("`", "")
-    if errors and all(item.get("source") == "body" for item in exc.extra if isinstance(item, dict)):
+    if errors and all(item.get("source") == "body" for item in extra if isinstance(item, dict)):
         errors = {**_every_body_error(request), **errors}
     if not errors and (match := _MISSING_PARAM.match(str(exc.detail))):
         errors[match.group(1)] = "is required"
@@ -62,7 +65,7 @@ def schema_mismatch(request: Request, exc: ValidationException) -> Response:
     return problem(422, "; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
 
 
-def _every_body_error(request: Request) -> dict[str, str]:
+def _every_body_error(request: Request[Any, Any, Any]) -> dict[str, str]:
     """msgspec stops at a body's first bad field; the others are checked one by one here, so a
     422 names every wrong field at once."""
     body = request._connection_state.body
@@ -100,18 +103,18 @@ def _required(struct: type[msgspec.Struct]) -> set[str]:
     return {name for name, default in zip(fields, padded) if default is msgspec.NODEFAULT}
 
 
-def _wire_name(request: Request, name: str) -> str:
+def _wire_name(request: Request[Any, Any, Any], name: str) -> str:
     """A parameter as the caller wrote it (``pageSize``), not as the handler names it (``page_size``)."""
     field = request.route_handler.parsed_fn_signature.parameters.get(name)
     kwarg = getattr(field, "kwarg_definition", None)
     return getattr(kwarg, "name", None) or name
 
 
-def precondition_failed(request: Request, exc: PreconditionFailed) -> Response:
+def precondition_failed(request: Request[Any, Any, Any], exc: PreconditionFailed) -> Response[Any]:
     return problem(412, str(exc))
 
 
-def undecodable_body(request: Request, exc: Exception) -> Response:
+def undecodable_body(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """msgspec raises these past Litestar's own error mapping: a body that is not UTF-8, or one
     nested past its recursion limit. Anything else of the kind is a bug: a 500, logged."""
     if isinstance(exc, UnicodeDecodeError):
@@ -121,7 +124,7 @@ def undecodable_body(request: Request, exc: Exception) -> Response:
     return handle_unexpected(request, exc)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationError: validation_error,
     ValidationException: schema_mismatch,
     PreconditionFailed: precondition_failed,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.params import FromPath, QueryParameter
@@ -18,7 +18,7 @@ from app.web.auth import require, runtime_of
 
 @get("/jobs/{job_id:str}/runs", summary="A schedule's runs", responses=errors(400, 401, 403, 404, 422))
 async def job_runs(
-    request: Request,
+    request: Request[Any, Any, Any],
     job_id: FromPath[str],
     status: Annotated[RunStatus | None, QueryParameter()] = None,
     trigger: Annotated[RunTrigger | None, QueryParameter()] = None,
@@ -45,7 +45,7 @@ async def job_runs(
 
 
 @get("/runs/{run_id:str}", summary="One run", responses=errors(400, 401, 403, 404))
-async def get_run(request: Request, run_id: FromPath[str]) -> Run:
+async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Run:
     """Everything recorded about a run, including the error stack and the target's result."""
     return Run.of(await runtime_of(request).scheduler.find_run(run_id, require(request)))
 

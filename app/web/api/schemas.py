@@ -8,7 +8,7 @@ Request structs check structure and types only; the domain (``clean_job``) check
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from msgspec import UNSET, Struct, UnsetType
 
@@ -170,7 +170,7 @@ class AuditEntry(Struct, rename="camel"):
 
     @classmethod
     def of(cls, entry: AuditRow) -> AuditEntry:
-        def fields(snapshot: dict | None) -> dict | None:
+        def fields(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
             return None if snapshot is None else {camel(k): v for k, v in snapshot.items()}
 
         return cls(entry.id, entry.action, entry.actor, fields(entry.before), fields(entry.after), entry.created_at)
@@ -203,7 +203,7 @@ class RunSummary(Struct, rename="camel"):
     created_at: datetime
 
     @classmethod
-    def of(cls, run: ScheduledJobRun):
+    def of(cls, run: ScheduledJobRun) -> Self:
         return cls(**{name: getattr(run, name) for name in cls.__struct_fields__})
 
 
@@ -215,7 +215,7 @@ class Run(RunSummary, rename="camel"):
     queue_job_id: str | None
 
     @classmethod
-    def of(cls, run: ScheduledJobRun):
+    def of(cls, run: ScheduledJobRun) -> Self:
         # Rows recorded before stacks were stored without the server's paths show none either.
         shown = super().of(run)
         shown.error_stack = shown_stack(shown.error_stack)

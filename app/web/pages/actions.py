@@ -7,11 +7,14 @@ itself until it ends) and the flash, swapped in place.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from app.domain.actors import MANAGE, VIEW
 from app.domain.errors import Forbidden
+from app.persistence.models import ScheduledJob
 from app.web.auth import require, runtime_of
 from app.web.login import HOME
 from app.web.pages.detail import history_context
@@ -22,7 +25,7 @@ ID = "{job_id:str}"
 
 
 @post(f"{HOME}/{ID}/run", name="jobs.run")
-async def run_now(request: Request, job_id: FromPath[str]) -> Response:
+async def run_now(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request)
     form = await request.form()
     scheduler = runtime_of(request).scheduler
@@ -45,7 +48,7 @@ async def run_now(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @post(f"{HOME}/{ID}/enable", name="jobs.enable")
-async def enable(request: Request, job_id: FromPath[str]) -> Response:
+async def enable(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request)
     form = await request.form()
     job = await runtime_of(request).scheduler.enable(job_id, actor)
@@ -57,7 +60,7 @@ async def enable(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @post(f"{HOME}/{ID}/disable", name="jobs.disable")
-async def disable(request: Request, job_id: FromPath[str]) -> Response:
+async def disable(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request)
     form = await request.form()
     note = str(form.get("note", ""))
@@ -70,7 +73,7 @@ async def disable(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @get(f"{HOME}/{ID}/delete", name="jobs.confirm_delete")
-async def confirm_delete(request: Request, job_id: FromPath[str]) -> Response:
+async def confirm_delete(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request, VIEW)
     job = await runtime_of(request).scheduler.get(job_id, actor)
     if not actor.can(MANAGE):
@@ -80,7 +83,7 @@ async def confirm_delete(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @post(f"{HOME}/{ID}/delete", name="jobs.delete")
-async def delete(request: Request, job_id: FromPath[str]) -> Response:
+async def delete(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request)
     form = await request.form()
     job = await runtime_of(request).scheduler.delete(job_id, actor)
@@ -91,13 +94,13 @@ async def delete(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @post(f"{HOME}/{ID}/undo", name="jobs.undo")
-async def undo(request: Request, job_id: FromPath[str]) -> Response:
+async def undo(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request)
     job = await runtime_of(request).scheduler.undo(job_id, actor)
     return redirect(request, job_url(job_id), Flash(f"Undone: “{job.name}” is back to its previous version."))
 
 
-def _next(request: Request, job) -> str:
+def _next(request: Request[Any, Any, Any], job: ScheduledJob) -> str:
     from app.web.formatting import TimeFormat
 
     if job.next_run_at is None:

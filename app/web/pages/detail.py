@@ -8,7 +8,7 @@ of the history), ``overview`` (status and chart, refreshed when a run ends) and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
@@ -18,6 +18,7 @@ from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
+from app.persistence.models import AuditEntry
 from app.web.auth import require, runtime_of
 from app.web.formatting import (
     AUDIT_LABELS,
@@ -67,7 +68,9 @@ def _run_context() -> dict[str, Any]:
     }
 
 
-async def history_context(request: Request, job: Any, actor: Actor, params: Mapping[str, Any]) -> dict[str, Any]:
+async def history_context(
+    request: Request[Any, Any, Any], job: Any, actor: Actor, params: Mapping[str, Any]
+) -> dict[str, Any]:
     filters = _history_filters(params)
     runs = await runtime_of(request).scheduler.runs(
         job.id,
@@ -96,7 +99,7 @@ async def history_context(request: Request, job: Any, actor: Actor, params: Mapp
     }
 
 
-async def _overview_context(request: Request, job: Any, actor: Actor) -> dict[str, Any]:
+async def _overview_context(request: Request[Any, Any, Any], job: Any, actor: Actor) -> dict[str, Any]:
     runtime = runtime_of(request)
     recent = await runtime.scheduler.runs(job.id, RunQuery(page_size=CHART_RUNS), actor)
     fmt = TimeFormat(runtime.clock())
@@ -110,7 +113,7 @@ async def _overview_context(request: Request, job: Any, actor: Actor) -> dict[st
 
 
 @get(f"{HOME}/{ID}", name="jobs.detail")
-async def detail(request: Request, job_id: FromPath[str]) -> Response:
+async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     job = await runtime.scheduler.get(job_id, actor)
@@ -125,7 +128,8 @@ async def detail(request: Request, job_id: FromPath[str]) -> Response:
         )
     if wants_block(request, "overview"):
         return render(request, "jobs/detail.html", await _overview_context(request, job, actor), block="overview")
-    trail = await runtime.scheduler.audit_trail(job_id, actor, limit=50)
+    # The service's `list[AuditEntry]` resolves to its own `list` method for mypy: named here.
+    trail = cast("list[AuditEntry]", await runtime.scheduler.audit_trail(job_id, actor, limit=50))
     context = {
         **await history_context(request, job, actor, request.query_params),
         **await _overview_context(request, job, actor),
@@ -140,7 +144,7 @@ async def detail(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @get(f"{HOME}/{ID}/runs/{{run_id:str}}", name="jobs.run_status")
-async def run_status(request: Request, job_id: FromPath[str], run_id: FromPath[str]) -> Response:
+async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run_id: FromPath[str]) -> Response[Any]:
     """One run's row. Once the run has finished, answer 286 (htmx stops polling) and announce
     ``runFinished`` so the status panel and chart refresh themselves."""
     actor = require(request, VIEW)

@@ -16,9 +16,17 @@ from litestar.params import FromPath
 from app import engine
 from app.domain.actors import MANAGE, VIEW, Actor
 from app.domain.errors import Conflict, Forbidden, ValidationError
-from app.domain.registry import schedulable_scopes
+from app.domain.registry import Target, schedulable_scopes
 from app.web.auth import require, runtime_of
-from app.web.formatting import CATCH_UP_LABELS, FIELD_LABELS, OVERLAP_LABELS, SCOPE_LABELS, TimeFormat, schedule_preview
+from app.web.formatting import (
+    CATCH_UP_LABELS,
+    FIELD_LABELS,
+    OVERLAP_LABELS,
+    SCOPE_LABELS,
+    SchedulePreview,
+    TimeFormat,
+    schedule_preview,
+)
 from app.web.forms import JobForm
 from app.web.login import HOME
 from app.web.pages.flash import Flash
@@ -27,7 +35,7 @@ from app.web.pages.responses import job_url, redirect, render
 ID = "{job_id:str}"
 
 
-def _preview_for(request: Request, values: dict[str, str], anchor: datetime | None):
+def _preview_for(request: Request[Any, Any, Any], values: dict[str, str], anchor: datetime | None) -> SchedulePreview:
     runtime = runtime_of(request)
     return schedule_preview(
         values.get("schedule_type", "cron"),
@@ -41,7 +49,7 @@ def _preview_for(request: Request, values: dict[str, str], anchor: datetime | No
     )
 
 
-def _target_choice(request: Request, actor: Actor, value: str):
+def _target_choice(request: Request[Any, Any, Any], actor: Actor, value: str) -> Target | None:
     """The chosen target, if ``actor`` may schedule it in some scope (else as if unknown)."""
     kind, _, name = (value or "").partition(":")
     target = runtime_of(request).registry.get(kind, name) if kind in ("queue", "command") else None
@@ -57,8 +65,14 @@ def _scope_choices(actor: Actor) -> dict[str, str]:
 
 
 def _form_page(
-    request: Request, actor: Actor, form: JobForm, *, job: Any = None, status: int = 200, conflict: str | None = None
-) -> Response:
+    request: Request[Any, Any, Any],
+    actor: Actor,
+    form: JobForm,
+    *,
+    job: Any = None,
+    status: int = 200,
+    conflict: str | None = None,
+) -> Response[Any]:
     registry = runtime_of(request).registry
     allowed = schedulable_scopes(actor)
     context = {
@@ -83,13 +97,13 @@ def _form_page(
 
 
 @get(f"{HOME}/new", name="jobs.new")
-async def new_form(request: Request) -> Response:
+async def new_form(request: Request[Any, Any, Any]) -> Response[Any]:
     actor = require(request, MANAGE)
     return _form_page(request, actor, JobForm.blank(actor))
 
 
 @post(f"{HOME}/new", name="jobs.create")
-async def create(request: Request) -> Response:
+async def create(request: Request[Any, Any, Any]) -> Response[Any]:
     actor = require(request, MANAGE)
     form = JobForm.from_submission(await request.form())
     try:
@@ -99,7 +113,7 @@ async def create(request: Request) -> Response:
     return redirect(request, job_url(job.id), Flash(f"Created “{job.name}”."))
 
 
-async def _editable(request: Request, job_id: str) -> tuple[Actor, Any]:
+async def _editable(request: Request[Any, Any, Any], job_id: str) -> tuple[Actor, Any]:
     """The schedule, if the caller may see it (else 404) and change it (else 403)."""
     actor = require(request, VIEW)
     job = await runtime_of(request).scheduler.get(job_id, actor)
@@ -109,13 +123,13 @@ async def _editable(request: Request, job_id: str) -> tuple[Actor, Any]:
 
 
 @get(f"{HOME}/{ID}/edit", name="jobs.edit")
-async def edit_form(request: Request, job_id: FromPath[str]) -> Response:
+async def edit_form(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor, job = await _editable(request, job_id)
     return _form_page(request, actor, JobForm.from_job(job), job=job)
 
 
 @post(f"{HOME}/{ID}/edit", name="jobs.update")
-async def update(request: Request, job_id: FromPath[str]) -> Response:
+async def update(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor, job = await _editable(request, job_id)
     form = JobForm.from_submission(await request.form())
     try:
@@ -130,7 +144,7 @@ async def update(request: Request, job_id: FromPath[str]) -> Response:
 
 
 @get(f"{HOME}/preview", name="jobs.preview")
-async def preview(request: Request) -> Response:
+async def preview(request: Request[Any, Any, Any]) -> Response[Any]:
     """The preview panel for what is typed right now (htmx swaps it in as the person types)."""
     require(request, VIEW)
     params = request.query_params
@@ -146,7 +160,7 @@ async def preview(request: Request) -> Response:
 
 
 @get(f"{HOME}/target", name="jobs.target_hint")
-async def target_hint(request: Request) -> Response:
+async def target_hint(request: Request[Any, Any, Any]) -> Response[Any]:
     """What the chosen target does and an example payload."""
     actor = require(request, VIEW)
     target = _target_choice(request, actor, str(request.query_params.get("target") or ""))

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from litestar import Request
 from litestar.datastructures import Cookie
@@ -36,11 +37,12 @@ def _sign(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), f"flash:{payload}".encode(), hashlib.sha256).hexdigest()
 
 
-def _secret(request: Request) -> str:
-    return request.app.state.settings.secret_key
+def _secret(request: Request[Any, Any, Any]) -> str:
+    secret: str = request.app.state.settings.secret_key
+    return secret
 
 
-def _decode(request: Request) -> list[Flash]:
+def _decode(request: Request[Any, Any, Any]) -> list[Flash]:
     raw = request.cookies.get(COOKIE, "")
     payload, _, signature = raw.partition(".")
     if not payload or not hmac.compare_digest(signature.encode(), _sign(_secret(request), payload).encode()):
@@ -60,7 +62,7 @@ def _decode(request: Request) -> list[Flash]:
         return []
 
 
-def _cookie(request: Request, value: str, max_age: int) -> Cookie:
+def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
     return Cookie(
         key=COOKIE,
         value=value,
@@ -72,14 +74,14 @@ def _cookie(request: Request, value: str, max_age: int) -> Cookie:
     )
 
 
-def cookie_with(request: Request, *messages: Flash) -> Cookie:
+def cookie_with(request: Request[Any, Any, Any], *messages: Flash) -> Cookie:
     """A cookie holding ``messages`` after any not yet shown (a redirect chain keeps them all)."""
     items = [*_decode(request), *messages][-MAX_MESSAGES:]
     payload = base64.urlsafe_b64encode(json.dumps([asdict(m) for m in items]).encode()).decode()
     return _cookie(request, f"{payload}.{_sign(_secret(request), payload)}", MAX_AGE)
 
 
-def take(request: Request) -> tuple[list[Flash], Cookie | None]:
+def take(request: Request[Any, Any, Any]) -> tuple[list[Flash], Cookie | None]:
     """The pending messages, and the cookie that clears them (None when there were none)."""
     if COOKIE not in request.cookies:
         return [], None

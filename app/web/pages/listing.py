@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -44,7 +44,7 @@ class ListState:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ListState:
-        def pick(name: str, allowed) -> str:
+        def pick(name: str, allowed: Container[str]) -> str:
             value = str(params.get(name) or "").strip()
             return value if value in allowed else ""
 
@@ -131,7 +131,7 @@ def pager(page: Page) -> Pager:
 
 
 @get(HOME, name="jobs.list")
-async def jobs_list(request: Request) -> Response:
+async def jobs_list(request: Request[Any, Any, Any]) -> Response[Any]:
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     state = ListState.from_params(request.query_params)
@@ -175,7 +175,7 @@ def plural(count: int, word: str = "schedule") -> str:
 
 
 @post(f"{HOME}/bulk", name="jobs.bulk")
-async def bulk(request: Request) -> Response:
+async def bulk(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     action = str(form.get("action", ""))
     back = return_to(form.get("return_to"))
@@ -213,7 +213,7 @@ async def bulk(request: Request) -> Response:
 
 
 @get("/", name="root")
-async def root() -> Response:
+async def root() -> Response[Any]:
     return Redirect(HOME)
 
 

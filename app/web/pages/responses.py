@@ -25,7 +25,7 @@ def job_url(job_id: str, suffix: str = "") -> str:
     return f"{HOME}/{job_id}{suffix}"
 
 
-def wants_block(request: Request, target_id: str) -> bool:
+def wants_block(request: Request[Any, Any, Any], target_id: str) -> bool:
     """True for an htmx request that will swap the element ``#target_id``.
 
     A history restore (back button after the cache was evicted) wants the whole page.
@@ -38,12 +38,12 @@ def wants_block(request: Request, target_id: str) -> bool:
     )
 
 
-def is_htmx(request: Request) -> bool:
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
 
 
 def render(
-    request: Request,
+    request: Request[Any, Any, Any],
     template: str,
     context: Mapping[str, Any],
     *,
@@ -80,7 +80,7 @@ def render(
     )
 
 
-def redirect(request: Request, to: str, *messages: Flash) -> Response:
+def redirect(request: Request[Any, Any, Any], to: str, *messages: Flash) -> Response[Any]:
     """POST → redirect → GET, carrying ``messages`` to the next page."""
     cookies = [flash.cookie_with(request, *messages)] if messages else []
     return Redirect(to, status_code=303, cookies=cookies)
