@@ -26,7 +26,7 @@ class Coalescer(Generic[T, R]):
         self._write = write
         self.limit = limit
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()

@@ -18,13 +18,14 @@ import random
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import engine
 from app.domain.ids import new_id
-from app.domain.schedules import to_schedule
+from app.domain.schedules import CountedSchedule, to_schedule
 from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 from app.persistence.bulk import Unnest
 from app.persistence.models import ScheduledJob, ScheduledJobRun
@@ -59,9 +60,30 @@ CLAIM_COLUMNS = (
 )
 
 
+class ClaimedSchedule(CountedSchedule, Protocol):
+    """What claiming reads of a schedule (``CLAIM_COLUMNS``): a plain row or a ``ScheduledJob``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str | None: ...
+    @property
+    def organization_id(self) -> str | None: ...
+    @property
+    def next_run_at(self) -> datetime | None: ...
+    @property
+    def catch_up_policy(self) -> str: ...
+    @property
+    def catch_up_window_seconds(self) -> int: ...
+    @property
+    def overlap_policy(self) -> str: ...
+    @property
+    def jitter_seconds(self) -> int: ...
+
+
 @dataclass
 class SlotPlan:
-    fire: list[tuple[datetime, str]] = field(default_factory=list)  # (slot, trigger)
+    fire: list[tuple[datetime, Trigger]] = field(default_factory=list)  # (slot, trigger)
     missed: list[datetime] = field(default_factory=list)
     missed_overflow: int = 0
     next_run_at: datetime | None = None
@@ -90,7 +112,7 @@ class ClaimResult:
             )
 
 
-def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
+def plan_slots(job: ClaimedSchedule, now: datetime, grace: timedelta) -> SlotPlan:
     """What happens to each slot from ``job.next_run_at`` up to ``now``.
 
     A slot at most ``grace`` old is on time and fires. Older slots were missed while nothing ran
@@ -111,7 +133,8 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
         # A very long outage of a frequent schedule: list the oldest slots (recorded missed) and
         # the newest ones (which may still run), not every slot in between.
         newest = _newest_slots(schedule, due[-1], now, MAX_CATCH_UP_RUNS)
-        if newest and schedule.next_after(due[-1]) < newest[0]:
+        after_listed = schedule.next_after(due[-1])
+        if newest and after_listed is not None and after_listed < newest[0]:
             unlisted = 1
         due = sorted({*due, *newest})
     plan = SlotPlan(next_run_at=schedule.next_after(now))
@@ -132,7 +155,7 @@ def plan_slots(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
     return plan
 
 
-def _newest_slots(schedule, after: datetime, now: datetime, count: int) -> list[datetime]:
+def _newest_slots(schedule: engine.Schedule, after: datetime, now: datetime, count: int) -> list[datetime]:
     """Up to ``count`` of the newest slots in (after, now]: widen a window back from ``now``."""
     width = timedelta(minutes=1)
     while True:
@@ -254,7 +277,7 @@ async def _busy_jobs(session: AsyncSession, job_ids: list[str]) -> set[str]:
     return set(rows)
 
 
-def _plan_or_stop(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPlan:
+def _plan_or_stop(job: ClaimedSchedule, now: datetime, grace: timedelta) -> SlotPlan:
     """The plan; or, for a schedule that cannot be evaluated, a stop (no next slot) and a reason.
 
     One unreadable row must not fail the whole batch, or no schedule would fire at all.
@@ -266,7 +289,9 @@ def _plan_or_stop(job: ScheduledJob, now: datetime, grace: timedelta) -> SlotPla
         return SlotPlan(next_run_at=None, error=f"the schedule cannot be evaluated: {exc}; fix and save it to resume")
 
 
-def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -> tuple[list[dict], int, str | None]:
+def _runs_for(
+    job: ClaimedSchedule, plan: SlotPlan, now: datetime, *, busy: bool
+) -> tuple[list[dict[str, Any]], int, str | None]:
     """Run rows for a plan: (rows, how many will really run, status to show when none will)."""
     if plan.error:
         return (
@@ -314,11 +339,21 @@ def _runs_for(job: ScheduledJob, plan: SlotPlan, now: datetime, *, busy: bool) -
     return rows, fired, status
 
 
-def _missed_reason(job: ScheduledJob) -> str:
+def _missed_reason(job: ClaimedSchedule) -> str:
     return f"missed while the scheduler was not running (catch-up: {job.catch_up_policy})"
 
 
-def _row(job, slot, trigger, status, now, *, reason=None, not_before=None, error=None) -> dict[str, Any]:
+def _row(
+    job: ClaimedSchedule,
+    slot: datetime | None,
+    trigger: Trigger,
+    status: RunStatus,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    not_before: datetime | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
     finished = status in (RunStatus.MISSED, RunStatus.SKIPPED, RunStatus.FAILED)
     return {
         "id": new_id(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -35,10 +36,14 @@ async def delete_expired_runs(data: DataAccess, *, days: int | None = None, batc
                 .limit(batch)
                 .scalar_subquery()
             )
-            result = await session.execute(
-                sa.delete(ScheduledJobRun)
-                .where(ScheduledJobRun.id.in_(ids))
-                .execution_options(synchronize_session=False)
+            # A DELETE returns a CursorResult (with rowcount); the session's signature says Result.
+            result = cast(
+                sa.CursorResult[Any],
+                await session.execute(
+                    sa.delete(ScheduledJobRun)
+                    .where(ScheduledJobRun.id.in_(ids))
+                    .execution_options(synchronize_session=False)
+                ),
             )
         total += result.rowcount
         if result.rowcount < batch:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.domain.actors import Actor
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 
-SORTS = {
+#: A schedule column a list can be sorted by.
+SortColumn = InstrumentedAttribute[Any]
+
+SORTS: dict[str, SortColumn] = {
     "name": ScheduledJob.name,
     "nextRunAt": ScheduledJob.next_run_at,
     "lastRunAt": ScheduledJob.last_run_at,
@@ -64,7 +69,7 @@ class Page:
     page_size: int
     #: False when the count stopped at COUNT_CAP.
     total_exact: bool = True
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -86,7 +91,9 @@ def visible_to(actor: Actor) -> sa.ColumnElement[bool]:
     )
 
 
-def owned_visible_to(actor: Actor, tenant: sa.ColumnElement, organization: sa.ColumnElement) -> sa.ColumnElement[bool]:
+def owned_visible_to(
+    actor: Actor, tenant: sa.SQLColumnExpression[str | None], organization: sa.SQLColumnExpression[str | None]
+) -> sa.ColumnElement[bool]:
     """SQL form of ``Actor.can_see_owned``: rows authorized by their own scope ids (runs, audit
     entries), never only through their schedule."""
     if actor.is_superadmin:
@@ -147,7 +154,7 @@ def job_conditions(query: JobQuery, actor: Actor) -> list[sa.ColumnElement[bool]
     return conditions
 
 
-def list_statement(query: JobQuery, actor: Actor) -> sa.Select:
+def list_statement(query: JobQuery, actor: Actor) -> sa.Select[tuple[ScheduledJob]]:
     """The rows of one page, found by walking the sort order (for more than COUNT_CAP matches).
 
     The page is found as ids first (a "deferred join"): the walk in sort order up to the
@@ -175,7 +182,7 @@ def list_statement(query: JobQuery, actor: Actor) -> sa.Select:
     )
 
 
-def matches_statement(query: JobQuery, actor: Actor) -> sa.Select:
+def matches_statement(query: JobQuery, actor: Actor) -> sa.Select[tuple[int, ScheduledJob]]:
     """The (capped) number of matches and the page sorted from them: rows of (total, schedule),
     one row with no schedule when the page is empty.
 
@@ -215,9 +222,12 @@ def _window(query: JobQuery) -> tuple[int, int]:
     return size, (max(1, query.page) - 1) * size
 
 
-def _order(entity, column, query: JobQuery) -> tuple:
+def _order(
+    entity: type[ScheduledJob] | sa.ColumnCollection[str, Any], column: SortColumn, query: JobQuery
+) -> tuple[sa.UnaryExpression[Any], sa.UnaryExpression[Any]]:
     """ORDER BY the sort column (NULLs last) and then the id, both in the sort's direction, so
-    that one index (column, id) serves both directions."""
+    that one index (column, id) serves both directions. ``entity`` is the model or the columns
+    of a subquery of it."""
     key, tiebreak = getattr(entity, column.key), entity.id
     if query.order == "desc":
         key, tiebreak = key.desc(), tiebreak.desc()
@@ -226,7 +236,9 @@ def _order(entity, column, query: JobQuery) -> tuple:
     return (key.nulls_last() if column.nullable else key), tiebreak
 
 
-def _nulls_last_descending(conditions, column, size: int, offset: int) -> sa.Subquery:
+def _nulls_last_descending(
+    conditions: Sequence[sa.ColumnElement[bool]], column: SortColumn, size: int, offset: int
+) -> sa.Subquery:
     """The ids of a page in descending order of a column that may be NULL, with the NULLs last.
 
     Read backwards, an index on (column, id) gives the NULLs first on PostgreSQL; so the rows
@@ -257,7 +269,7 @@ def _nulls_last_descending(conditions, column, size: int, offset: int) -> sa.Sub
     )
 
 
-def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
+def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select[tuple[str]]:
     """The distinct source modules of the schedules ``actor`` sees, in order.
 
     For a superadmin, a loose index scan (a recursive query taking the next module after the
@@ -287,7 +299,9 @@ def source_modules_statement(actor: Actor, limit: int = 200) -> sa.Select:
     return sa.select(modules.c[0]).where(modules.c[0].is_not(None)).limit(limit)
 
 
-def runs_statement(job_id: str, query: RunQuery, actor: Actor) -> tuple[sa.Select, sa.Select]:
+def runs_statement(
+    job_id: str, query: RunQuery, actor: Actor
+) -> tuple[sa.Select[tuple[ScheduledJobRun]], sa.Select[tuple[int]]]:
     """Rows and bounded count of a schedule's runs (served by ``ix_scheduled_job_runs_history``)."""
     conditions = [
         ScheduledJobRun.job_id == job_id,

@@ -13,11 +13,14 @@ See ``docs/api.md`` for the list.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.services import Services
 from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 from app.persistence.models import ScheduledJob, ScheduledJobRun
 
@@ -30,7 +33,7 @@ DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 PREFIX = "mercato_scheduler"
 
 
-async def collect(runtime) -> list[Metric]:
+async def collect(runtime: Services) -> list[Metric]:
     """All metric families, read in one short read-only session."""
     now = runtime.clock()
     dialect = runtime.engine.dialect.name
@@ -67,14 +70,17 @@ async def collect(runtime) -> list[Metric]:
     return families
 
 
-def _seconds(later, earlier, dialect: str) -> sa.ColumnElement[float]:
+def _seconds(
+    later: sa.SQLColumnExpression[datetime | None], earlier: sa.SQLColumnExpression[datetime], dialect: str
+) -> sa.ColumnElement[Any]:
+    """Seconds from ``earlier`` to ``later``: a numeric on PostgreSQL, a float on SQLite."""
     if dialect == "postgresql":
         return sa.func.extract("epoch", later - earlier)
     # SQLite keeps UTC timestamps as text; julianday() reads them as fractional days.
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86_400.0
 
 
-async def _runs_by_status(session, now) -> Metric:
+async def _runs_by_status(session: AsyncSession, now: datetime) -> Metric:
     family = GaugeMetricFamily(
         f"{PREFIX}_runs_last_hour",
         "Runs created in the last hour, by status and trigger.",
@@ -91,7 +97,7 @@ async def _runs_by_status(session, now) -> Metric:
     return family
 
 
-async def _missed_slots(session, now) -> Metric:
+async def _missed_slots(session: AsyncSession, now: datetime) -> Metric:
     missed = await session.scalar(
         sa.select(sa.func.count())
         .select_from(ScheduledJobRun)
@@ -105,7 +111,7 @@ async def _missed_slots(session, now) -> Metric:
     )
 
 
-async def _in_flight(session) -> Metric:
+async def _in_flight(session: AsyncSession) -> Metric:
     family = GaugeMetricFamily(f"{PREFIX}_runs_in_flight", "Runs queued or running right now.", labels=["status"])
     rows = dict(
         (
@@ -114,14 +120,16 @@ async def _in_flight(session) -> Metric:
                 .where(ScheduledJobRun.status.in_(ACTIVE))
                 .group_by(ScheduledJobRun.status)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     for status in sorted(ACTIVE):
         family.add_metric([status], rows.get(status, 0))
     return family
 
 
-async def _due_slots(session, now) -> list[Metric]:
+async def _due_slots(session: AsyncSession, now: datetime) -> list[Metric]:
     due = sa.and_(ScheduledJob.is_enabled, ScheduledJob.deleted_at.is_(None), ScheduledJob.next_run_at <= now)
     count, oldest = (
         await session.execute(sa.select(sa.func.count(), sa.func.min(ScheduledJob.next_run_at)).where(due))
@@ -142,7 +150,7 @@ async def _due_slots(session, now) -> list[Metric]:
     ]
 
 
-async def _schedules_by_state(session) -> Metric:
+async def _schedules_by_state(session: AsyncSession) -> Metric:
     family = GaugeMetricFamily(
         f"{PREFIX}_schedules",
         "Live (not deleted) schedules by state (enabled, disabled, finished: enabled but with no next "
@@ -166,7 +174,14 @@ async def _schedules_by_state(session) -> Metric:
     return family
 
 
-async def _histogram(session, name: str, doc: str, value, buckets: Iterable[float], *where) -> Metric:
+async def _histogram(
+    session: AsyncSession,
+    name: str,
+    doc: str,
+    value: sa.ColumnElement[Any],
+    buckets: Iterable[float],
+    *where: sa.ColumnElement[bool],
+) -> Metric:
     buckets = tuple(buckets)
     columns = [sa.func.count().filter(value <= bound) for bound in buckets]
     row = (

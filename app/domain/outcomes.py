@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from app.domain import events
 from app.domain.execution import LEASE, RunExecution
 from app.domain.ids import new_id
-from app.domain.starting import TargetResult, prepare_runs, run_event, run_target, set_last
+from app.domain.starting import JobFacts, RunFacts, TargetResult, prepare_runs, run_event, run_target, set_last
 from app.domain.vocabulary import FAILURES, RunStatus, Trigger
 from app.persistence.bulk import Unnest
 from app.persistence.database import retry_transient
@@ -66,9 +66,11 @@ async def execute_run(execution: RunExecution, run_id: str) -> RecordedOutcome:
     return outcome
 
 
-async def record_outcomes(
-    execution: RunExecution, finishes: list[tuple[Any, Any | None, TargetResult]]
-) -> list[RecordedOutcome]:
+#: A run that ended, its schedule (None: deleted since) and how it ended.
+Finish = tuple[RunFacts, JobFacts | None, TargetResult]
+
+
+async def record_outcomes(execution: RunExecution, finishes: Sequence[Finish]) -> list[RecordedOutcome]:
     """Record how runs ended, in one transaction; then their events. Retries are queued per policy.
 
     A run no longer ``running`` (its lease ran out and it was settled elsewhere) is not written
@@ -111,9 +113,14 @@ async def record_outcomes(
     return outcomes
 
 
-async def _record(execution: RunExecution, finishes, now: datetime):
-    outcomes, recorded, last, retry_ids = [], [], [], []
-    rows = []
+async def _record(
+    execution: RunExecution, finishes: Sequence[Finish], now: datetime
+) -> tuple[list[RecordedOutcome], list[tuple[RunFacts, JobFacts | None, TargetResult, int]], list[str]]:
+    outcomes: list[RecordedOutcome] = []
+    recorded: list[tuple[RunFacts, JobFacts | None, TargetResult, int]] = []
+    last: list[tuple[str, datetime, str]] = []
+    retry_ids: list[str] = []
+    rows: list[dict[str, Any]] = []
     for run, _job, finish in finishes:
         elapsed = finish.elapsed if finish.elapsed is not None else (now - (run.started_at or now)).total_seconds()
         rows.append(
@@ -167,7 +174,7 @@ _FINISH_MANY = Unnest(
 )
 
 
-def _retry(job, run, status: str, now: datetime) -> ScheduledJobRun:
+def _retry(job: JobFacts, run: RunFacts, status: str, now: datetime) -> ScheduledJobRun:
     """The next attempt of a failed run, after an exponential backoff."""
     backoff = timedelta(seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
     return ScheduledJobRun(
@@ -216,6 +223,8 @@ async def announce_skipped(execution: RunExecution, run_ids: list[str]) -> None:
         }
     for run in sorted(runs, key=lambda r: (r.scheduled_for, r.id)):
         job = jobs.get(run.job_id)
+        # The claim that skipped a run wrote its finished_at; the clock only satisfies the type.
+        at = run.finished_at or execution.clock()
         if job is not None:
             await execution.events.emit(
                 run_event(
@@ -223,7 +232,7 @@ async def announce_skipped(execution: RunExecution, run_ids: list[str]) -> None:
                     run,
                     job,
                     RunStatus.SKIPPED,
-                    run.finished_at,
+                    at,
                     finished_at=run.finished_at,
                     reason=run.reason,
                 )

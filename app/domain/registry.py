@@ -8,7 +8,7 @@ across tenants, like the history cleanup, is declared ``scopes={"system"}``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,10 +78,10 @@ class TargetRegistry:
         *,
         label: str,
         description: str = "",
-        payload_hint=None,
-        schedulable=False,
+        payload_hint: Mapping[str, Any] | None = None,
+        schedulable: bool = False,
         scopes: Iterable[str] = SCOPES,
-    ):
+    ) -> Callable[[Handler], Handler]:
         """Decorator: declare ``handler(payload, ctx)`` as the worker of queue ``name``."""
         return self._declare("queue", name, label, description, payload_hint, schedulable, scopes)
 
@@ -91,14 +91,23 @@ class TargetRegistry:
         *,
         label: str,
         description: str = "",
-        payload_hint=None,
-        schedulable=False,
+        payload_hint: Mapping[str, Any] | None = None,
+        schedulable: bool = False,
         scopes: Iterable[str] = SCOPES,
-    ):
+    ) -> Callable[[Handler], Handler]:
         """Decorator: declare ``handler(payload, ctx)`` as command ``name``."""
         return self._declare("command", name, label, description, payload_hint, schedulable, scopes)
 
-    def _declare(self, kind, name, label, description, payload_hint, schedulable, scopes):
+    def _declare(
+        self,
+        kind: str,
+        name: str,
+        label: str,
+        description: str,
+        payload_hint: Mapping[str, Any] | None,
+        schedulable: bool,
+        scopes: Iterable[str],
+    ) -> Callable[[Handler], Handler]:
         allowed = frozenset(scopes)
         if not allowed or not allowed <= set(SCOPES):
             raise ValueError(f"{kind} {name!r}: scopes must be a non-empty set of {', '.join(SCOPES)}")

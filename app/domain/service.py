@@ -6,6 +6,7 @@ validated the same way, writes an audit entry, and tells the running strategy (h
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,9 @@ from app.settings import Settings
 
 
 class SchedulerService:
+    # After the ``list`` method below, ``list`` in this class's signatures means that method:
+    # they name the type as ``builtins.list``.
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -98,7 +102,7 @@ class SchedulerService:
         size = max(1, min(query.page_size, 100))
         return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
 
-    async def audit_trail(self, job_id: str, actor: Actor = SYSTEM, limit: int = 100) -> list[AuditEntry]:
+    async def audit_trail(self, job_id: str, actor: Actor = SYSTEM, limit: int = 100) -> builtins.list[AuditEntry]:
         async with self.sessions() as session:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
             rows = await session.scalars(
@@ -146,7 +150,7 @@ class SchedulerService:
             raise NotFound(f"no run with id '{run_id}'")
         return run
 
-    async def source_modules(self, actor: Actor = SYSTEM) -> list[str]:
+    async def source_modules(self, actor: Actor = SYSTEM) -> builtins.list[str]:
         """The modules that registered schedules the actor can see (for a filter's choices)."""
         async with self.sessions() as session:
             return list(await session.scalars(source_modules_statement(actor)))
@@ -192,7 +196,7 @@ class SchedulerService:
             raise ValidationError({field.split(".", 1)[1]: message for field, message in exc.errors.items()}) from None
         return await self.get(job_id)
 
-    async def register_many(self, registrations: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    async def register_many(self, registrations: builtins.list[dict[str, Any]]) -> builtins.list[tuple[str, str]]:
         """``register`` for many schedules at once (a module with one per tenant or organization).
 
         The same validation, audit entries and ops-owned fields as ``register``, in one
@@ -213,8 +217,8 @@ class SchedulerService:
         return await self.upserts.run([item for item in items if item is not None], SYSTEM, REGISTER)
 
     async def import_many(
-        self, items: list[dict[str, Any]], actor: Actor = SYSTEM, *, dry_run: bool = False
-    ) -> list[tuple[str, str]]:
+        self, items: builtins.list[dict[str, Any]], actor: Actor = SYSTEM, *, dry_run: bool = False
+    ) -> builtins.list[tuple[str, str]]:
         """Create or replace schedules by id, all or nothing (import files).
 
         Each item is a whole definition: absent fields take their defaults. Every item is

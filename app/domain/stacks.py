@@ -14,6 +14,7 @@ import re
 import site
 import sys
 import sysconfig
+from typing import overload
 
 from app.settings import PROJECT_ROOT
 
@@ -55,6 +56,12 @@ def shown_path(filename: str) -> str:
     return os.path.basename(path)
 
 
+@overload
+def shown_stack(stack: str) -> str: ...
+@overload
+def shown_stack(stack: None) -> None: ...
+@overload
+def shown_stack(stack: str | None) -> str | None: ...
 def shown_stack(stack: str | None) -> str | None:
     """A formatted traceback with every ``File "..."`` rewritten by ``shown_path``."""
     if not stack:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +32,9 @@ from app.persistence.types import UTCDateTime
 
 MAX_STACK_CHARS = 20_000
 
-_RUNS = ScheduledJobRun.__table__
-_JOBS = ScheduledJob.__table__
+# Declarative types ``__table__`` as any FromClause; a mapped class's is its Table.
+_RUNS = cast(sa.Table, ScheduledJobRun.__table__)
+_JOBS = cast(sa.Table, ScheduledJob.__table__)
 #: What executing a run reads of it.
 RUN_COLUMNS = [
     _RUNS.c[name]
@@ -71,6 +73,42 @@ JOB_COLUMNS = [
 ]
 
 
+class RunFacts(Protocol):
+    """What recording a run and its events read of it: a row of ``RUN_COLUMNS`` or a
+    ``ScheduledJobRun``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def scheduled_for(self) -> datetime: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def triggered_by(self) -> str | None: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+
+
+class JobFacts(Protocol):
+    """What recording a run and its events read of its schedule: a row of ``JOB_COLUMNS`` or a
+    ``ScheduledJob``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str | None: ...
+    @property
+    def organization_id(self) -> str | None: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def retry_backoff_seconds(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class StartedRun:
     """A started run and what its execution needs, read in one go.
@@ -80,8 +118,8 @@ class StartedRun:
     CPU-bound. ``skip_reason``: why the target must not run; ``target``: what to call.
     """
 
-    run: Any
-    job: Any | None
+    run: sa.Row[Any]
+    job: sa.Row[Any] | None
     skip_reason: str | None
     target: Target | None
 
@@ -116,7 +154,7 @@ def starting(picked: sa.ColumnElement[bool], now: datetime, worker: str | None) 
 
 async def take_runnable(
     session: AsyncSession, now: datetime, *, limit: int, on_sqlite: bool, worker: str
-) -> list[sa.Row]:
+) -> list[sa.Row[Any]]:
     """Start up to ``limit`` queued runs whose time has come (the local poller), atomically;
     returns their rows, oldest first."""
     pick = (
@@ -146,7 +184,8 @@ async def start_run(execution: RunExecution, run_id: str, *, worker: str | None 
 
     async def start() -> bool:
         async with execution.sessions.begin() as session:
-            result = await session.execute(starting(_RUNS.c.id == run_id, now, worker))
+            # An UPDATE returns a CursorResult (with rowcount); the session's signature says Result.
+            result = cast(sa.CursorResult[Any], await session.execute(starting(_RUNS.c.id == run_id, now, worker)))
             return result.rowcount == 1
 
     return await retry_transient(start)
@@ -169,7 +208,7 @@ async def start_runs(execution: RunExecution, run_ids: list[str], *, worker: str
     return await retry_transient(start)
 
 
-async def prepare_runs(execution: RunExecution, session, run_ids: list[str]) -> list[StartedRun]:
+async def prepare_runs(execution: RunExecution, session: AsyncSession, run_ids: list[str]) -> list[StartedRun]:
     """Read started runs, in the caller's transaction, and prepare them (``prepare_started``)."""
     runs = await session.execute(
         sa.select(*RUN_COLUMNS).where(_RUNS.c.id.in_(run_ids), _RUNS.c.status == RunStatus.RUNNING)
@@ -177,7 +216,9 @@ async def prepare_runs(execution: RunExecution, session, run_ids: list[str]) -> 
     return await prepare_started(execution, session, runs.all())
 
 
-async def prepare_started(execution: RunExecution, session, runs: list) -> list[StartedRun]:
+async def prepare_started(
+    execution: RunExecution, session: AsyncSession, runs: Sequence[sa.Row[Any]]
+) -> list[StartedRun]:
     """Started runs with their schedule and its tenant's features (read in one go, in the
     caller's transaction); the schedules whose target will really run are marked as running
     (one statement)."""
@@ -190,11 +231,14 @@ async def prepare_started(execution: RunExecution, session, runs: list) -> list[
     )
     jobs = {job.id: job for job in rows}
     prepared = []
+    running: list[tuple[str, datetime, str]] = []
     for run in runs:
         job = jobs.get(run.job_id)
         reason = _skip_reason(run, job)
-        prepared.append(StartedRun(run, job, reason, None if reason else _target(execution, job)))
-    running = [(p.job.id, p.run.started_at, RunStatus.RUNNING) for p in prepared if p.target is not None]
+        target = None if job is None or reason else _target(execution, job)
+        prepared.append(StartedRun(run, job, reason, target))
+        if job is not None and target is not None:
+            running.append((job.id, run.started_at, RunStatus.RUNNING))
     if running:
         await set_last(session, running)
     return prepared
@@ -203,7 +247,8 @@ async def prepare_started(execution: RunExecution, session, runs: list) -> list[
 async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetResult:
     """Call the target (or decide it must not run). Never raises for a target's failure."""
     run, job, target = prepared.run, prepared.job, prepared.target
-    if prepared.skip_reason:
+    # A run without its schedule always has a skip reason ("the schedule was deleted").
+    if prepared.skip_reason or job is None:
         return TargetResult(RunStatus.SKIPPED, reason=prepared.skip_reason)
     if target is None:
         name = job.target_queue or job.target_command
@@ -256,14 +301,14 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
     return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started)
 
 
-def _target(execution: RunExecution, job) -> Target | None:
+def _target(execution: RunExecution, job: sa.Row[Any]) -> Target | None:
     target = execution.registry.get(
         job.target_type, job.target_queue if job.target_type == "queue" else job.target_command
     )
     return target if target is not None and target.allows(job.scope_type) else None
 
 
-def _skip_reason(run, job) -> str | None:
+def _skip_reason(run: sa.Row[Any], job: sa.Row[Any] | None) -> str | None:
     if job is None or job.deleted_at is not None:
         return "the schedule was deleted"
     if not job.is_enabled and run.trigger != Trigger.MANUAL:
@@ -275,7 +320,7 @@ def _skip_reason(run, job) -> str | None:
     return None
 
 
-async def set_last(session, runs: list[tuple[str, datetime, str]]) -> None:
+async def set_last(session: AsyncSession, runs: Iterable[tuple[str, datetime, str]]) -> None:
     """Schedules' last run and status from (schedule id, run started, status).
 
     Only the newest run speaks for a schedule's "last run". Sorted, so that concurrent batches
@@ -300,7 +345,16 @@ _SET_LAST_MANY = Unnest(
 
 
 def run_event(
-    name, run, job, status, at, *, finished_at=None, duration_ms=None, reason=None, error=None
+    name: str,
+    run: RunFacts,
+    job: JobFacts,
+    status: str,
+    at: datetime,
+    *,
+    finished_at: datetime | None = None,
+    duration_ms: int | None = None,
+    reason: str | None = None,
+    error: str | None = None,
 ) -> events.RunEvent:
     return events.RunEvent(
         name=name,

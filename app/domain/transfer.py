@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,7 @@ from app.domain.actors import MANAGE, VIEW, Actor
 from app.domain.errors import Forbidden, ValidationError
 from app.domain.fieldnames import camel, camel_keys
 from app.domain.listing import JobQuery, job_conditions
+from app.domain.service import SchedulerService
 from app.domain.validation import FIELDS
 from app.persistence.models import ScheduledJob
 
@@ -74,7 +75,7 @@ class ImportPlan:
 
 
 async def export_schedules(
-    service, actor: Actor, *, scope_type: str | None = None, tenant_id: str | None = None
+    service: SchedulerService, actor: Actor, *, scope_type: str | None = None, tenant_id: str | None = None
 ) -> str:
     """The live schedules the actor can see, as a YAML document ordered by id."""
     if not actor.can(VIEW):
@@ -103,7 +104,9 @@ def dump_schedules(jobs: list[ScheduledJob]) -> str:
 # ----- import ------------------------------------------------------------------------------
 
 
-async def import_schedules(service, text: str | bytes, actor: Actor, *, dry_run: bool = False) -> ImportPlan:
+async def import_schedules(
+    service: SchedulerService, text: str | bytes, actor: Actor, *, dry_run: bool = False
+) -> ImportPlan:
     """Apply a YAML document (see the module docs). Errors name ``schedules[i].field``."""
     if not actor.can(MANAGE):  # before the file costs anything
         raise Forbidden(f"you need the '{MANAGE}' permission")
@@ -183,9 +186,11 @@ def parse_schedules(text: str | bytes, max_bytes: int = 2 * 1024 * 1024) -> list
 class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml: 7x faster
     """A safe loader whose impossible dates (2026-02-30) are YAML errors with a line, not crashes."""
 
-    def construct_yaml_timestamp(self, node):
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> date:
         try:
-            return super().construct_yaml_timestamp(node)
+            # The base class is picked at import time, so its result is typed here.
+            stamp: date = super().construct_yaml_timestamp(node)
+            return stamp
         except (ValueError, OverflowError) as exc:
             raise yaml.constructor.ConstructorError(
                 None, None, f"{node.value!r} is not a real date and time ({exc})", node.start_mark

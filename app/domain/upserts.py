@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,10 @@ from app.settings import Settings
 YIELD_EVERY = 100
 #: Fields a module registration may not overwrite on an existing schedule: ops own them.
 OPS_OWNED = ("is_enabled",)
+# Declarative types ``__table__`` as any FromClause; a mapped class's is its Table. New
+# schedules are inserted into the tables as plain rows, not through the ORM.
+_JOBS = cast(sa.Table, ScheduledJob.__table__)
+_AUDIT = cast(sa.Table, AuditEntry.__table__)
 
 #: What an upsert by id is: a module's registration or an import.
 REGISTER, IMPORT = "register", "import"
@@ -164,21 +168,22 @@ class Upserts:
                 await self.writer.insert(session, step.job_id, step.clean, actor, existing=step.job)
             elif step.action == "update":
                 job = step.job
+                assert job is not None  # an update is planned only for a stored schedule
                 before = audit_snapshot(job)
                 await self.writer.apply(session, job, step.clean, actor, expected_version=None)
                 self.writer.audit(session, job, "update", actor, before, audit_snapshot(job))
         if new_rows:
             now = self.clock()
-            await session.execute(sa.insert(ScheduledJob.__table__), new_rows)
+            await session.execute(sa.insert(_JOBS), new_rows)
             await session.execute(
-                sa.insert(AuditEntry.__table__),
+                sa.insert(_AUDIT),
                 [
                     audit_row(row, "create", actor, None, audit_snapshot(SimpleNamespace(**row)), now)
                     for row in new_rows
                 ],
             )
 
-    def lock_by_ids(self, ids: list[str]) -> sa.Select:
+    def lock_by_ids(self, ids: list[str]) -> sa.Select[tuple[ScheduledJob]]:
         """Schedules by id, locked in id order (so concurrent batches cannot deadlock)."""
         query = sa.select(ScheduledJob).order_by(ScheduledJob.id).with_for_update(of=ScheduledJob)
         if self.settings.is_sqlite:

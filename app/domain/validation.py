@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,7 +81,7 @@ def clean_job(
             values[key] = raw[key]
     clean: dict[str, Any] = {}
 
-    def check(field: str, fn) -> None:
+    def check(field: str, fn: Callable[[Any], Any]) -> None:
         try:
             clean[field] = fn(values.get(field))
         except _FieldError as exc:
@@ -133,12 +134,12 @@ def _text(value: Any, label: str, max_length: int, *, required: bool = False) ->
         return None
     if not isinstance(value, str):
         raise _FieldError(f"{label} must be text")
-    value = value.strip()
-    if len(value) > max_length:
-        raise _FieldError(f"{label} must be at most {max_length} characters (got {len(value)})")
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value) or "\x7f" in value:
+    text = value.strip()
+    if len(text) > max_length:
+        raise _FieldError(f"{label} must be at most {max_length} characters (got {len(text)})")
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text) or "\x7f" in text:
         raise _FieldError(f"{label} must not contain control characters")
-    return value
+    return text
 
 
 def _choice(value: Any, choices: tuple[str, ...], label: str) -> str:
@@ -164,18 +165,21 @@ def _int(value: Any, minimum: int, maximum: int, *, required: bool = False) -> i
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str, float)):
         raise _FieldError("must be a whole number")
+    number: int
     if isinstance(value, float):
         if not value.is_integer():
             raise _FieldError("must be a whole number")
-        value = int(value)
-    if isinstance(value, str):
+        number = int(value)
+    elif isinstance(value, str):
         text = value.strip()
         if not re.fullmatch(r"[+-]?\d{1,12}", text):
             raise _FieldError("must be a whole number")
-        value = int(text)
-    if not minimum <= value <= maximum:
+        number = int(text)
+    else:
+        number = value
+    if not minimum <= number <= maximum:
         raise _FieldError(f"must be between {minimum} and {maximum}")
-    return value
+    return number
 
 
 def _payload(value: Any, max_bytes: int) -> dict[str, Any]:

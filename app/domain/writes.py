@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,7 +126,8 @@ class ScheduleWriter:
             )
             .execution_options(synchronize_session=False)
         )
-        result = await session.execute(stmt)
+        # An UPDATE returns a CursorResult (with rowcount); the session's signature says Result.
+        result = cast(sa.CursorResult[Any], await session.execute(stmt))
         if result.rowcount != 1:
             raise Conflict(conflict_message(job))
 
@@ -136,15 +137,20 @@ class ScheduleWriter:
         job: ScheduledJob,
         action: str,
         actor: Actor,
-        before: dict | None,
-        after: dict | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
     ) -> None:
         row = {"id": job.id, "tenant_id": job.tenant_id, "organization_id": job.organization_id}
         session.add(AuditEntry(**audit_row(row, action, actor, before, after, self.clock())))
 
 
 def audit_row(
-    job: dict[str, Any], action: str, actor: Actor, before: dict | None, after: dict | None, at: datetime
+    job: dict[str, Any],
+    action: str,
+    actor: Actor,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    at: datetime,
 ) -> dict[str, Any]:
     return {
         "id": new_id(),

@@ -27,7 +27,9 @@ def _describe_cron(canonical: str) -> str:
     # (and warns when there is none).
     options = Options(use_24hour_time_format=True, verbose=False, locale_code="en_US")
     try:
-        return ExpressionDescriptor(canonical, options).get_description()
+        # cron_descriptor ships no type information: its description is a str.
+        description: str = ExpressionDescriptor(canonical, options).get_description()
+        return description
     except Exception:
         pass
     try:
