@@ -67,10 +67,10 @@ async def execute_run(execution: RunExecution, run_id: str) -> RecordedOutcome:
 
 
 #: A run that ended, its schedule (None: deleted since) and how it ended.
-Finish = tuple[RunFacts, JobFacts | None, TargetResult]
+EndedRun = tuple[RunFacts, JobFacts | None, TargetResult]
 
 
-async def record_outcomes(execution: RunExecution, finishes: Sequence[Finish]) -> list[RecordedOutcome]:
+async def record_outcomes(execution: RunExecution, finishes: Sequence[EndedRun]) -> list[RecordedOutcome]:
     """Record how runs ended, in one transaction; then their events. Retries are queued per policy.
 
     A run no longer ``running`` (its lease ran out and it was settled elsewhere) is not written
@@ -114,7 +114,7 @@ async def record_outcomes(execution: RunExecution, finishes: Sequence[Finish]) -
 
 
 async def _record(
-    execution: RunExecution, finishes: Sequence[Finish], now: datetime
+    execution: RunExecution, finishes: Sequence[EndedRun], now: datetime
 ) -> tuple[list[RecordedOutcome], list[tuple[RunFacts, JobFacts | None, TargetResult, int]], list[str]]:
     outcomes: list[RecordedOutcome] = []
     recorded: list[tuple[RunFacts, JobFacts | None, TargetResult, int]] = []

@@ -18,16 +18,22 @@ import signal
 import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.domain.batching import Coalescer
 from app.domain.dispatch import next_wakeup
 from app.domain.execution import LEASE
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
 from app.domain.history import ensure_cleanup_schedule
-from app.domain.outcomes import LeaseKeeper, RecordedOutcome, announce_skipped, record_outcomes, settle_lost_runs
+from app.domain.outcomes import (
+    EndedRun,
+    LeaseKeeper,
+    RecordedOutcome,
+    announce_skipped,
+    record_outcomes,
+    settle_lost_runs,
+)
 from app.domain.services import Services
-from app.domain.starting import StartedRun, TargetResult, prepare_started, run_target, take_runnable
+from app.domain.starting import StartedRun, prepare_started, run_target, take_runnable
 from app.strategies.notify import PgNotifications
 
 log = logging.getLogger("mercato.poller")
@@ -84,7 +90,7 @@ class LocalScheduler:
         self._notifications: PgNotifications | None = None
         self._settled_at: datetime | None = None
         # Outcomes of runs that end at about the same time are written in one transaction.
-        self._recorder: Coalescer[tuple[Any, Any | None, TargetResult], RecordedOutcome] = Coalescer(
+        self._recorder: Coalescer[EndedRun, RecordedOutcome] = Coalescer(
             lambda finishes: record_outcomes(runtime.execution, finishes)
         )
 

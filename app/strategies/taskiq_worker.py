@@ -22,9 +22,9 @@ from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqMessage, TaskiqMid
 
 from app.domain.batching import Coalescer
 from app.domain.execution import RunExecution
-from app.domain.outcomes import LeaseKeeper, RecordedOutcome, record_outcomes
+from app.domain.outcomes import EndedRun, LeaseKeeper, RecordedOutcome, record_outcomes
 from app.domain.services import Services
-from app.domain.starting import StartedRun, TargetResult, run_target, start_runs
+from app.domain.starting import StartedRun, run_target, start_runs
 from app.settings import Settings
 from app.strategies.taskiq_broker import RUN_TASK
 
@@ -49,7 +49,7 @@ class RunLifecycle(TaskiqMiddleware):
         self._starter: Coalescer[str, StartedRun | None] = Coalescer(
             lambda run_ids: start_runs(self._execution(), run_ids, worker=self.worker)
         )
-        self._recorder: Coalescer[tuple[Any, Any | None, TargetResult], RecordedOutcome] = Coalescer(
+        self._recorder: Coalescer[EndedRun, RecordedOutcome] = Coalescer(
             lambda finishes: record_outcomes(self._execution(), finishes)
         )
         self._leases: LeaseKeeper | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable
-from typing import Annotated, Any, Literal, TypeAlias, cast
+from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import quote
 
 from litestar import Request, Response, delete, get, patch, post
@@ -15,7 +15,6 @@ from msgspec import UNSET
 
 from app.domain.errors import Conflict
 from app.domain.listing import SORTS, JobQuery
-from app.persistence.models import AuditEntry as AuditRow
 from app.persistence.models import ScheduledJob
 from app.web.api.problems import PreconditionFailed, errors
 from app.web.api.schemas import (
@@ -218,10 +217,7 @@ async def job_audit(
     request: Request[Any, Any, Any], job_id: JobId, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100
 ) -> AuditTrail:
     """Every change (create, update, enable, disable, delete, undo), newest first."""
-    # The service's `list[AuditEntry]` resolves to its own `list` method for mypy: named here.
-    entries = cast(
-        "list[AuditRow]", await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
-    )
+    entries = await runtime_of(request).scheduler.audit_trail(job_id, require(request), limit=limit)
     return AuditTrail([AuditEntry.of(e) for e in entries])
 
 

@@ -8,7 +8,7 @@ of the history), ``overview`` (status and chart, refreshed when a run ends) and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
@@ -18,7 +18,6 @@ from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
-from app.persistence.models import AuditEntry
 from app.web.auth import require, runtime_of
 from app.web.formatting import (
     AUDIT_LABELS,
@@ -128,8 +127,7 @@ async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Resp
         )
     if wants_block(request, "overview"):
         return render(request, "jobs/detail.html", await _overview_context(request, job, actor), block="overview")
-    # The service's `list[AuditEntry]` resolves to its own `list` method for mypy: named here.
-    trail = cast("list[AuditEntry]", await runtime.scheduler.audit_trail(job_id, actor, limit=50))
+    trail = await runtime.scheduler.audit_trail(job_id, actor, limit=50)
     context = {
         **await history_context(request, job, actor, request.query_params),
         **await _overview_context(request, job, actor),
