@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
 import sqlalchemy as sa
 
 from app.persistence.models import AuditEntry, ScheduledJobRun, WebSession
@@ -18,6 +19,13 @@ from tests.support.factories import DAILY_SALES_REPORT, job_definition
 from tests.support.http import LIST, csrf_from, login
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request) -> str:
+    """Both backends (the folder's default is PostgreSQL only): sessions, and so the tokens
+    bound to them, live in the database."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
 async def _state(app_runtime) -> tuple[int, int, int]:
