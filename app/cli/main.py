@@ -52,6 +52,10 @@ def db_upgrade() -> None:
 
 
 def _register_subcommands() -> None:
+    # Imported here, not at the top: `mercato --help` and a bad argument answer without loading
+    # the web app, the strategies and their libraries (no import cycle is dodged: see
+    # tests/test_architecture.py). `app.taskiq_app` is imported only by the commands that need
+    # it, as importing it builds the broker from the settings.
     from app.cli.scheduler import scheduler
     from app.cli.serve import serve
     from app.cli.users import users

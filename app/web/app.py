@@ -15,8 +15,10 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from app.domain.history import ensure_cleanup_schedule
 from app.runtime import Runtime
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.strategies.local import LocalScheduler
 from app.web import api, login, ops, pages
 from app.web.auth import identify, security_middleware
 from app.web.errors import EXCEPTION_HANDLERS
@@ -31,8 +33,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from app.domain.history import ensure_cleanup_schedule
-
         rt = runtime or Runtime.create(settings)
         app.state.runtime = rt
         first = await rt.users.ensure_first_admin()
@@ -44,8 +44,6 @@ def create_app(
             )
         poller_task = None
         if run_scheduler and settings.queue_strategy == "local":
-            from app.strategies.local import LocalScheduler
-
             await ensure_cleanup_schedule(rt.scheduler)
             poller = LocalScheduler(rt)
             poller_task = asyncio.create_task(poller.run(), name="poller")

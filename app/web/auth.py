@@ -31,8 +31,9 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.actors import Actor
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, Forbidden
 from app.runtime import Runtime
+from app.web.headers import SECURITY_HEADERS
 
 SESSION_COOKIE = "mercato_session"
 CSRF_COOKIE = "mercato_csrf"
@@ -125,8 +126,6 @@ async def _check_csrf(request: Request[Any, Any, Any]) -> None:
 
 def require(request: Request[Any, Any, Any], feature: str | None = None) -> Actor:
     """The calling actor, who must be signed in and (optionally) hold ``feature``."""
-    from app.domain.errors import Forbidden
-
     actor: Actor | None = request.state.actor
     if actor is None:
         raise NotAuthenticated(request.state.auth_error or "sign in to continue")
@@ -145,8 +144,6 @@ def session_cookie(request: Request[Any, Any, Any], key: str | None) -> Cookie:
 def security_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: security headers on every response, and the CSRF cookie when minted."""
     from http.cookies import SimpleCookie
-
-    from app.web.headers import SECURITY_HEADERS
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -191,8 +188,6 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 async def _bad_request(send: Send, detail: str) -> None:
-    from app.web.headers import SECURITY_HEADERS
-
     body = f"Bad request: {detail}\n".encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"text/plain; charset=utf-8"),

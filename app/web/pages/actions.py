@@ -16,6 +16,7 @@ from app.domain.actors import MANAGE, VIEW
 from app.domain.errors import Forbidden
 from app.persistence.models import ScheduledJob
 from app.web.auth import require, runtime_of
+from app.web.formatting import TimeFormat
 from app.web.login import HOME
 from app.web.pages.detail import history_context
 from app.web.pages.flash import Flash
@@ -101,8 +102,6 @@ async def undo(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Respon
 
 
 def _next(request: Request[Any, Any, Any], job: ScheduledJob) -> str:
-    from app.web.formatting import TimeFormat
-
     if job.next_run_at is None:
         return "none (the schedule has ended)"
     return TimeFormat(runtime_of(request).clock()).local(job.next_run_at, job.timezone)
