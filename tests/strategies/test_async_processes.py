@@ -306,8 +306,15 @@ async def test_disabling_deleting_and_changing_a_schedule_take_effect_at_once(we
 
     for job in (paused, deleted):
         assert [r.scheduled_for for r in await runs(web, job_id=job.id) if r.scheduled_for > changed_at] == []
-    after = [r for r in await runs(web, job_id=changed.id) if r.scheduled_for > changed_at]
-    assert [(r.scheduled_for, r.status) for r in after] == [(target, "succeeded")]
+
+    async def changed_runs():
+        found = [r for r in await runs(web, job_id=changed.id) if r.scheduled_for > changed_at]
+        # The new slot fires once, at its time (the assert below); how soon its worker
+        # finishes is the machine's business: waited for, not asserted.
+        return found if found and all(r.status == "succeeded" for r in found) else None
+
+    after = await wait_until(changed_runs) or await runs(web, job_id=changed.id)
+    assert [(r.scheduled_for, r.status) for r in after if r.scheduled_for > changed_at] == [(target, "succeeded")]
 
 
 async def _all_fired(web, job_ids, count):
