@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import engine
 from app.domain.ids import new_id
-from app.domain.schedules import CountedSchedule, to_schedule
+from app.domain.schedules import CountedSchedule, ScopedRow, to_schedule
 from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 from app.persistence.bulk import Unnest
 from app.persistence.models import ScheduledJob, ScheduledJobRun
@@ -60,15 +60,9 @@ CLAIM_COLUMNS = (
 )
 
 
-class ClaimedSchedule(CountedSchedule, Protocol):
+class ClaimedSchedule(CountedSchedule, ScopedRow, Protocol):
     """What claiming reads of a schedule (``CLAIM_COLUMNS``): a plain row or a ``ScheduledJob``."""
 
-    @property
-    def id(self) -> str: ...
-    @property
-    def tenant_id(self) -> str | None: ...
-    @property
-    def organization_id(self) -> str | None: ...
     @property
     def next_run_at(self) -> datetime | None: ...
     @property

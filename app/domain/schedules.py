@@ -11,6 +11,17 @@ from app.domain.validation import FIELDS
 from app.persistence.models import ScheduledJob
 
 
+class ScopedRow(Protocol):
+    """A schedule's id and scope ids, as a plain row or a ``ScheduledJob`` carries them."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str | None: ...
+    @property
+    def organization_id(self) -> str | None: ...
+
+
 class ScheduleDefinition(Protocol):
     """What a schedule's slots are computed from: a ``ScheduledJob``, a plain row of its columns
     or a new row's values."""

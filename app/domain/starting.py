@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import events
 from app.domain.execution import LEASE, RunExecution
 from app.domain.registry import Target, TargetContext
+from app.domain.schedules import ScopedRow
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import RunStatus, Trigger
 from app.persistence.bulk import Unnest
@@ -93,16 +94,10 @@ class RunFacts(Protocol):
     def started_at(self) -> datetime | None: ...
 
 
-class JobFacts(Protocol):
+class JobFacts(ScopedRow, Protocol):
     """What recording a run and its events read of its schedule: a row of ``JOB_COLUMNS`` or a
     ``ScheduledJob``."""
 
-    @property
-    def id(self) -> str: ...
-    @property
-    def tenant_id(self) -> str | None: ...
-    @property
-    def organization_id(self) -> str | None: ...
     @property
     def max_retries(self) -> int: ...
     @property
