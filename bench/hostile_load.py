@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import socket
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ import yaml
 
 from app.domain.passwords import hash_password
 from app.persistence.models import Organization, ScheduledJobRun, Tenant
-from bench.support import ROOT, Table, bench_runtime, fresh_pg, log, ms, pct, utcnow
+from bench.support import MercatoProcess, Table, bench_runtime, fresh_pg, log, ms, pct, utcnow
 
 SIZES = {"small": {"seconds": 15, "every_second": 20}, "full": {"seconds": 60, "every_second": 100}}
 PASSWORD = "correct horse battery staple"
@@ -118,44 +117,27 @@ def million_items() -> bytes:
     return b"version: 1\nschedules:\n" + b"- 1\n" * 1_000_000
 
 
-class Server:
-    """``mercato serve`` in a child process."""
+class Server(MercatoProcess):
+    """``mercato serve`` in a child process, on a free port."""
 
     def __init__(self, url: str, log_path: Path) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "QUEUE_STRATEGY": "local",
-            "SCHEDULER_MIN_INTERVAL_SECONDS": "1",
-            "SCHEDULER_POLL_INTERVAL_MS": "1000",
-            "LOG_LEVEL": "warning",
-            "LOG_FORMAT": "json",
+        super().__init__(
+            url,
+            log_path,
+            SCHEDULER_MIN_INTERVAL_SECONDS="1",
+            LOG_LEVEL="warning",
             # Each login comes with an X-Forwarded-For address of its own, as from many clients
             # behind one proxy: believed only from a trusted proxy, so the throttle (30 failures
             # an hour per address) measures nothing here and every round checks 40 passwords.
-            "TRUSTED_PROXIES": "127.0.0.1",
-        }
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
+            TRUSTED_PROXIES="127.0.0.1",
+        )
 
     async def start(self) -> None:
-        self._log = open(self.log_path, "ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            str(self.port),
-            env=self.env,
-            stdout=self._log,
-            stderr=self._log,
-            cwd=str(ROOT),
-        )
+        await self.spawn("serve", "--port", str(self.port))
         async with httpx.AsyncClient(base_url=self.base) as client:
             for _ in range(300):
                 try:
@@ -165,17 +147,6 @@ class Server:
                     pass
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"mercato serve did not answer; see {self.log_path}")
-
-    async def stop(self) -> None:
-        if self.proc and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        if self.proc:
-            self._log.close()
 
 
 # ----- load --------------------------------------------------------------------------------

@@ -265,12 +265,9 @@ def log(message: str) -> None:
 # ----- a scheduler in a process of its own -------------------------------------------------
 
 
-class SchedulerProcess:
-    """``mercato scheduler start`` in a child process, with its memory and CPU read from /proc.
-
-    A process of its own, as in production: what the benchmark does to observe it (queries,
-    timers) does not share the scheduler's event loop or count towards its memory.
-    """
+class MercatoProcess:
+    """A ``mercato`` command in a child process on ``url`` (local strategy, JSON logs to
+    ``log_path``), stopped with SIGTERM."""
 
     def __init__(self, url: str, log_path: Path, **env: str) -> None:
         self.env = {
@@ -284,31 +281,20 @@ class SchedulerProcess:
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def spawn(self, *args: str, stdout: int | None = None) -> asyncio.subprocess.Process:
+        """Run ``mercato <args>``; stdout to ``stdout`` (a pipe) or the log, stderr to the log."""
         self._log = open(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "app.cli",
-            "scheduler",
-            "start",
+            *args,
             env=self.env,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=self._log if stdout is None else stdout,
             stderr=self._log,
             cwd=str(ROOT),
         )
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
-        if b"scheduler started" not in line:
-            raise RuntimeError(f"scheduler did not start: {line!r}; see {self.log_path}")
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def memory_mb(self) -> tuple[float, float]:
-        """(resident now, peak resident) in MiB."""
-        status = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
-        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+        return self.proc
 
     async def stop(self) -> None:
         if self.proc and self.proc.returncode is None:
@@ -320,3 +306,26 @@ class SchedulerProcess:
                 await self.proc.wait()
         if self.proc:
             self._log.close()
+
+
+class SchedulerProcess(MercatoProcess):
+    """``mercato scheduler start`` in a child process, with its memory and CPU read from /proc.
+
+    A process of its own, as in production: what the benchmark does to observe it (queries,
+    timers) does not share the scheduler's event loop or count towards its memory.
+    """
+
+    async def start(self) -> None:
+        proc = await self.spawn("scheduler", "start", stdout=asyncio.subprocess.PIPE)
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if b"scheduler started" not in line:
+            raise RuntimeError(f"scheduler did not start: {line!r}; see {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(resident now, peak resident) in MiB."""
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
+        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
