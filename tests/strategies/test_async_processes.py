@@ -130,7 +130,7 @@ def cluster(pg_database, tmp_path_factory):
 
 async def _flush_redis() -> None:
     redis = Redis.from_url(STRATEGIES_REDIS)
-    await redis.flushdb()  # DB 5 belongs to these tests
+    await redis.flushdb()  # this database belongs to these tests
     await redis.aclose()
 
 

@@ -56,7 +56,7 @@ def settings(pg_url):
 @pytest.fixture
 async def redis():
     client = Redis.from_url(STRATEGIES_REDIS)
-    await client.flushdb()  # DB 5 belongs to these tests
+    await client.flushdb()  # this database belongs to these tests
     yield client
     await client.aclose()
 
