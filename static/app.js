@@ -64,7 +64,8 @@
     area.focus();
   });
 
-  // A run row polls itself and is replaced on every answer: keep it open if it was open.
+  // A run row polls itself and is replaced on every answer, and the history is replaced when
+  // new runs arrive: keep open what was open.
   var openRuns = new Set();
   document.addEventListener("toggle", function (event) {
     var run = event.target.parentElement;
@@ -73,10 +74,12 @@
   }, true);
   document.addEventListener("htmx:load", function (event) {
     var element = event.detail.elt;
-    if (element.classList && element.classList.contains("run") && openRuns.has(element.id)) {
-      var details = element.querySelector("details");
+    if (!element.querySelectorAll) return;
+    var runs = element.matches("li.run") ? [element] : element.querySelectorAll("li.run");
+    runs.forEach(function (run) {
+      var details = openRuns.has(run.id) && run.querySelector("details");
       if (details) details.open = true;
-    }
+    });
   });
 
   // After a rejected form, put the keyboard on the list of problems.

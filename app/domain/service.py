@@ -7,6 +7,7 @@ validated the same way, writes an audit entry, and tells the running strategy (h
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from app.domain.listing import (
     owned_visible_to,
     runs_statement,
     source_modules_statement,
+    visible_to,
 )
 from app.domain.ownership import check_actor_scope, check_id_free, id_not_available, missing_scopes
 from app.domain.registry import TargetRegistry
@@ -39,6 +41,21 @@ from app.domain.vocabulary import RunStatus, Trigger
 from app.domain.writes import ScheduleWriter, conflict_message
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
 from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What a schedule's page shows, from one read (``SchedulerService.snapshot``)."""
+
+    job: ScheduledJob
+    #: The newest runs, newest first (the chart, and the overview's last run).
+    recent: builtins.list[ScheduledJobRun]
+    history: Page
+
+    @property
+    def last_run(self) -> ScheduledJobRun | None:
+        """The newest run that has started or ended, from the same read as the history."""
+        return next((run for run in self.recent if run.status != RunStatus.QUEUED), None)
 
 
 class SchedulerService:
@@ -102,6 +119,20 @@ class SchedulerService:
         size = max(1, min(query.page_size, 100))
         return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
 
+    async def shown(self, job_ids: builtins.list[str], actor: Actor = SYSTEM) -> builtins.list[ScheduledJob]:
+        """The live schedules among ``job_ids`` that the actor can see (an open list's rows)."""
+        self._require(actor, VIEW)
+        ids = [job_id for job_id in job_ids[:100] if _usable_key(job_id, 200)]
+        if not ids:
+            return []
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                sa.select(ScheduledJob).where(
+                    ScheduledJob.id.in_(ids), ScheduledJob.deleted_at.is_(None), visible_to(actor)
+                )
+            )
+            return list(rows)
+
     async def audit_trail(self, job_id: str, actor: Actor = SYSTEM, limit: int = 100) -> builtins.list[AuditEntry]:
         async with self.sessions() as session:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
@@ -126,6 +157,28 @@ class SchedulerService:
             total = await session.scalar(count) or 0
         size = max(1, min(query.page_size, 100))
         return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
+
+    async def snapshot(self, job_id: str, history: RunQuery, recent: int, actor: Actor = SYSTEM) -> JobSnapshot:
+        """A schedule, its newest ``recent`` runs and a page of its history, read together.
+
+        On PostgreSQL the three reads share one snapshot (a read-only REPEATABLE READ
+        transaction), so the overview, the chart and the history of a page never contradict
+        each other; SQLite reads them in one session, one after the other.
+        """
+        rows, count = runs_statement(job_id, history, actor)
+        newest, _ = runs_statement(job_id, RunQuery(page_size=recent), actor)
+        async with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.connection(
+                    execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+                )
+            job = await self._load_visible(session, job_id, actor, VIEW)
+            chart = list(await session.scalars(newest))
+            items = list(await session.scalars(rows))
+            total = await session.scalar(count) or 0
+        size = max(1, min(history.page_size, 100))
+        page = Page(items, min(total, COUNT_CAP), max(1, history.page), size, total_exact=total <= COUNT_CAP)
+        return JobSnapshot(job, chart, page)
 
     async def get_run(self, job_id: str, run_id: str, actor: Actor = SYSTEM) -> ScheduledJobRun:
         async with self.sessions() as session:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
+
+from app.persistence.models import ScheduledJob
 
 from tests.support.factories import make_job
 from tests.support.firing import run_queued
@@ -105,11 +108,83 @@ async def test_a_running_run_polls_until_it_has_finished(client, app_runtime):
     await run_queued(app_runtime)
     done = await client.get(path, headers=HTMX)
     assert done.status_code == 286  # htmx: stop polling
-    assert done.headers["hx-trigger"] == "runFinished"  # the status panel and chart refresh
+    assert done.headers["hx-trigger"] == "runFinished"  # the page asks for its news at once
     assert "every 1s" not in done.text and "Succeeded" in done.text and "&#34;echo&#34;" in done.text
-    overview = await client.get(url(job.id), headers={**HTMX, "HX-Target": "overview"})
-    assert "<html" not in overview.text and 'id="overview"' in overview.text and "Succeeded" in overview.text
-    assert 'class="bar status-succeeded"' in overview.text
+
+
+def seen(*answers: str) -> dict[str, str]:
+    """What an open page sends when it asks for news, after these answers (the page first):
+    its digests, history filters and page, which each answer replaces out of band."""
+    state: dict[str, str] = {}
+    for answer in answers:
+        for block in re.findall(r'<div id="seen-\w+" hx-swap-oob="true">(.*?)</div>', answer, re.S):
+            state.update(re.findall(r'name="(\w+)" value="([^"]*)"', block))
+    return state
+
+
+async def live(client, job_id: str, *answers: str):
+    return await client.get(url(job_id), params=seen(*answers), headers={**HTMX, "HX-Target": "live"})
+
+
+async def test_an_open_page_gets_what_changed_and_nothing_else(client, app_runtime):
+    job = await make_job(app_runtime, schedule_value="*/5 * * * *")
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id))).text
+    assert "No runs yet." in page and 'hx-trigger="every 5s, runFinished from:body"' in page
+
+    unchanged = await live(client, job.id, page)
+    assert unchanged.status_code == 204 and unchanged.text == ""
+
+    # The slot passes and the poller runs it: the open page gets the new run and the new overview.
+    app_runtime.clock.advance(minutes=5)
+    await run_queued(app_runtime)
+    news = await live(client, job.id, page)
+    assert news.status_code == 200 and "<html" not in news.text
+    assert '<div id="run-history" hx-swap-oob="true">' in news.text, news.text
+    history = news.text[news.text.index('<div id="run-history" hx-swap-oob="true">') :]
+    assert history.count('<li id="run-') == 1 and "Succeeded" in history
+    overview = news.text[news.text.index('<section id="overview"') : news.text.index("</section>")]
+    assert 'hx-swap-oob="true"' in overview and "Succeeded" in overview and "status-succeeded" in overview
+    assert "in 5 minutes" in overview  # the next slot moved on
+    # It carries what the page has now seen: asked again with it, nothing more to send.
+    assert (await live(client, job.id, page, news.text)).status_code == 204
+
+
+async def test_the_overview_and_the_history_never_contradict_each_other(client, app_runtime):
+    job = await make_job(app_runtime)
+    run = await app_runtime.scheduler.trigger(job.id)
+    await run_queued(app_runtime)
+    # The schedule row still says "running" (a run's bookkeeping lagging behind its outcome):
+    # the page's last run comes from the same read as its history, which says it succeeded.
+    async with app_runtime.sessions.begin() as session:
+        await session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(last_status="running"))
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id))).text
+    overview = page[page.index('<section id="overview"') : page.index("</section>")]
+    assert "status-succeeded" in overview and "status-running" not in overview
+    assert f'id="run-{run.id}"' in page
+
+
+async def test_an_older_history_page_is_left_as_it_is(client, app_runtime):
+    job = await make_job(app_runtime)
+    for _ in range(21):
+        await app_runtime.scheduler.trigger(job.id)
+    await run_queued(app_runtime)
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id) + "?runs_page=2")).text
+    await app_runtime.scheduler.trigger(job.id)
+    await run_queued(app_runtime)
+    news = await live(client, job.id, page)
+    assert 'id="run-history"' not in news.text and 'id="overview"' in news.text  # the chart moved on
+
+
+async def test_an_open_page_of_a_deleted_schedule_stops_asking(client, app_runtime):
+    job = await make_job(app_runtime)
+    await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(url(job.id))).text
+    await app_runtime.scheduler.delete(job.id)
+    response = await live(client, job.id, page)
+    assert response.status_code == 286 and response.text == ""
 
 
 async def test_a_polled_run_of_a_schedule_deleted_meanwhile_stops_polling(client, app_runtime):

@@ -7,7 +7,9 @@ import re
 import pytest
 
 from app.domain import listing, service
+from app.web.pages.listing import row_key
 from tests.support.factories import make_job
+from tests.support.firing import run_queued
 from tests.support.http import HTMX, LIST, as_user, csrf_from, url
 
 
@@ -252,3 +254,39 @@ async def test_bulk_never_redirects_off_site(client, app_runtime, return_to):
     client = await as_user(client, app_runtime, "owner@acme.test")
     response = await _bulk(client, "enable", [job.id], return_to=return_to)
     assert response.headers["location"] == LIST
+
+
+def list_live_params(answer: str) -> list[tuple[str, str]]:
+    """What an open list sends when it asks for fresh times: the rows it shows and its digest."""
+    live = answer[answer.index('<div id="list-live"') :]
+    live = live[: live.index("</div>")]
+    return re.findall(r'name="(shown|seen)" value="([^"]*)"', live)
+
+
+async def test_an_open_list_gets_fresh_times_for_its_rows_and_nothing_else(client, app_runtime):
+    due = await make_job(app_runtime, name="Every five", schedule_value="*/5 * * * *")
+    other = await make_job(app_runtime, name="Nine o'clock")
+    hidden = await make_job(app_runtime, name="Globex job", tenant_id="globex", organization_id="globex-us")
+    client = await as_user(client, app_runtime, "viewer@acme.test")
+    page = (await client.get(LIST)).text
+    params = list_live_params(page)
+    assert ("shown", due.id) in params and ("shown", other.id) in params
+    ask = {**HTMX, "HX-Target": "list-live"}
+    assert (await client.get(LIST, params=params, headers=ask)).status_code == 204
+
+    app_runtime.clock.advance(minutes=5)
+    await run_queued(app_runtime)
+    fresh = await client.get(LIST, params=params, headers=ask)
+    assert fresh.status_code == 200 and "<html" not in fresh.text and "<tr" not in fresh.text
+    cells = re.findall(r'<td class="nowrap" id="(next|last)-(\w+)" hx-swap-oob="true">(.*?)</td>', fresh.text, re.S)
+    assert len(cells) == 4  # the two cells of each row shown, nothing else
+    last_of_due = next(html for kind, key, html in cells if kind == "last" and key == row_key(due.id))
+    assert "Succeeded" in last_of_due and "just now" in last_of_due
+    seen = re.search(r'id="list-seen" name="seen" value="(\w+)"', fresh.text).group(1)
+    again = [(name, seen if name == "seen" else value) for name, value in params]
+    assert (await client.get(LIST, params=again, headers=ask)).status_code == 204
+
+    # Rows of another tenant, unknown or malformed ids are simply not answered for.
+    foreign = [("shown", hidden.id), ("shown", "nope"), ("shown", "x" * 500), ("seen", "")]
+    answer = await client.get(LIST, params=foreign, headers=ask)
+    assert answer.status_code == 200 and "<td" not in answer.text

@@ -18,7 +18,7 @@ from app.persistence.models import ScheduledJob
 from app.web.auth import require, runtime_of
 from app.web.formatting import TimeFormat
 from app.web.login import HOME
-from app.web.pages.detail import history_context
+from app.web.pages.detail import history_response
 from app.web.pages.flash import Flash
 from app.web.pages.responses import job_url, redirect, render, return_to, wants_block
 
@@ -35,15 +35,9 @@ async def run_now(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Res
     message = Flash(f"Queued a run of “{job.name}”.", "success", link=(job_url(job_id), "See its history"))
     if wants_block(request, "run-history"):
         # The form sent the history filters along (hx-include): answer page 1 with them.
-        context = await history_context(
-            request, job, actor, params={"status": form.get("status"), "trigger": form.get("trigger")}
-        )
-        return render(
-            request,
-            "jobs/detail.html",
-            {**context, "oob_flashes": [message], "highlight": run.id},
-            block="run_history",
-            headers={"HX-Replace-Url": context["history_url"]()},
+        filters = {"status": form.get("status"), "trigger": form.get("trigger")}
+        return await history_response(
+            request, job_id, actor, filters, flashes=[message], highlight=run.id, url_header="HX-Replace-Url"
         )
     return redirect(request, return_to(form.get("return_to"), job_url(job_id)), message)
 

@@ -1,21 +1,32 @@
 """One schedule: configuration, status, the runs chart, run history and the audit trail.
 
 The page answers three htmx targets besides the full page: ``run-history`` (filter and paging
-of the history), ``overview`` (status and chart, refreshed when a run ends) and a single run
+of the history), ``live`` (what changed since the page last looked) and a single run
 (``/runs/{run_id}``), which an in-progress run polls until it has finished.
+
+Staying current: an open page asks every ``LIVE_EVERY`` (and at once when one of its runs
+ends) with digests of the overview and the history it shows. The server reads the schedule,
+its newest runs and the history page in one snapshot (``SchedulerService.snapshot``), renders
+both parts and sends back only those whose HTML differs (out-of-band swaps), or 204. New runs
+appear, a finished run's status replaces "Running", a passed "Next run" moves on, and what the
+user is doing elsewhere on the page (a form, a selection, an open run) is left alone. An older
+page of the history is left as it is: new runs would shift it under the reader.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
+from markupsafe import Markup
 
 from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
+from app.domain.service import JobSnapshot
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.web.auth import require, runtime_of
@@ -36,13 +47,25 @@ from app.web.formatting import (
     target_name,
 )
 from app.web.login import HOME
-from app.web.pages.responses import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
+from app.web.pages.flash import Flash
+from app.web.pages.responses import (
+    VARY,
+    int_param,
+    is_htmx,
+    job_url,
+    query_string,
+    render,
+    render_text,
+    wants_block,
+)
 
 ID = "{job_id:str}"
 HISTORY_PAGE_SIZE = 20
 CHART_RUNS = 40
 #: How often a queued or running run asks for its news (htmx polling).
 POLL_EVERY = "1s"
+#: How often an open schedule page asks whether its overview or history changed.
+LIVE_EVERY = "5s"
 
 
 def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,72 +90,132 @@ def _run_context() -> dict[str, Any]:
     }
 
 
-async def history_context(
-    request: Request[Any, Any, Any], job: Any, actor: Actor, params: Mapping[str, Any]
-) -> dict[str, Any]:
-    filters = _history_filters(params)
-    runs = await runtime_of(request).scheduler.runs(
-        job.id,
-        RunQuery(
-            status=filters["status"] or None,
-            trigger=filters["trigger"] or None,
-            page=filters["runs_page"],
-            page_size=HISTORY_PAGE_SIZE,
-        ),
-        actor,
+def _history_url(job_id: str, filters: Mapping[str, Any], **changes: Any) -> str:
+    state = {**filters, "runs_page": 1, **changes}
+    return job_url(job_id) + query_string({k: v for k, v in state.items() if v and not (k == "runs_page" and v == 1)})
+
+
+async def _read(request: Request[Any, Any, Any], job_id: str, actor: Actor, filters: Mapping[str, Any]) -> JobSnapshot:
+    history = RunQuery(
+        status=filters["status"] or None,
+        trigger=filters["trigger"] or None,
+        page=filters["runs_page"],
+        page_size=HISTORY_PAGE_SIZE,
     )
-    base = job_url(job.id)
+    return await runtime_of(request).scheduler.snapshot(job_id, history, CHART_RUNS, actor)
 
-    def history_url(**changes: Any) -> str:
-        state = {**filters, "runs_page": 1, **changes}
-        return base + query_string({k: v for k, v in state.items() if v and not (k == "runs_page" and v == 1)})
 
+def _history_context(snap: JobSnapshot, filters: dict[str, Any]) -> dict[str, Any]:
+    job = snap.job
     return {
         "job": job,
-        "runs": runs,
+        "runs": snap.history,
         "filters": filters,
-        "history_url": history_url,
+        "history_url": lambda **changes: _history_url(job.id, filters, **changes),
         **_run_context(),
         "run_statuses": RUN_STATUSES,
         "run_triggers": RUN_TRIGGERS,
     }
 
 
-async def _overview_context(request: Request[Any, Any, Any], job: Any, actor: Actor) -> dict[str, Any]:
+def _overview_context(request: Request[Any, Any, Any], snap: JobSnapshot) -> dict[str, Any]:
     runtime = runtime_of(request)
-    recent = await runtime.scheduler.runs(job.id, RunQuery(page_size=CHART_RUNS), actor)
     fmt = TimeFormat(runtime.clock())
     return {
-        "job": job,
-        "chart": runs_chart(recent.items, fmt, job.timezone),
+        "job": snap.job,
+        "last_run": snap.last_run,
+        "chart": runs_chart(snap.recent, fmt, snap.job.timezone),
         "status_labels": STATUS_LABELS,
         "describe": describe_schedule,
-        "target_label": target_label(job, runtime.registry),
+        "target_label": target_label(snap.job, runtime.registry),
     }
+
+
+def _digest(html: str) -> str:
+    return hashlib.blake2b(html.encode(), digest_size=12).hexdigest()
+
+
+def _seen(request: Request[Any, Any, Any], part: str, html: Markup, filters: dict[str, Any] | None = None) -> Markup:
+    """What the page keeps of ``part`` to ask whether it changed (``jobs/_seen.html``)."""
+    return render_text(request, "jobs/_seen.html", {"part": part, "digest": _digest(html), "filters": filters})
+
+
+async def history_response(
+    request: Request[Any, Any, Any],
+    job_id: str,
+    actor: Actor,
+    params: Mapping[str, Any],
+    *,
+    flashes: list[Flash] | None = None,
+    highlight: str | None = None,
+    url_header: str = "HX-Push-Url",
+) -> Response[Any]:
+    """The run history alone (``#run-history``), for its filters, its pages and "Run now"
+    (which replaces the address instead of pushing one: ``url_header``)."""
+    filters = _history_filters(params)
+    snap = await _read(request, job_id, actor, filters)
+    history = render_text(request, "jobs/_history.html", {**_history_context(snap, filters), "highlight": highlight})
+    parts = [history, _seen(request, "history", history, filters)]
+    if flashes:
+        parts.append(render_text(request, "_flash_oob.html", {"flashes": flashes}))
+    url = _history_url(job_id, filters, runs_page=filters["runs_page"])
+    return Response(
+        Markup("\n").join(parts),
+        media_type="text/html",
+        status_code=200,
+        headers={**VARY, url_header: url},
+    )
+
+
+async def _live(request: Request[Any, Any, Any], job_id: str, actor: Actor) -> Response[Any]:
+    params = request.query_params
+    filters = _history_filters(params)
+    try:
+        snap = await _read(request, job_id, actor, filters)
+    except NotFound:
+        # Deleted (or moved out of reach) while the page was open: stop asking.
+        return Response("", status_code=286, headers=VARY)
+    parts: list[Markup] = []
+    overview_context = _overview_context(request, snap)
+    overview = render_text(request, "jobs/_overview.html", overview_context)
+    if _digest(overview) != params.get("seen_overview"):
+        parts.append(render_text(request, "jobs/_overview.html", {**overview_context, "oob": True}))
+        parts.append(_seen(request, "overview", overview))
+    if filters["runs_page"] == 1:
+        history_context = _history_context(snap, filters)
+        history = render_text(request, "jobs/_history.html", history_context)
+        if _digest(history) != params.get("seen_history"):
+            parts.append(render_text(request, "jobs/_history.html", {**history_context, "oob": True}))
+            parts.append(_seen(request, "history", history, filters))
+    if not parts:
+        return Response("", status_code=204, headers=VARY)
+    return Response(Markup("\n").join(parts), media_type="text/html", status_code=200, headers=VARY)
 
 
 @get(f"{HOME}/{ID}", name="jobs.detail")
 async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request, VIEW)
-    runtime = runtime_of(request)
-    job = await runtime.scheduler.get(job_id, actor)
     if wants_block(request, "run-history"):
-        context = await history_context(request, job, actor, request.query_params)
-        return render(
-            request,
-            "jobs/detail.html",
-            context,
-            block="run_history",
-            headers={"HX-Push-Url": context["history_url"](runs_page=context["filters"]["runs_page"])},
-        )
-    if wants_block(request, "overview"):
-        return render(request, "jobs/detail.html", await _overview_context(request, job, actor), block="overview")
+        return await history_response(request, job_id, actor, request.query_params)
+    if wants_block(request, "live"):
+        return await _live(request, job_id, actor)
+    runtime = runtime_of(request)
+    filters = _history_filters(request.query_params)
+    snap = await _read(request, job_id, actor, filters)
     trail = await runtime.scheduler.audit_trail(job_id, actor, limit=50)
+    history_context = _history_context(snap, filters)
+    overview_context = _overview_context(request, snap)
+    overview = render_text(request, "jobs/_overview.html", overview_context)
+    history = render_text(request, "jobs/_history.html", history_context)
     context = {
-        **await history_context(request, job, actor, request.query_params),
-        **await _overview_context(request, job, actor),
+        **history_context,
+        **overview_context,
+        "overview_html": overview,
+        "history_html": history,
+        "seen_html": _seen(request, "overview", overview) + _seen(request, "history", history, filters),
+        "live_every": LIVE_EVERY,
         "scope_label": scope_label,
-        "target_name": target_name(job),
+        "target_name": target_name(snap.job),
         "catch_up_labels": CATCH_UP_LABELS,
         "overlap_labels": OVERLAP_LABELS,
         "audit": [(entry, audit_changes(entry.before, entry.after)) for entry in trail],
@@ -144,7 +227,7 @@ async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Resp
 @get(f"{HOME}/{ID}/runs/{{run_id:str}}", name="jobs.run_status")
 async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run_id: FromPath[str]) -> Response[Any]:
     """One run's row. Once the run has finished, answer 286 (htmx stops polling) and announce
-    ``runFinished`` so the status panel and chart refresh themselves."""
+    ``runFinished`` so the page asks for its news at once."""
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     run = await runtime.scheduler.get_run(job_id, run_id, actor)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+import hashlib
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -10,18 +11,21 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from app import engine
-from app.domain.actors import MANAGE, TRIGGER, VIEW
+from app.domain.actors import MANAGE, TRIGGER, VIEW, Actor
 from app.domain.errors import DomainError
 from app.domain.listing import SORTS, JobQuery, Page
 from app.domain.validation import SOURCE_TYPES, TARGET_TYPES
 from app.domain.vocabulary import RUN_STATUSES
+from app.persistence.models import ScheduledJob
 from app.web.auth import require, runtime_of
-from app.web.formatting import SCOPE_LABELS, STATUS_LABELS, describe_schedule, target_label
+from app.web.formatting import SCOPE_LABELS, STATUS_LABELS, TimeFormat, describe_schedule, target_label
 from app.web.login import HOME
 from app.web.pages.flash import Flash
-from app.web.pages.responses import int_param, query_string, redirect, render, return_to, wants_block
+from app.web.pages.responses import VARY, int_param, query_string, redirect, render, return_to, wants_block
 
 PAGE_SIZES = (10, 25, 50, 100)
+#: How often an open list refreshes its next-run and last-run cells.
+LIVE_EVERY = "10s"
 SORT_COLUMNS = {"name": "Name", "nextRunAt": "Next run", "lastRunAt": "Last run"}
 BULK_LIMIT = 100
 
@@ -134,9 +138,13 @@ def pager(page: Page) -> Pager:
 async def jobs_list(request: Request[Any, Any, Any]) -> Response[Any]:
     actor = require(request, VIEW)
     runtime = runtime_of(request)
+    if wants_block(request, "list-live"):
+        return await _live_cells(request, actor)
     state = ListState.from_params(request.query_params)
     page = await runtime.scheduler.list(state.query(), actor)
     context = {
+        "live_every": LIVE_EVERY,
+        "row_key": row_key,
         "state": state,
         "page": page,
         "pager": pager(page),
@@ -147,6 +155,7 @@ async def jobs_list(request: Request[Any, Any, Any]) -> Response[Any]:
         "page_sizes": PAGE_SIZES,
         "scope_labels": SCOPE_LABELS,
     }
+    context["seen"] = _times_digest(TimeFormat(runtime.clock()), page.items)
     if wants_block(request, "jobs-table"):
         # The filter form sends every field, empty ones too: the address bar gets the tidy URL.
         return render(
@@ -158,6 +167,36 @@ async def jobs_list(request: Request[Any, Any, Any]) -> Response[Any]:
         )
     modules = await runtime.scheduler.source_modules(actor)
     return render(request, "jobs/list.html", {**context, "modules": modules})
+
+
+def row_key(job_id: str) -> str:
+    """A row's id in the page: any schedule id, made safe for an HTML id and a CSS selector."""
+    return hashlib.blake2b(job_id.encode(), digest_size=8).hexdigest()
+
+
+def _times_digest(fmt: TimeFormat, jobs: Iterable[ScheduledJob]) -> str:
+    """What the next-run and last-run cells of these rows say, to within the text shown."""
+    shown = hashlib.blake2b(digest_size=12)
+    for job in jobs:
+        times = (job.next_run_at, job.last_run_at)
+        for part in (job.id, job.last_status, *map(fmt.iso, times), *map(fmt.relative, times)):
+            shown.update(f"{part}\x1f".encode())
+    return shown.hexdigest()
+
+
+async def _live_cells(request: Request[Any, Any, Any], actor: Actor) -> Response[Any]:
+    """Fresh next-run and last-run cells of the rows an open list shows (``shown``), out of band,
+    or 204 when what they say has not changed (``seen``). Rows, order, selection, scroll and
+    the filter form are left alone: the cells of a row are all that is replaced."""
+    runtime = runtime_of(request)
+    shown = [str(value) for value in request.query_params.getall("shown", [])]
+    by_id = {job.id: job for job in await runtime.scheduler.shown(shown, actor)}
+    jobs = [by_id[job_id] for job_id in shown if job_id in by_id]
+    seen = _times_digest(TimeFormat(runtime.clock()), jobs)
+    if seen == request.query_params.get("seen"):
+        return Response("", status_code=204, headers=VARY)
+    context = {"jobs": jobs, "seen": seen, "row_key": row_key, "status_labels": STATUS_LABELS}
+    return render(request, "jobs/_row_times.html", context, partial=True)
 
 
 BULK_ACTIONS = {

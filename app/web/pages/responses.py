@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request, Response
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
+from markupsafe import Markup
 
 from app.domain.actors import MANAGE, TRIGGER
 from app.web.auth import runtime_of
@@ -54,17 +56,7 @@ def render(
 ) -> HTMXBlockTemplate:
     """Render a page, or only ``block`` of it (or a ``partial`` template that is no page).
     Full pages show (and clear) pending flash messages."""
-    actor = request.state.actor
-    runtime = runtime_of(request)
-    ctx = {
-        "actor": actor,
-        "can_manage": bool(actor and actor.can(MANAGE)),
-        "can_trigger": bool(actor and actor.can(TRIGGER)),
-        "fmt": TimeFormat(runtime.clock()),
-        "home": HOME,
-        "job_url": job_url,
-        **context,
-    }
+    ctx = _page_context(request, context)
     cookies = []
     if block is None and not partial:
         ctx["flashes"], clear = flash.take(request)
@@ -78,6 +70,26 @@ def render(
         headers={**VARY, **(headers or {})},
         cookies=cookies,
     )
+
+
+def render_text(request: Request[Any, Any, Any], template: str, context: Mapping[str, Any]) -> Markup:
+    """A partial template rendered to HTML, with what every page's templates are given."""
+    engine = request.app.template_engine
+    assert isinstance(engine, JinjaTemplateEngine)
+    return Markup(engine.engine.get_template(template).render(request=request, **_page_context(request, context)))
+
+
+def _page_context(request: Request[Any, Any, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    actor = request.state.actor
+    return {
+        "actor": actor,
+        "can_manage": bool(actor and actor.can(MANAGE)),
+        "can_trigger": bool(actor and actor.can(TRIGGER)),
+        "fmt": TimeFormat(runtime_of(request).clock()),
+        "home": HOME,
+        "job_url": job_url,
+        **context,
+    }
 
 
 def redirect(request: Request[Any, Any, Any], to: str, *messages: Flash) -> Response[Any]:
