@@ -9,18 +9,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app.domain.history import ensure_cleanup_schedule
 from app.runtime import Runtime
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.strategies.local import LocalScheduler
-from app.web import api, login, ops, pages
-from app.web.auth import identify, security_middleware
+from app.web import api, assets, login, ops, pages
+from app.web.auth import identify, masked_csrf_token, security_middleware
 from app.web.errors import EXCEPTION_HANDLERS
 
 log = logging.getLogger("mercato.web")
@@ -30,6 +30,10 @@ def create_app(
     settings: Settings | None = None, *, run_scheduler: bool = True, runtime: Runtime | None = None
 ) -> Litestar:
     settings = settings or get_settings()
+    static = assets.Assets()
+
+    def _template_globals(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals.update(asset=static.url, csrf_token=masked_csrf_token)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -63,14 +67,19 @@ def create_app(
             *pages.routes,
             *api.routes,
             *ops.routes,
-            create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], name="static"),
+            *assets.routes,
         ],
         lifespan=[lifespan],
         before_request=identify,
         middleware=[*_proxy_headers(settings), security_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
-        template_config=TemplateConfig(directory=Path(PROJECT_ROOT / "templates"), engine=JinjaTemplateEngine),
-        state=State({"settings": settings}),
+        template_config=TemplateConfig(
+            directory=Path(PROJECT_ROOT / "templates"), engine=JinjaTemplateEngine, engine_callback=_template_globals
+        ),
+        state=State({"settings": settings, "assets": static}),
+        # Pages and static files travel gzipped. The CSRF token on a page is masked afresh on
+        # every render (``masked_csrf_token``), so compression cannot leak it (BREACH).
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
         request_max_body_size=1024 * 1024,
         # Logging is set up once by the mercato command (app/logging.py), not by each app.
         logging_config=None,

@@ -19,6 +19,7 @@ including a sibling subdomain or another port, is refused whatever token it carr
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -111,6 +112,36 @@ def _csrf_token(request: Request[Any, Any, Any], kind: str, value: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+def masked_csrf_token(request: Request[Any, Any, Any]) -> str:
+    """The CSRF token as a page shows it: XORed with a fresh random pad, the pad in front.
+
+    Different on every render, so a compressed page that also reflects what an attacker typed
+    gives nothing away through its length (BREACH); ``_check_csrf`` takes the pad off again.
+    """
+    token = _b64decode(getattr(request.state, "csrf_token", ""))
+    if not token:  # a page for a request no handler took (404): no form on it works anyway
+        return ""
+    pad = secrets.token_bytes(len(token))
+    masked = pad + bytes(a ^ b for a, b in zip(token, pad, strict=True))
+    return base64.urlsafe_b64encode(masked).rstrip(b"=").decode()
+
+
+def _unmask(sent: str) -> str:
+    masked = _b64decode(sent)
+    half = len(masked) // 2
+    if half == 0 or len(masked) != 2 * half:
+        return ""
+    token = bytes(a ^ b for a, b in zip(masked[half:], masked[:half], strict=True))
+    return base64.urlsafe_b64encode(token).rstrip(b"=").decode()
+
+
+def _b64decode(value: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error):
+        return b""
+
+
 async def _check_csrf(request: Request[Any, Any, Any]) -> None:
     expected = request.state.csrf_token
     sent = request.headers.get(CSRF_HEADER, "")
@@ -120,7 +151,7 @@ async def _check_csrf(request: Request[Any, Any, Any]) -> None:
         sent = value if isinstance(value, str) else ""
     fetch_site = request.headers.get("sec-fetch-site")
     from_elsewhere = fetch_site is not None and fetch_site.lower() not in OWN_SITE
-    if from_elsewhere or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if from_elsewhere or not sent or not hmac.compare_digest(_unmask(sent).encode(), expected.encode()):
         raise CsrfRejected("the form expired or came from another site; reload the page and try again")
 
 

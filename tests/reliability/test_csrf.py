@@ -88,10 +88,17 @@ async def test_the_token_is_bound_to_the_browser_not_guessable_and_not_readable_
     # The cookie holds a random pre-session value; the page's token is derived from it (and the
     # server's secret), so neither can be made up from the other.
     assert len(token) >= 32 and client.cookies.get("mercato_csrf") not in (None, token)
-    # The same browser keeps its token; another browser gets another one.
-    assert csrf_from((await client.get("/login")).text) == token
+    # Masked afresh on every page, so that a compressed page gives nothing away by its length
+    # (BREACH); the same browser's earlier pages keep working.
+    second = csrf_from((await client.get("/login")).text)
+    assert second != token and len(second) == len(token)
+    stays = await client.post("/login", data={"email": "owner@acme.test", "password": "wrong", "_csrf": token})
+    assert stays.status_code != 403 and "reload the page" not in stays.text
+    # Another browser's token is worth nothing here.
     client.cookies.clear()
-    assert csrf_from((await client.get("/login")).text) != token
+    await client.get("/login")
+    refused = await client.post("/login", data={"email": "owner@acme.test", "password": "wrong", "_csrf": token})
+    assert refused.status_code == 403 and "reload the page" in refused.text
 
 
 async def test_a_csrf_cookie_planted_before_login_lets_no_forged_post_through(client, app_runtime):

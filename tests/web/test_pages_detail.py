@@ -8,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 
 from app.persistence.models import ScheduledJob
-
 from tests.support.factories import make_job
 from tests.support.firing import run_queued
 from tests.support.http import HTMX, LIST, as_user, csrf_from, post_form, url
