@@ -359,17 +359,16 @@ class SchedulerService:
         await self.hooks.schedules_changed([job_id])
         return job
 
-    async def trigger(
-        self, job_id: str, actor: Actor = SYSTEM, payload: dict[str, Any] | None = None
-    ) -> ScheduledJobRun:
+    async def trigger(self, job_id: str, actor: Actor = SYSTEM, payload: Any = None) -> ScheduledJobRun:
         """Queue a manual run now, in either strategy; the run is recorded with the user.
 
-        ``payload``: the run's input instead of the schedule's payload, checked as a schedule's
-        payload is. The run records the payload it runs with, either way (for "run again").
+        ``payload``: the run's input instead of the schedule's payload (an object, or JSON text
+        as a form sends it), checked as a schedule's payload is. The run records the payload it
+        runs with, either way (for "run again").
         """
-        given = None if payload is None else clean_payload(payload, self.settings)
         async with self.sessions.begin() as session:
             job = await self._load_visible(session, job_id, actor, TRIGGER)
+            given = None if payload is None else clean_payload(payload, self.settings)
             now = self.clock().replace(microsecond=0)
             run = ScheduledJobRun(
                 id=new_id(),
@@ -390,12 +389,14 @@ class SchedulerService:
         await self.hooks.runs_queued([run.id])
         return run
 
-    async def cancel_run(self, run_id: str, actor: Actor = SYSTEM) -> CancelOutcome:
+    async def cancel_run(self, run_id: str, actor: Actor = SYSTEM, *, job_id: str | None = None) -> CancelOutcome:
         """Cancel a queued run (it never starts) or ask the process running a run to stop it
         (within about a second; see ``app.domain.cancelling``). Needs the trigger permission on
-        the run's schedule; a finished run is a ``Conflict``."""
+        the run's schedule (``job_id``: which must be this one); a finished run is a ``Conflict``."""
         async with self.sessions.begin() as session:
             run = await session.get(ScheduledJobRun, run_id) if _usable_key(run_id, 36) else None
+            if run is not None and job_id is not None and run.job_id != job_id:
+                run = None
             if run is None or not actor.can_see_owned(run.tenant_id, run.organization_id):
                 raise NotFound(f"no run with id '{run_id}'")
             try:

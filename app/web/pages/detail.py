@@ -55,7 +55,8 @@ def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run_context() -> dict[str, Any]:
+def run_context() -> dict[str, Any]:
+    """What the run row (`jobs/_run.html`) shows its run with."""
     return {
         "status_labels": STATUS_LABELS,
         "trigger_labels": TRIGGER_LABELS,
@@ -92,7 +93,7 @@ async def history_context(
         "runs": runs,
         "filters": filters,
         "history_url": history_url,
-        **_run_context(),
+        **run_context(),
         "run_statuses": RUN_STATUSES,
         "run_triggers": RUN_TRIGGERS,
     }
@@ -157,7 +158,7 @@ async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run
     return render(
         request,
         "jobs/_run.html",
-        {"job": job, "run": run, **_run_context()},
+        {"job": job, "run": run, **run_context()},
         status=286 if done and is_htmx(request) else 200,
         headers={"HX-Trigger": "runFinished"} if done else None,
         partial=True,
