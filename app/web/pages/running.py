@@ -9,6 +9,7 @@ next to the field and the text kept. "Cancel" on a queued or running run is a fo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -28,6 +29,14 @@ from app.web.pages.responses import job_url, redirect, render, wants_block
 ID = "{job_id:str}"
 
 
+@dataclass(frozen=True)
+class InputForm:
+    """What the page's one field holds, and its error (the form macros read these two)."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
 def input_page(
     request: Request[Any, Any, Any],
     job: ScheduledJob,
@@ -38,7 +47,7 @@ def input_page(
     status: int = 200,
 ) -> Response[Any]:
     """The "Run with input" page: ``payload_text`` in the field, ``errors`` next to it."""
-    form = {"values": {"payload": payload_text}, "errors": errors or {}}
+    form = InputForm({"payload": payload_text}, errors or {})
     context = {"job": job, "form": form, "source": source, "action": job_url(job.id, "/run")}
     return render(request, "jobs/run_input.html", context, status=status)
 
