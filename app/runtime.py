@@ -36,7 +36,8 @@ class Runtime(Services):
         sessions = create_session_factory(engine)
         registry = registry or default_registry
         hooks = HookList()
-        scheduler = SchedulerService(sessions, registry, settings, clock=clock, hooks=hooks)
+        events = EventBus()
+        scheduler = SchedulerService(sessions, registry, settings, clock=clock, hooks=hooks, events=events)
         users = UserService(sessions, clock=clock)
         if not settings.is_sqlite:
             hooks.add(PgNotifier(engine))
@@ -44,7 +45,6 @@ class Runtime(Services):
             hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
         login_throttle = LoginThrottle(sessions, clock=clock)
-        events = EventBus()
         execution = RunExecution(sessions, registry, settings, clock, events, hooks)
         return cls(
             settings,

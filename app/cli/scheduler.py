@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -17,7 +19,7 @@ from app.settings import SettingsError, get_settings
 
 @click.group()
 def scheduler() -> None:
-    """Schedules: list, status, preview, run, start, cleanup."""
+    """Schedules: list, status, preview, run, cancel, start, cleanup."""
 
 
 def _bool_choice(value: str | None) -> bool | None:
@@ -162,20 +164,52 @@ def preview(value: str, schedule_type: str | None, tz: str, after: str | None, c
         click.echo("(no upcoming slots)")
 
 
+def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter('must be a JSON object, like \'{"key": "value"}\'')
+    return data
+
+
 @scheduler.command("run")
 @click.argument("job_id")
 @click.option(
     "--no-wait", is_flag=True, help="Queue the run and return (local strategy: a running poller picks it up)."
 )
+@click.option(
+    "--payload",
+    callback=_json_object,
+    default=None,
+    help="The run's input, a JSON object, instead of the schedule's payload (checked like it).",
+)
 @with_runtime
-async def run_now(runtime: Runtime, job_id: str, no_wait: bool) -> None:
+async def run_now(runtime: Runtime, job_id: str, no_wait: bool, payload: dict[str, Any] | None) -> None:
     """Trigger a manual run of JOB_ID now (recorded with trigger 'manual')."""
     from app.strategies.manual import run_manually
 
-    outcome = await run_manually(runtime, job_id, wait=not no_wait)
+    outcome = await run_manually(runtime, job_id, wait=not no_wait, payload=payload)
     click.echo(outcome.message)
     if outcome.status in FAILURES:
         raise SystemExit(1)
+
+
+@scheduler.command("cancel")
+@click.argument("run_id")
+@with_runtime
+async def cancel(runtime: Runtime, run_id: str) -> None:
+    """Cancel run RUN_ID: a queued run never starts; a running one is stopped within 2 s."""
+    from app.strategies.manual import cli_actor
+
+    outcome = await runtime.scheduler.cancel_run(run_id, cli_actor())
+    if outcome.stopped:
+        click.echo(f"cancelled run {run_id} before it started")
+    else:
+        click.echo(f"asked to cancel run {run_id}: the process running it stops it within 2 s")
 
 
 @scheduler.command("start")

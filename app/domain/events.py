@@ -1,4 +1,4 @@
-"""The event bus modules subscribe to: ``scheduler.job.started|completed|failed|skipped``.
+"""The event bus modules subscribe to: ``scheduler.job.started|completed|failed|skipped|cancelled``.
 
 Every event has the same payload shape in both strategies (see ``RunEvent``).
 """
@@ -17,7 +17,10 @@ STARTED = "scheduler.job.started"
 COMPLETED = "scheduler.job.completed"
 FAILED = "scheduler.job.failed"
 SKIPPED = "scheduler.job.skipped"
-EVENT_NAMES = (STARTED, COMPLETED, FAILED, SKIPPED)
+#: A run stopped on request: emitted by the process that cancelled a queued run, or by the one
+#: whose running target was cancelled.
+CANCELLED = "scheduler.job.cancelled"
+EVENT_NAMES = (STARTED, COMPLETED, FAILED, SKIPPED, CANCELLED)
 
 
 @dataclass(frozen=True)

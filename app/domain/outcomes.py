@@ -3,8 +3,9 @@
 The outcomes of runs that end together are written in one transaction (``record_outcomes``):
 each run's status, error and result (only while it is still running), its schedule's last run,
 and a retry per policy; events follow the commit. A running run holds a lease that the process
-running it renews (``LeaseKeeper``); a run whose lease ran out lost its process and is settled
-as failed (``settle_lost_runs``).
+running it renews (``LeaseKeeper``, which also passes cancel requests on to the targets running
+in its process); a run whose lease ran out lost its process and is settled as failed, or as
+cancelled if someone had asked for that (``settle_lost_runs``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.domain import events
+from app.domain.cancelling import CANCEL_CHECK_SECONDS, cancel_requested_targets
 from app.domain.execution import LEASE, RunExecution
 from app.domain.ids import new_id
 from app.domain.starting import JobFacts, RunFacts, TargetResult, prepare_runs, run_event, run_target, set_last
@@ -81,9 +84,7 @@ async def record_outcomes(execution: RunExecution, finishes: Sequence[EndedRun])
     # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
     outcomes, recorded, retry_ids = await retry_transient(lambda: _record(execution, finishes, now))
     for run, job, finish, duration in recorded:
-        name = {RunStatus.SUCCEEDED: events.COMPLETED, RunStatus.SKIPPED: events.SKIPPED}.get(
-            finish.status, events.FAILED
-        )
+        name = _EVENT_OF.get(finish.status, events.FAILED)
         if job is not None and execution.events.wants(name):
             await execution.events.emit(
                 run_event(
@@ -111,6 +112,14 @@ async def record_outcomes(execution: RunExecution, finishes: Sequence[EndedRun])
     if retry_ids:
         await execution.hooks.runs_queued(retry_ids)
     return outcomes
+
+
+#: The event a recorded outcome emits (any other ending: ``failed``).
+_EVENT_OF = {
+    RunStatus.SUCCEEDED: events.COMPLETED,
+    RunStatus.SKIPPED: events.SKIPPED,
+    RunStatus.CANCELLED: events.CANCELLED,
+}
 
 
 async def _record(
@@ -191,6 +200,8 @@ def _retry(job: JobFacts, run: RunFacts, status: str, now: datetime) -> Schedule
         enqueued_at=now,
         reason=f"retry {run.attempt} of {job.max_retries} after {status.replace('_', ' ')}",
         created_at=now,
+        # A manual run's retry gets the input the run got.
+        payload=run.payload,
     )
 
 
@@ -257,9 +268,14 @@ async def settle_lost_runs(execution: RunExecution) -> list[str]:
             for j in await session.scalars(sa.select(ScheduledJob).where(ScheduledJob.id.in_({r.job_id for r in lost})))
         }
     error = "the process running this job stopped (killed or crashed) before it finished"
-    outcomes = await record_outcomes(
-        execution, [(run, jobs.get(run.job_id), TargetResult(RunStatus.FAILED, error=error)) for run in lost]
-    )
+
+    def ending(run: ScheduledJobRun) -> TargetResult:
+        if run.cancel_requested_at is not None:  # asked to stop, and stopped: not a failure
+            reason = f"cancelled by {run.cancelled_by}; {error}"
+            return TargetResult(RunStatus.CANCELLED, reason=reason)
+        return TargetResult(RunStatus.FAILED, error=error)
+
+    outcomes = await record_outcomes(execution, [(run, jobs.get(run.job_id), ending(run)) for run in lost])
     return [o.run_id for o in outcomes if o.status != LOST]
 
 
@@ -276,8 +292,10 @@ async def renew_leases(execution: RunExecution, run_ids: list[str]) -> None:
 
 
 class LeaseKeeper:
-    """The one lease-renewal loop: while runs are in flight, renews their leases every third
-    of a lease (the local poller and a taskiq worker each run one over their runs in flight)."""
+    """The one loop that looks after the runs in flight in a process (the local poller, a taskiq
+    worker and the CLI's run each run one): once a second it passes cancel requests on to the
+    targets running here (one query, only while some run), and every third of a lease it renews
+    the leases of the runs in flight."""
 
     def __init__(self, execution: RunExecution, in_flight: Callable[[], Iterable[str]]) -> None:
         self.execution = execution
@@ -285,7 +303,7 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._renew())
+        self._task = asyncio.create_task(self._keep())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -293,9 +311,17 @@ class LeaseKeeper:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def _renew(self) -> None:
+    async def _keep(self) -> None:
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
+            try:
+                await cancel_requested_targets(self.execution)
+            except Exception:
+                log.exception("looking for cancel requests failed")
+            if time.monotonic() - renewed < LEASE.total_seconds() / 3:
+                continue
+            renewed = time.monotonic()
             try:
                 await renew_leases(self.execution, list(self.in_flight()))
             except Exception:

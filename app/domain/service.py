@@ -16,8 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.actors import MANAGE, SYSTEM, TRIGGER, VIEW, Actor
+from app.domain.cancelling import CancelOutcome, announce_cancelled, request_cancel
 from app.domain.clock import Clock, utcnow
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from app.domain.events import EventBus
 from app.domain.hooks import NoHooks, SchedulerHooks
 from app.domain.ids import new_id
 from app.domain.listing import (
@@ -36,7 +38,7 @@ from app.domain.ownership import check_actor_scope, check_id_free, id_not_availa
 from app.domain.registry import TargetRegistry
 from app.domain.schedules import PAUSE_FIELDS, audit_snapshot
 from app.domain.upserts import IMPORT, REGISTER, Upserts, before_values, duplicate_id, indexed
-from app.domain.validation import DEFAULTS, clean_job, validate_job_id
+from app.domain.validation import DEFAULTS, clean_job, clean_payload, validate_job_id
 from app.domain.vocabulary import RunStatus, Trigger
 from app.domain.writes import ScheduleWriter, conflict_message
 from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
@@ -70,12 +72,15 @@ class SchedulerService:
         *,
         clock: Clock = utcnow,
         hooks: SchedulerHooks | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
         self.settings = settings
         self.clock = clock
         self.hooks: SchedulerHooks = hooks or NoHooks()
+        #: Where the events of runs cancelled before they started go.
+        self.events = events or EventBus()
         self.writer = ScheduleWriter(clock)
         self.upserts = Upserts(sessions, registry, settings, self.writer, self.hooks, clock)
 
@@ -407,10 +412,16 @@ class SchedulerService:
         await self.hooks.schedules_changed([job_id])
         return job
 
-    async def trigger(self, job_id: str, actor: Actor = SYSTEM) -> ScheduledJobRun:
-        """Queue a manual run now, in either strategy; the run is recorded with the user."""
+    async def trigger(self, job_id: str, actor: Actor = SYSTEM, payload: Any = None) -> ScheduledJobRun:
+        """Queue a manual run now, in either strategy; the run is recorded with the user.
+
+        ``payload``: the run's input instead of the schedule's payload (an object, or JSON text
+        as a form sends it), checked as a schedule's payload is. The run records the payload it
+        runs with, either way (for "run again").
+        """
         async with self.sessions.begin() as session:
             job = await self._load_visible(session, job_id, actor, TRIGGER)
+            given = None if payload is None else clean_payload(payload, self.settings)
             now = self.clock().replace(microsecond=0)
             run = ScheduledJobRun(
                 id=new_id(),
@@ -425,10 +436,31 @@ class SchedulerService:
                 not_before=now,
                 enqueued_at=now,
                 created_at=self.clock(),
+                payload=given if given is not None else dict(job.target_payload or {}),
             )
             session.add(run)
         await self.hooks.runs_queued([run.id])
         return run
+
+    async def cancel_run(self, run_id: str, actor: Actor = SYSTEM, *, job_id: str | None = None) -> CancelOutcome:
+        """Cancel a queued run (it never starts) or ask the process running a run to stop it
+        (within about a second; see ``app.domain.cancelling``). Needs the trigger permission on
+        the run's schedule (``job_id``: which must be this one); a finished run is a ``Conflict``."""
+        async with self.sessions.begin() as session:
+            run = await session.get(ScheduledJobRun, run_id) if _usable_key(run_id, 36) else None
+            if run is not None and job_id is not None and run.job_id != job_id:
+                run = None
+            if run is None or not actor.can_see_owned(run.tenant_id, run.organization_id):
+                raise NotFound(f"no run with id '{run_id}'")
+            try:
+                job = await self._load_visible(session, run.job_id, actor, VIEW, include_deleted=True)
+            except NotFound:
+                raise NotFound(f"no run with id '{run_id}'") from None
+            self._require(actor, TRIGGER)
+            outcome = await request_cancel(session, run, actor.label, self.clock())
+        if outcome.stopped:
+            await announce_cancelled(self.events, outcome.run, job, self.clock())
+        return outcome
 
     # ----- internals -----------------------------------------------------------------------
 

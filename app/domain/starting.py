@@ -13,7 +13,7 @@ import asyncio
 import time
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -49,6 +49,7 @@ RUN_COLUMNS = [
         "attempt",
         "not_before",
         "started_at",
+        "payload",
     )
 ]
 #: What executing a run reads of its schedule.
@@ -92,6 +93,8 @@ class RunFacts(Protocol):
     def attempt(self) -> int: ...
     @property
     def started_at(self) -> datetime | None: ...
+    @property
+    def payload(self) -> dict[str, Any] | None: ...
 
 
 class JobFacts(ScopedRow, Protocol):
@@ -240,7 +243,12 @@ async def prepare_started(
 
 
 async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetResult:
-    """Call the target (or decide it must not run). Never raises for a target's failure."""
+    """Call the target (or decide it must not run). Never raises for a target's failure.
+
+    The target runs in the caller's task, registered in ``execution.running``: a cancel
+    request cancels that task, and the run ends ``cancelled`` (a cancellation that nobody
+    requested, the process stopping, goes on up).
+    """
     run, job, target = prepared.run, prepared.job, prepared.target
     # A run without its schedule always has a skip reason ("the schedule was deleted").
     if prepared.skip_reason or job is None:
@@ -259,6 +267,31 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         return TargetResult(
             RunStatus.FAILED, error=f"{job.target_type} '{name}' is not registered as schedulable in this process"
         )
+    running = execution.running
+    running.enter(run.id)
+    started = time.monotonic()
+    try:
+        finish = await _call_target(execution, run, job, target)
+    except asyncio.CancelledError:
+        who = running.cancelled_by(run.id)
+        if who is None:
+            raise  # the process is stopping: not a cancel request
+        # Cancelled on request: the task goes on to record the outcome.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        finish = TargetResult(RunStatus.CANCELLED, reason=f"cancelled by {who}", elapsed=time.monotonic() - started)
+    finally:
+        who = running.leave(run.id)
+    if who is not None and finish.status != RunStatus.CANCELLED:
+        # The target caught the CancelledError and carried on: still a cancelled run (never
+        # retried), with what the target did meanwhile.
+        reason = f"cancelled by {who}; the target did not stop at once and ended on its own"
+        finish = replace(finish, status=RunStatus.CANCELLED, reason=reason)
+    return finish
+
+
+async def _call_target(execution: RunExecution, run: sa.Row[Any], job: sa.Row[Any], target: Target) -> TargetResult:
     if execution.events.wants(events.STARTED):
         await execution.events.emit(run_event(events.STARTED, run, job, RunStatus.RUNNING, execution.clock()))
     ctx = TargetContext(
@@ -276,9 +309,11 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         else run.id,
         data=execution,
     )
+    # A manual run records the payload it runs with; a scheduled one (NULL) takes its schedule's.
+    payload = run.payload if run.payload is not None else job.target_payload
     started = time.monotonic()
     try:
-        call = target.handler(dict(job.target_payload or {}), ctx)
+        call = target.handler(dict(payload or {}), ctx)
         result = await asyncio.wait_for(call, job.timeout_seconds) if job.timeout_seconds else await call
     except TimeoutError:
         return TargetResult(

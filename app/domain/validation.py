@@ -123,6 +123,15 @@ def clean_job(
     return clean
 
 
+def clean_payload(value: Any, settings: Settings, *, field: str = "payload") -> dict[str, Any]:
+    """A run's input, checked exactly as a schedule's payload is (object, depth, size, text);
+    errors are keyed ``field``."""
+    try:
+        return _payload(value, settings.scheduler_max_payload_bytes)
+    except _FieldError as exc:
+        raise ValidationError({field: str(exc)}) from None
+
+
 class _FieldError(ValueError):
     pass
 

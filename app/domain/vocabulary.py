@@ -17,6 +17,9 @@ class RunStatus(StrEnum):
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
     MISSED = "missed"
+    #: Stopped on request: a queued run that never started, or a running one whose task was
+    #: cancelled. Never retried, and not a failure.
+    CANCELLED = "cancelled"
 
 
 class Trigger(StrEnum):
@@ -30,7 +33,7 @@ class Trigger(StrEnum):
 ACTIVE: frozenset[RunStatus] = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 #: A run that has ended, whichever way.
 FINISHED: frozenset[RunStatus] = frozenset(RunStatus) - ACTIVE
-#: The endings a retry follows.
+#: The endings a retry follows (a cancelled run is not one of them).
 FAILURES: frozenset[RunStatus] = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
 
 #: In the order filters and the API's schema list them.

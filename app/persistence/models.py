@@ -220,6 +220,13 @@ class ScheduledJobRun(Base):
     #: A running run whose lease expires was lost with its process (killed, crashed).
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The payload the target got: a manual run's (the input given, or the schedule's at the
+    #: trigger). NULL for scheduled runs (the schedule's payload when the run started), so the
+    #: claim of a burst writes no payload per row.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: Who asked to cancel the run, and when (the process running it stops its target).
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by: Mapped[str | None] = mapped_column(sa.String(254))
 
     __table_args__ = (
         # Exactly once: one scheduled run per (schedule, slot), whoever tries to claim it.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import getpass
 from dataclasses import dataclass
+from typing import Any
 
 from app.domain.actors import ALL_FEATURES, Actor
 from app.domain.errors import NotFound
-from app.domain.outcomes import execute_run
+from app.domain.outcomes import LeaseKeeper, execute_run
 from app.domain.services import Services
 from app.domain.starting import start_run
 from app.domain.vocabulary import ACTIVE, RunStatus
@@ -30,13 +31,22 @@ def cli_actor() -> Actor:
     return Actor(id=None, label=f"cli:{who}", features=ALL_FEATURES, is_superadmin=True)
 
 
-async def run_manually(runtime: Services, job_id: str, *, wait: bool = True) -> ManualOutcome:
-    """Queue a manual run; in the local strategy with ``wait``, run it here and report the outcome."""
-    run = await runtime.scheduler.trigger(job_id, cli_actor())
+async def run_manually(
+    runtime: Services, job_id: str, *, wait: bool = True, payload: dict[str, Any] | None = None
+) -> ManualOutcome:
+    """Queue a manual run (with ``payload`` as its input, if given); in the local strategy with
+    ``wait``, run it here and report the outcome."""
+    run = await runtime.scheduler.trigger(job_id, cli_actor(), payload)
     if not wait or runtime.settings.queue_strategy == "async":
         return ManualOutcome(run.id, RunStatus.QUEUED, f"queued run {run.id} of {job_id}")
     if await start_run(runtime.execution, run.id, worker="cli"):
-        outcome = await execute_run(runtime.execution, run.id)
+        # Its lease is renewed and a cancel request (`mercato scheduler cancel`, the UI) reaches it.
+        keeper = LeaseKeeper(runtime.execution, lambda: [run.id])
+        keeper.start()
+        try:
+            outcome = await execute_run(runtime.execution, run.id)
+        finally:
+            await keeper.stop()
         status, error = outcome.status, outcome.error or outcome.reason
     else:
         # A running poller took the run first: report its outcome all the same.

@@ -28,6 +28,7 @@ STATUS_LABELS: dict[str, str] = {
     RunStatus.TIMED_OUT: "Timed out",
     RunStatus.SKIPPED: "Skipped",
     RunStatus.MISSED: "Missed",
+    RunStatus.CANCELLED: "Cancelled",
 }
 TRIGGER_LABELS: dict[str, str] = {
     Trigger.SCHEDULED: "Scheduled",

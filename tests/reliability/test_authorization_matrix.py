@@ -172,6 +172,10 @@ ROUTES: dict[str, Route] = {
     f"POST {LIST}/{{job_id:str}}/run": Route(
         "POST", f"{LIST}/{{page_job}}/run", page(303, need=TRIGGER, scoped=True), form
     ),
+    f"GET {LIST}/{{job_id:str}}/run": Route("GET", f"{LIST}/{{page_job}}/run", page(200, need=TRIGGER, scoped=True)),
+    f"POST {LIST}/{{job_id:str}}/runs/{{run_id:str}}/cancel": Route(
+        "POST", f"{LIST}/{{page_job}}/runs/{{page_run}}/cancel", page(303, need=TRIGGER, scoped=True), form
+    ),
     # Bulk answers with a redirect and a flash saying which could not be changed (checked below).
     f"POST {LIST}/bulk": Route(
         "POST",
@@ -216,7 +220,13 @@ ROUTES: dict[str, Route] = {
         "POST", f"{API}/jobs/{{api_job}}/enable", api(200, need=MANAGE, scoped=True)
     ),
     f"POST {API}/jobs/{{job_id:str}}/trigger": Route(
-        "POST", f"{API}/jobs/{{api_job}}/trigger", api(202, need=TRIGGER, scoped=True)
+        "POST",
+        f"{API}/jobs/{{api_job}}/trigger",
+        api(202, need=TRIGGER, scoped=True),
+        lambda s: {"json": {"payload": {"period": "week"}}},
+    ),
+    f"POST {API}/runs/{{run_id:str}}/cancel": Route(
+        "POST", f"{API}/runs/{{api_run}}/cancel", api(200, need=TRIGGER, scoped=True)
     ),
     f"POST {API}/jobs/{{job_id:str}}/undo": Route(
         "POST", f"{API}/jobs/{{api_job}}/undo", api(200, need=MANAGE, scoped=True)
@@ -297,11 +307,13 @@ async def outsider_view(app_runtime, scene) -> tuple:
         audit = list(
             await session.scalars(sa.select(AuditEntry.actor).where(AuditEntry.job_id.in_(ids)).order_by(AuditEntry.id))
         )
-        runs = list(
-            await session.scalars(
-                sa.select(ScheduledJobRun.id).where(ScheduledJobRun.job_id.in_(ids)).order_by(ScheduledJobRun.id)
+        runs = (
+            await session.execute(
+                sa.select(ScheduledJobRun.id, ScheduledJobRun.status)
+                .where(ScheduledJobRun.job_id.in_(ids))
+                .order_by(ScheduledJobRun.id)
             )
-        )
+        ).all()
     jobs = [
         (j.name, j.version, j.is_enabled, j.deleted_at)
         for j in [await app_runtime.scheduler.get(scene[k]) for k in ("page_job", "api_job")]
@@ -468,13 +480,13 @@ async def _foreign_state(app_runtime, foreign) -> tuple:
             (j.version, j.is_enabled, j.deleted_at)
             for j in [await session.get(ScheduledJob, foreign[k]) for k in FOREIGN_JOBS]
         ]
-        runs = list(
-            await session.scalars(
-                sa.select(ScheduledJobRun.id)
+        runs = (
+            await session.execute(
+                sa.select(ScheduledJobRun.id, ScheduledJobRun.status)
                 .where(ScheduledJobRun.tenant_id.is_distinct_from("acme"))
                 .order_by(ScheduledJobRun.id)
             )
-        )
+        ).all()
     return jobs, runs
 
 

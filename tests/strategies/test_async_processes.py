@@ -120,10 +120,15 @@ def cluster(pg_database, tmp_path_factory):
         cluster.start(name, "scheduler")
     for name in ("worker-1", "worker-2", "worker-3"):
         cluster.start(name, "start", "--workers", "1")
-    for name in ("scheduler-1", "scheduler-2"):
-        cluster.wait_for(name, "scheduler started")
-    for name in ("worker-1", "worker-2", "worker-3"):
-        cluster.wait_for(name, "Listening started")
+    try:
+        # A machine busy with other suites may take a while to start five processes.
+        for name in ("scheduler-1", "scheduler-2"):
+            cluster.wait_for(name, "scheduler started", timeout=60)
+        for name in ("worker-1", "worker-2", "worker-3"):
+            cluster.wait_for(name, "Listening started", timeout=60)
+    except BaseException:
+        cluster.stop()  # no process outlives a cluster that did not start
+        raise
     yield cluster
     cluster.stop()
 
@@ -448,3 +453,42 @@ async def test_200_schedules_every_second_fire_exactly_once_even_when_a_worker_i
         ]
         assert [(r.attempt, r.status) for r in retries] == [(2, "queued")]
     assert _account(list(after.values()), firsts, until)["duplicates"] == []
+
+
+# ----- cancel and input ----------------------------------------------------------------------------
+
+
+async def test_a_run_on_a_worker_is_cancelled_within_two_seconds_and_input_reaches_the_worker(web, cluster):
+    job = await web.scheduler.create(definition("cancel me", schedule_value="0 0 1 1 *", max_retries=2))
+    run = await web.scheduler.trigger(job.id, payload={"sleep": 30, "message": "given"})
+
+    async def running():
+        [found] = await runs(web, job_id=job.id)
+        return found if found.status == "running" else None
+
+    started = await wait_until(running)
+    assert started and started.queue_job_id in worker_ids(cluster)
+    asked = time.monotonic()
+    outcome = await web.scheduler.cancel_run(run.id)
+    assert not outcome.stopped
+
+    async def ended():
+        [found] = await runs(web, job_id=job.id)
+        return found if found.finished_at else None
+
+    done = await wait_until(ended, timeout=5)
+    took = time.monotonic() - asked
+    print(f"\nrun on a worker cancelled {took * 1000:.0f} ms after the request")
+    assert done and (done.status, done.reason) == ("cancelled", "cancelled by system")
+    assert took < 2.0
+    assert [r.id for r in await runs(web, job_id=job.id)] == [run.id], "not retried"
+
+    echoed = await web.scheduler.trigger(job.id, payload={"message": "input on a worker"})
+
+    async def both_finished():
+        found = await _finished(web, job.id)
+        return found if len(found) == 2 else None
+
+    [_, finished] = await wait_until(both_finished)
+    assert (finished.id, finished.status) == (echoed.id, "succeeded")
+    assert finished.result["echo"] == {"message": "input on a worker"}

@@ -347,3 +347,14 @@ async def test_the_name_is_escaped_everywhere_on_the_page(client, app_runtime):
     await post_form(client, url(job.id, "/delete"), {})
     flash = (await client.get(LIST)).text
     assert "Deleted “&lt;img src=x onerror=alert(1)&gt;”." in flash and "<img src=x" not in flash
+
+
+async def test_forms_in_an_open_page_do_not_count_as_news(client, app_runtime):
+    """A queued run offers Cancel (a form with its CSRF token, masked afresh on every render):
+    nothing changed, so nothing is sent."""
+    job = await make_job(app_runtime)
+    await app_runtime.scheduler.trigger(job.id)
+    await as_user(client, app_runtime, "owner@acme.test")
+    page = (await client.get(url(job.id))).text
+    assert "Cancel run" in page
+    assert (await live(client, job.id, page)).status_code == 204

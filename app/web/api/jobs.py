@@ -31,6 +31,7 @@ from app.web.api.schemas import (
     Scope,
     SourceType,
     TargetType,
+    TriggerInput,
 )
 from app.web.auth import require, runtime_of
 
@@ -204,11 +205,16 @@ async def disable_job(
     summary="Run a schedule now",
     status_code=202,
     response_headers=[ResponseHeader(name="Location", description="The run's URL.", documentation_only=True)],
-    responses=errors(400, 401, 403, 404),
+    responses=errors(400, 401, 403, 404, 413, 422),
 )
-async def trigger_job(request: Request[Any, Any, Any], job_id: JobId) -> Response[Run]:
-    """Queue a manual run; the running scheduler (either strategy) starts it at once."""
-    run = await runtime_of(request).scheduler.trigger(job_id, require(request))
+async def trigger_job(
+    request: Request[Any, Any, Any], job_id: JobId, data: JSONBody[TriggerInput | None] = None
+) -> Response[Run]:
+    """Queue a manual run; the running scheduler (either strategy) starts it at once. An optional
+    body `{"payload": {...}}` is the run's input instead of the schedule's payload; the run
+    records the payload it runs with."""
+    payload = data.payload if data else None
+    run = await runtime_of(request).scheduler.trigger(job_id, require(request), payload)
     return Response(Run.of(run), status_code=202, headers={"Location": f"{BASE}/runs/{run.id}"})
 
 

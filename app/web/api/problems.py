@@ -137,7 +137,8 @@ _MEANINGS = {
     401: "No valid session or API token (send `Authorization: Bearer <token>`).",
     403: "The schedule is visible to you but you lack the permission for this action.",
     404: "No such schedule or run in your scope.",
-    409: "The schedule changed while this request was being applied; read it again and retry.",
+    409: "The schedule changed while this request was being applied (read it again and retry), "
+    "or the run has already finished (cancel).",
     412: "The schedule's current version is not the one given in If-Match / version.",
     413: "The request body is too large.",
     422: "Some fields or parameters are invalid; `errors` names each one.",

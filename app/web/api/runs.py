@@ -1,11 +1,11 @@
-"""Run history: a schedule's runs (filtered, paged) and one run in full."""
+"""Run history: a schedule's runs (filtered, paged), one run in full, and cancelling a run."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Request, get
+from litestar import Request, get, post
 from litestar.params import FromPath, QueryParameter
 
 from app.domain.errors import ValidationError
@@ -50,6 +50,19 @@ async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Run
     return Run.of(await runtime_of(request).scheduler.find_run(run_id, require(request)))
 
 
+@post(
+    "/runs/{run_id:str}/cancel",
+    summary="Cancel a run",
+    status_code=200,
+    responses=errors(400, 401, 403, 404, 409),
+)
+async def cancel_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Run:
+    """A queued run is cancelled at once and never starts (`status` is `cancelled`). A running
+    run stays `running`, with `cancelRequestedAt`, until the process running it cancels its task
+    (within 2 s); it then ends `cancelled` and is not retried. A finished run: 409."""
+    return Run.of((await runtime_of(request).scheduler.cancel_run(run_id, require(request))).run)
+
+
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -61,4 +74,4 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
         raise ValidationError({name: str(exc)}) from None
 
 
-routes = [job_runs, get_run]
+routes = [job_runs, get_run, cancel_run]

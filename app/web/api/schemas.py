@@ -150,6 +150,14 @@ class DisableInput(Struct, forbid_unknown_fields=True):
     note: str | None = None
 
 
+class TriggerInput(Struct, forbid_unknown_fields=True):
+    """A manual run's input: ``payload`` replaces the schedule's payload for this run (checked
+    like it: a JSON object, at most ``SCHEDULER_MAX_PAYLOAD_BYTES``). Absent or null: the
+    schedule's payload."""
+
+    payload: dict[str, Any] | None = None
+
+
 class JobPage(Struct, rename="camel"):
     items: list[Job]
     total: int
@@ -201,6 +209,9 @@ class RunSummary(Struct, rename="camel"):
     duration_ms: int | None
     error_message: str | None
     created_at: datetime
+    #: When someone asked to cancel the run, and who (null: nobody).
+    cancel_requested_at: datetime | None
+    cancelled_by: str | None
 
     @classmethod
     def of(cls, run: ScheduledJobRun) -> Self:
@@ -213,6 +224,9 @@ class Run(RunSummary, rename="camel"):
     error_stack: str | None
     result: Any
     queue_job_id: str | None
+    #: The payload the target got, for a manual run; null for a scheduled run (it ran with its
+    #: schedule's payload of the time).
+    payload: dict[str, Any] | None
 
     @classmethod
     def of(cls, run: ScheduledJobRun) -> Self:

@@ -2,7 +2,8 @@
 
 Each is a plain form POST answered by a redirect with a flash message. "Run now" from the
 detail page is enhanced by htmx: the answer is the refreshed run history (the new run polls
-itself until it ends) and the flash, swapped in place.
+itself until it ends) and the flash, swapped in place. "Run now" with a ``payload`` field comes
+from the "Run with input" page (``running``): a rejected payload shows that page again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from app.domain.actors import MANAGE, VIEW
-from app.domain.errors import Forbidden
+from app.domain.errors import Forbidden, ValidationError
 from app.persistence.models import ScheduledJob
 from app.web.auth import require, runtime_of
 from app.web.formatting import TimeFormat
@@ -21,6 +22,7 @@ from app.web.login import HOME
 from app.web.pages.detail import history_response
 from app.web.pages.flash import Flash
 from app.web.pages.responses import job_url, redirect, render, return_to, wants_block
+from app.web.pages.running import input_page
 
 ID = "{job_id:str}"
 
@@ -30,9 +32,15 @@ async def run_now(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Res
     actor = require(request)
     form = await request.form()
     scheduler = runtime_of(request).scheduler
-    run = await scheduler.trigger(job_id, actor)
+    payload = form.get("payload")
+    try:
+        run = await scheduler.trigger(job_id, actor, payload)
+    except ValidationError as exc:
+        job = await scheduler.get(job_id, actor)
+        return input_page(request, job, str(payload or ""), errors=exc.errors, status=422)
     job = await scheduler.get(job_id, actor)
-    message = Flash(f"Queued a run of “{job.name}”.", "success", link=(job_url(job_id), "See its history"))
+    with_input = " with your input" if payload is not None else ""
+    message = Flash(f"Queued a run of “{job.name}”{with_input}.", "success", link=(job_url(job_id), "See its history"))
     if wants_block(request, "run-history"):
         # The form sent the history filters along (hx-include): answer page 1 with them.
         filters = {"status": form.get("status"), "trigger": form.get("trigger")}

@@ -16,6 +16,7 @@ page of the history is left as it is: new runs would shift it under the reader.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,7 +79,7 @@ def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run_context() -> dict[str, Any]:
+def run_context() -> dict[str, Any]:
     return {
         "status_labels": STATUS_LABELS,
         "trigger_labels": TRIGGER_LABELS,
@@ -112,7 +113,7 @@ def _history_context(snap: JobSnapshot, filters: dict[str, Any]) -> dict[str, An
         "runs": snap.history,
         "filters": filters,
         "history_url": lambda **changes: _history_url(job.id, filters, **changes),
-        **_run_context(),
+        **run_context(),
         "run_statuses": RUN_STATUSES,
         "run_triggers": RUN_TRIGGERS,
     }
@@ -131,8 +132,12 @@ def _overview_context(request: Request[Any, Any, Any], snap: JobSnapshot) -> dic
     }
 
 
+#: A form's CSRF token is masked afresh on every render: not part of what a part shows.
+_CSRF_VALUE = re.compile(r'name="_csrf" value="[^"]*"')
+
+
 def _digest(html: str) -> str:
-    return hashlib.blake2b(html.encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(_CSRF_VALUE.sub("", html).encode(), digest_size=12).hexdigest()
 
 
 def _seen(request: Request[Any, Any, Any], part: str, html: Markup, filters: dict[str, Any] | None = None) -> Markup:
@@ -240,7 +245,7 @@ async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run
     return render(
         request,
         "jobs/_run.html",
-        {"job": job, "run": run, **_run_context()},
+        {"job": job, "run": run, **run_context()},
         status=286 if done and is_htmx(request) else 200,
         headers={"HX-Trigger": "runFinished"} if done else None,
         partial=True,
