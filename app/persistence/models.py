@@ -235,6 +235,11 @@ class ScheduledJobRun(Base):
         # A schedule's history filtered by status (failed runs of a schedule with a long history).
         sa.Index("ix_scheduled_job_runs_history_status", "job_id", "status", "created_at"),
         sa.Index("ix_scheduled_job_runs_created", "created_at"),
+        # All runs across schedules (the Runs page, migration 0008): one status newest first
+        # ("failed in the last hour"), and the counts by status.
+        sa.Index("ix_scheduled_job_runs_status", "status", "created_at"),
+        # ... and the runs of one tenant newest first (everyone but a superadmin sees one).
+        sa.Index("ix_scheduled_job_runs_tenant", "tenant_id", "created_at"),
         # Runs still in flight (overlap checks, dispatch of queued runs).
         sa.Index(
             "ix_scheduled_job_runs_active",
