@@ -1,9 +1,11 @@
 """Every run the caller may see, across schedules: filters, a page, and bounded counts by status.
 
 The ops question this answers is "what failed in the last hour, across all jobs?". A run is
-listed when the run itself (by its own tenant and organization) and its schedule (live or
-deleted: history stays readable) are both in the caller's scope, which is what ``find_run``
-asks of one run. Newest first (``created_at``, then the time-ordered id).
+authorized by its own tenant and organization (never only through its schedule), so the
+filters and the counts use only the run's columns and its indexes. A page shows a run when its
+schedule (live or deleted: history stays readable) is visible too, as ``find_run`` asks of one
+run; the two differ only for a run left under another scope's schedule, which no current write
+makes. Newest first (``created_at``, then the time-ordered id).
 
 Counts stop at ``COUNT_CAP`` per status, like the schedule list's total: past it a count costs
 more than it tells ("10,000+"). Each is a ``LIMIT``-ed subquery, all of them in one statement.
@@ -121,9 +123,6 @@ def _conditions(query: AllRunsQuery, actor: Actor, *, with_status: bool = True) 
     if any(text and "\x00" in text for text in texts):
         return [sa.false()]  # stored text never holds NUL, and PostgreSQL refuses to compare with it
     conditions = [owned_visible_to(actor, Run.tenant_id, Run.organization_id)]
-    if not actor.is_superadmin:
-        # The run's schedule must be visible too (deleted or not), as for one run by its id.
-        conditions.append(sa.exists().where(ScheduledJob.id == Run.job_id, visible_to(actor)))
     if with_status and query.status:
         conditions.append(Run.status == query.status)
     for column, value in (
@@ -157,7 +156,8 @@ def _like_pattern(text: str) -> str:
 
 
 def page_statement(query: AllRunsQuery, actor: Actor) -> sa.Select[Any]:
-    """One page of (run, schedule name, timezone, deleted_at), newest first.
+    """One page of (run, schedule id, name, timezone, deleted_at), newest first; the schedule's
+    columns are NULL when the actor may not see it.
 
     The page's ids are found first (a "deferred join"): walking the order up to a deep page's
     offset reads index entries, and only the page's rows are read whole.
@@ -173,9 +173,9 @@ def page_statement(query: AllRunsQuery, actor: Actor) -> sa.Select[Any]:
         .subquery("page")
     )
     return (
-        sa.select(Run, ScheduledJob.name, ScheduledJob.timezone, ScheduledJob.deleted_at)
+        sa.select(Run, ScheduledJob.id, ScheduledJob.name, ScheduledJob.timezone, ScheduledJob.deleted_at)
         .join(ids, ids.c.id == Run.id)
-        .outerjoin(ScheduledJob, ScheduledJob.id == Run.job_id)
+        .outerjoin(ScheduledJob, sa.and_(ScheduledJob.id == Run.job_id, visible_to(actor)))
         .order_by(ids.c.created_at.desc(), ids.c.id.desc())
     )
 
@@ -213,9 +213,11 @@ async def browse_runs(data: DataAccess, query: AllRunsQuery, actor: Actor, *, co
             found = (await session.execute(counts_statement(query, actor))).one()
             by_status = [StatusCount(s, min(n, COUNT_CAP), n <= COUNT_CAP) for s, n in zip(RUN_STATUSES, found)]
     items = [
-        RunListing(row[0], row[1], row[2] or "UTC", row[3] is not None or row[1] is None)
-        for row in rows
-        if row[0] is not None
+        RunListing(run, name, timezone or "UTC", deleted_at is not None or job_id is None)
+        for run, job_id, name, timezone, deleted_at in rows
+        # A run is authorized by its own scope; a run left under a schedule the actor cannot see
+        # (another scope's, as an id takeover once allowed) is not shown, as GET /runs/{id} hides it.
+        if job_id is not None or actor.is_superadmin
     ]
     page = max(1, min(query.page, MAX_PAGE))
     if counts:
