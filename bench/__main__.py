@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, dict[str, list[str]]]] = [
     ("bursts", {}),
     ("million", {}),
     ("list_page", {}),
+    ("runs_page", {}),
     ("cleanup", {}),
     ("registration", {}),
     # The async strategy beside stock taskiq (bench/async_firing.py): real processes and Redis,

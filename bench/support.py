@@ -22,12 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+import sqlalchemy as sa
 
+from app.domain.passwords import hash_password
 from app.persistence.migrate import upgrade
-from app.persistence.models import ScheduledJob, ScheduledJobRun
+from app.persistence.models import ScheduledJob, ScheduledJobRun, User
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.strategies.notify import asyncpg_dsn
+from app.web.app import create_app
+from app.web.auth import SESSION_COOKIE
 from tests.support.databases import Database, fresh_database
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -329,3 +334,26 @@ class SchedulerProcess(MercatoProcess):
         """(resident now, peak resident) in MiB."""
         status = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
         return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
+# ----- the application, signed in ----------------------------------------------------------
+
+_BENCH_PASSWORD = "benchmark password 1"
+_password_hash: str | None = None
+
+
+async def signed_in_client(runtime: Runtime, email: str, **user: Any) -> httpx.AsyncClient:
+    """An httpx client of the real app, in-process (ASGI), with a session of a new admin
+    ``email`` (``user``: tenant_id, organization_id, is_superadmin); replaces an earlier one."""
+    global _password_hash
+    _password_hash = _password_hash or hash_password(_BENCH_PASSWORD)  # Argon2 is slow on purpose: once
+    async with runtime.sessions.begin() as session:  # left by an earlier run on the same data (--reuse)
+        await session.execute(sa.delete(User).where(User.email == email))
+    await runtime.users.create(email, _BENCH_PASSWORD, "admin", password_hash=_password_hash, **user)
+    async with runtime.sessions() as session:
+        user_id = await session.scalar(sa.select(User.id).where(User.email == email))
+    app = create_app(runtime.settings, run_scheduler=False, runtime=runtime)
+    app.state.runtime = runtime
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench.local")
+    client.cookies.set(SESSION_COOKIE, await runtime.credentials.open_session(user_id))
+    return client

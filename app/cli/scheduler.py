@@ -10,9 +10,12 @@ import click
 
 from app import engine
 from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
+from app.domain.actors import SYSTEM
+from app.domain.errors import ValidationError
 from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
-from app.domain.vocabulary import FAILURES
+from app.domain.run_listing import AllRunsQuery, browse_runs, check_range, parse_moment
+from app.domain.vocabulary import FAILURES, RUN_STATUSES, RUN_TRIGGERS
 from app.runtime import Runtime
 from app.settings import SettingsError, get_settings
 
@@ -82,6 +85,109 @@ async def list_jobs(
             for j in jobs
         ],
     )
+
+
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """``--since``/``--until``: a duration back from now (1h, 24h, 7d) or an instant with an offset."""
+    if not value:
+        return None
+    try:
+        return parse_moment(value, datetime.now(UTC), name=str(param.name))
+    except ValidationError as exc:
+        raise click.BadParameter(next(iter(exc.errors.values())), ctx, param) from None
+
+
+@scheduler.command("runs")
+@click.option("--status", type=click.Choice(RUN_STATUSES), default=None, help="Only runs of this status.")
+@click.option("--trigger", type=click.Choice(RUN_TRIGGERS), default=None, help="Only runs of this trigger.")
+@click.option("--since", callback=_moment, help="Created at or after: 1h, 24h, 7d, or 2026-12-01T09:00:00Z.")
+@click.option("--until", callback=_moment, help="Created before (the same forms as --since).")
+@click.option("--job", "job_id", default=None, help="Only this schedule's runs (its id).")
+@click.option("--search", default=None, help="Only schedules whose name or id contains this.")
+@click.option("--tenant", default=None, help="Only this tenant's runs.")
+@click.option("--org", default=None, help="Only this organization's runs.")
+@click.option("--limit", type=click.IntRange(1, 100), default=25, show_default=True, help="The newest this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the counts by status) instead of a table.")
+@with_runtime
+async def runs(
+    runtime: Runtime,
+    status: str | None,
+    trigger: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    job_id: str | None,
+    search: str | None,
+    tenant: str | None,
+    org: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Runs across every schedule, newest first (e.g. --status failed --since 1h)."""
+    try:
+        check_range(since, until)
+    except ValidationError:
+        raise click.BadParameter("must be after --since", param_hint="'--until'") from None
+    query = AllRunsQuery(
+        status=status,
+        trigger=trigger,
+        job_id=job_id,
+        search=search,
+        tenant_id=tenant,
+        organization_id=org,
+        since=since,
+        until=until,
+        page_size=limit,
+    )
+    overview = await browse_runs(runtime, query, SYSTEM)
+    items = overview.page.items
+    counts = {c.status: c.count for c in overview.counts}
+    capped = {c.status for c in overview.counts if not c.exact}
+    if as_json:
+        echo_json(
+            {
+                "items": [
+                    {
+                        "id": item.run.id,
+                        "jobId": item.run.job_id,
+                        "jobName": item.job_name,
+                        "jobDeleted": item.job_deleted,
+                        "tenantId": item.run.tenant_id,
+                        "organizationId": item.run.organization_id,
+                        "status": item.run.status,
+                        "trigger": item.run.trigger,
+                        "scheduledFor": iso(item.run.scheduled_for),
+                        "createdAt": iso(item.run.created_at),
+                        "durationMs": item.run.duration_ms,
+                        "errorMessage": item.run.error_message,
+                    }
+                    for item in items
+                ],
+                "counts": [{"status": c.status, "count": c.count, "exact": c.exact} for c in overview.counts],
+            }
+        )
+        return
+    shown = [f"{counts[s]:,}{'+' if s in capped else ''} {s.replace('_', ' ')}" for s in RUN_STATUSES if counts[s]]
+    click.echo(" · ".join(shown) if shown else "no runs")
+    if not items:
+        return
+    echo_table(
+        ["CREATED", "STATUS", "TRIGGER", "SCHEDULE", "RUN", "ERROR"],
+        [
+            [
+                iso(item.run.created_at),
+                item.run.status,
+                item.run.trigger,
+                item.run.job_id + (" (deleted)" if item.job_deleted else ""),
+                item.run.id,
+                _first_line(item.run.error_message or item.run.reason),
+            ]
+            for item in items
+        ],
+    )
+
+
+def _first_line(text: str | None, width: int = 60) -> str:
+    return (text or "").strip().split("\n", 1)[0][:width]
 
 
 @scheduler.command("status")

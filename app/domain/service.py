@@ -86,9 +86,9 @@ class SchedulerService:
 
     # ----- reading -------------------------------------------------------------------------
 
-    async def get(self, job_id: str, actor: Actor = SYSTEM) -> ScheduledJob:
+    async def get(self, job_id: str, actor: Actor = SYSTEM, *, include_deleted: bool = False) -> ScheduledJob:
         async with self.sessions() as session:
-            return await self._load_visible(session, job_id, actor, VIEW)
+            return await self._load_visible(session, job_id, actor, VIEW, include_deleted=include_deleted)
 
     async def exists(self, job_id: str) -> bool:
         async with self.sessions() as session:

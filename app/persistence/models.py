@@ -242,6 +242,14 @@ class ScheduledJobRun(Base):
         # A schedule's history filtered by status (failed runs of a schedule with a long history).
         sa.Index("ix_scheduled_job_runs_history_status", "job_id", "status", "created_at"),
         sa.Index("ix_scheduled_job_runs_created", "created_at"),
+        # All runs across schedules (the Runs page, migration 0008, measured in docs/performance.md):
+        # one status newest first ("failed in the last hour") and the counts by status ...
+        sa.Index("ix_scheduled_job_runs_status", "status", "created_at"),
+        # ... a tenant's runs newest first (everyone but a superadmin sees one tenant) ...
+        sa.Index("ix_scheduled_job_runs_tenant", "tenant_id", "created_at"),
+        # ... and a tenant's runs of one status, and its counts, read from the index alone (the
+        # organization, which a user of one organization is limited by, is in it).
+        sa.Index("ix_scheduled_job_runs_tenant_status", "tenant_id", "status", "created_at", "organization_id"),
         # Runs still in flight (overlap checks, dispatch of queued runs).
         sa.Index(
             "ix_scheduled_job_runs_active",

@@ -146,6 +146,7 @@ ROUTES: dict[str, Route] = {
     # Admin pages.
     f"GET {LIST}": Route("GET", LIST, page(200, need=VIEW)),
     f"GET {LIST}/new": Route("GET", f"{LIST}/new", page(200, need=MANAGE)),
+    f"GET {LIST}/runs": Route("GET", f"{LIST}/runs?status=failed&since=7d", page(200, need=VIEW)),
     f"GET {LIST}/preview": Route("GET", f"{LIST}/preview?schedule_value=*/5%20*%20*%20*%20*", page(200, need=VIEW)),
     f"GET {LIST}/target": Route("GET", f"{LIST}/target?target=command:demo.echo", page(200, need=VIEW)),
     f"GET {LIST}/{{job_id:str}}": Route("GET", f"{LIST}/{{page_job}}", page(200, need=VIEW, scoped=True)),
@@ -196,6 +197,7 @@ ROUTES: dict[str, Route] = {
         "GET", f"{API}/jobs/{{api_job}}/runs", api(200, need=VIEW, scoped=True)
     ),
     f"GET {API}/runs/{{run_id:str}}": Route("GET", f"{API}/runs/{{api_run}}", api(200, need=VIEW, scoped=True)),
+    f"GET {API}/runs": Route("GET", f"{API}/runs?since=1h", api(200, need=VIEW)),
     f"GET {API}/jobs/{{job_id:str}}/audit": Route(
         "GET", f"{API}/jobs/{{api_job}}/audit", api(200, need=VIEW, scoped=True)
     ),
@@ -348,6 +350,13 @@ async def test_another_scopes_schedule_never_shows_in_lists_searches_exports_or_
         f"{API}/jobs?search=Report",
         f"{API}/export",
         f"{API}/export?tenantId=acme",
+        f"{LIST}/runs",
+        f"{LIST}/runs?q=Report",
+        f"{LIST}/runs?tenant=acme",
+        f"{API}/runs",
+        f"{API}/runs?search=Report",
+        f"{API}/runs?tenantId=acme&organizationId=acme-eu",
+        f"{API}/runs?jobId={scene['page_job']}",
     ):
         text = (await client.get(url)).text
         assert not any(name in text for name in secret_names), url
@@ -386,12 +395,14 @@ ACROSS_SCOPES = {
     "GET /schema/{path:str}": "no scoped data: the OpenAPI document",
     "GET /metrics": "superadmins only (matrix above): totals across every scope are theirs",
     f"GET {LIST}": "listing",
+    f"GET {LIST}/runs": "listing",
     f"GET {LIST}/new": "targets",
     f"GET {LIST}/preview": "no scoped data: describes a schedule expression",
     f"GET {LIST}/target": "targets",
     f"POST {LIST}/new": "targets",  # the form has no id field: its ids are generated
     f"POST {LIST}/bulk": "bulk",
     f"GET {API}/jobs": "listing",
+    f"GET {API}/runs": "listing",
     f"GET {API}/targets": "targets",
     f"GET {API}/preview": "no scoped data: describes a schedule expression",
     f"GET {API}/export": "listing",
@@ -527,6 +538,16 @@ async def test_runs_and_audit_entries_of_other_scopes_never_show(client, app_run
         f"{API}/export",
         LIST,
         f"{LIST}?search=Secret",
+        # Every run across schedules, also when another scope's tenant or schedule ids (live or
+        # deleted) are asked for by name.
+        f"{LIST}/runs",
+        f"{LIST}/runs?q=Secret",
+        f"{LIST}/runs?tenant=t2",
+        f"{API}/runs",
+        f"{API}/runs?search=Secret",
+        f"{API}/runs?tenantId=t2",
+        *(f"{API}/runs?jobId={foreign[k]}" for k in FOREIGN_JOBS),
+        f"{API}/runs?jobId={scene['api_job']}",  # t2's stray run on acme's schedule stays t2's
     ]
     for url in urls:
         text = (await client.get(url, headers=headers)).text

@@ -1,4 +1,5 @@
-"""Run history: a schedule's runs (filtered, paged), one run in full, and cancelling a run."""
+"""Run history: a schedule's runs (filtered, paged), every run across schedules, one run in full,
+and cancelling a run."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from litestar import Request, get, post
 from litestar.params import FromPath, QueryParameter
 
 from app.domain.errors import ValidationError
-from app.domain.instants import accepted_instant
 from app.domain.listing import RunQuery
+from app.domain.run_listing import (
+    MAX_PAGE,
+    MOMENT_HELP,
+    AllRunsQuery,
+    aware_moment,
+    browse_runs,
+    check_range,
+    parse_moment,
+)
 from app.web.api.problems import errors
-from app.web.api.schemas import Run, RunPage, RunStatus, RunSummary, RunTrigger
+from app.web.api.schemas import AllRunsPage, Run, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.auth import require, runtime_of
 
 
@@ -44,6 +53,51 @@ async def job_runs(
     )
 
 
+@get("/runs", summary="Every run you can see", responses=errors(400, 401, 403, 422))
+async def all_runs(
+    request: Request[Any, Any, Any],
+    status: Annotated[RunStatus | None, QueryParameter()] = None,
+    trigger: Annotated[RunTrigger | None, QueryParameter()] = None,
+    job_id: Annotated[
+        str | None, QueryParameter(name="jobId", max_length=200, description="Exactly this schedule.")
+    ] = None,
+    search: Annotated[
+        str | None, QueryParameter(max_length=200, description="Part of the schedule's name or id.")
+    ] = None,
+    tenant_id: Annotated[str | None, QueryParameter(name="tenantId", max_length=64)] = None,
+    organization_id: Annotated[str | None, QueryParameter(name="organizationId", max_length=64)] = None,
+    since: Annotated[
+        str | None,
+        QueryParameter(max_length=64, description=f"Runs created at or after: {MOMENT_HELP}."),
+    ] = None,
+    until: Annotated[
+        str | None, QueryParameter(max_length=64, description=f"Runs created before: {MOMENT_HELP}.")
+    ] = None,
+    page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=100)] = 25,
+) -> AllRunsPage:
+    """Newest first, across schedules (deleted ones too: their history stays), with the counts by
+    status for the same filters. Counting stops at 10,000 per status."""
+    runtime = runtime_of(request)
+    now = runtime.clock()
+    start = parse_moment(since, now, name="since") if since else None
+    end = parse_moment(until, now, name="until") if until else None
+    check_range(start, end)
+    query = AllRunsQuery(
+        status=status,
+        trigger=trigger,
+        job_id=job_id,
+        search=search,
+        tenant_id=tenant_id,
+        organization_id=organization_id,
+        since=start,
+        until=end,
+        page=page,
+        page_size=page_size,
+    )
+    return AllRunsPage.of(await browse_runs(runtime, query, require(request)))
+
+
 @get("/runs/{run_id:str}", summary="One run", responses=errors(400, 401, 403, 404))
 async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Run:
     """Everything recorded about a run, including the error stack and the target's result."""
@@ -64,14 +118,7 @@ async def cancel_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> 
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValidationError({name: "give a timezone offset, e.g. 2026-06-01T00:00:00Z"})
-    try:
-        return accepted_instant(value)
-    except ValueError as exc:
-        raise ValidationError({name: str(exc)}) from None
+    return None if value is None else aware_moment(value, name)
 
 
-routes = [job_runs, get_run, cancel_run]
+routes = [job_runs, all_runs, get_run, cancel_run]

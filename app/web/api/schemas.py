@@ -15,6 +15,7 @@ from msgspec import UNSET, Struct, UnsetType
 from app import engine
 from app.domain.actors import SCOPES
 from app.domain.fieldnames import camel
+from app.domain.run_listing import RunListing, RunsOverview
 from app.domain.stacks import shown_stack
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
 from app.domain.vocabulary import RUN_STATUSES, RUN_TRIGGERS
@@ -242,6 +243,50 @@ class RunPage(Struct, rename="camel"):
     page: int
     page_size: int
     total_exact: bool
+
+
+class RunListed(RunSummary, rename="camel"):
+    """A run in the list across schedules, with its schedule's name (null when the schedule
+    row is gone) and whether the schedule is deleted (its history stays)."""
+
+    job_name: str | None
+    job_deleted: bool
+
+    @classmethod
+    def listed(cls, listing: RunListing) -> Self:
+        summary = RunSummary.of(listing.run)
+        fields = {name: getattr(summary, name) for name in RunSummary.__struct_fields__}
+        return cls(**fields, job_name=listing.job_name, job_deleted=listing.job_deleted)
+
+
+class StatusCount(Struct, rename="camel"):
+    status: RunStatus
+    #: At most 10,000: counting stops there (``exact`` is then false).
+    count: int
+    exact: bool
+
+
+class AllRunsPage(Struct, rename="camel"):
+    items: list[RunListed]
+    #: The runs matching every filter (the sum of the chosen statuses' counts).
+    total: int
+    page: int
+    page_size: int
+    total_exact: bool
+    #: Runs of each status for the other filters (the status filter left out), in a run's life order.
+    counts: list[StatusCount]
+
+    @classmethod
+    def of(cls, overview: RunsOverview) -> AllRunsPage:
+        page = overview.page
+        return cls(
+            [RunListed.listed(item) for item in page.items],
+            page.total,
+            page.page,
+            page.page_size,
+            page.total_exact,
+            [StatusCount(c.status, c.count, c.exact) for c in overview.counts],
+        )
 
 
 # ----- catalog -----------------------------------------------------------------------------

@@ -5,8 +5,8 @@ registers. Templates live in ``templates/jobs/``: one per page, with named block
 requests render alone.
 """
 
-from app.web.pages import actions, detail, editing, listing, running
+from app.web.pages import actions, detail, editing, listing, running, runs
 
-# Fixed paths (/new, /preview, /bulk) are listed before /{job_id} only for readability: the
+# Fixed paths (/new, /preview, /bulk, /runs) are listed before /{job_id} only for readability: the
 # router matches literal segments first anyway.
-routes = [*listing.routes, *editing.routes, *detail.routes, *actions.routes, *running.routes]
+routes = [*listing.routes, *runs.routes, *editing.routes, *detail.routes, *actions.routes, *running.routes]

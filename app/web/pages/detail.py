@@ -231,11 +231,17 @@ async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Resp
 
 @get(f"{HOME}/{ID}/runs/{{run_id:str}}", name="jobs.run_status")
 async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run_id: FromPath[str]) -> Response[Any]:
-    """One run's row. Once the run has finished, answer 286 (htmx stops polling) and announce
-    ``runFinished`` so the page asks for its news at once."""
+    """One run: its own page when opened (a shareable URL), its row for htmx. Once the run has
+    finished, the row answers 286 (htmx stops polling) and announces ``runFinished`` so the
+    page asks for its news at once."""
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     run = await runtime.scheduler.get_run(job_id, run_id, actor)
+    if not is_htmx(request):
+        # The schedule may be deleted: its history stays readable.
+        job = await runtime.scheduler.get(job_id, actor, include_deleted=True)
+        context = {"job": job, "run": run, "open_run": True, "scope_label": scope_label, **run_context()}
+        return render(request, "jobs/run.html", context)
     try:
         job = await runtime.scheduler.get(job_id, actor)
     except NotFound:
