@@ -8,13 +8,16 @@ import sqlalchemy as sa
 
 from app.domain.actors import ALL_FEATURES, SYSTEM, VIEW, Actor
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from app.domain.history import CLEANUP_JOB_ID, ensure_cleanup_schedule
 from app.domain.ids import new_id
 from app.domain.registry import TargetRegistry
 from app.domain.trash import TrashQuery, purge_deleted_schedules
 from app.persistence.models import AuditEntry, Organization, ScheduledJob, ScheduledJobRun
 from app.runtime import Runtime
+from app.strategies.local import LocalScheduler
 from tests.support.clock import utc
 from tests.support.factories import job_definition
+from tests.support.firing import fire, runs_of
 
 T1 = {"scope_type": "organization", "tenant_id": "t1", "organization_id": "org-1"}
 ORG_ADMIN = Actor(id="u1", label="ops@t1", tenant_id="t1", organization_id="org-1", features=ALL_FEATURES)
@@ -265,3 +268,14 @@ async def test_delete_records_who_deleted_and_the_detail_read_includes_deleted_o
     assert (seen.deleted_by, seen.deleted_at is not None) == ("ops@t1", True)
     with pytest.raises(NotFound):
         await runtime.scheduler.get(job.id, OTHER_TENANT, include_deleted=True)
+
+
+async def test_the_daily_cleanup_schedule_purges_the_trash(runtime, clock):
+    await ensure_cleanup_schedule(runtime.scheduler)
+    job = await make(runtime, "t1:forgotten")
+    await runtime.scheduler.delete(job.id, ORG_ADMIN)
+    clock.set(utc(2026, 7, 2, 3, 17))
+    await fire(LocalScheduler(runtime))
+    [run] = [r for r in await runs_of(runtime, CLEANUP_JOB_ID) if r.status != "missed"]  # a month of slots away
+    assert (run.status, run.result) == ("succeeded", {"deleted": 0, "purgedSchedules": 1})
+    assert await _counts(runtime, job.id) == (False, 0, 0)
