@@ -14,9 +14,9 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from app.domain.actors import VIEW, Actor
-from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
 from app.domain.stacks import shown_stack
+from app.domain.trash import purge_at
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.web.auth import require, runtime_of
 from app.web.formatting import (
@@ -36,7 +36,7 @@ from app.web.formatting import (
     target_name,
 )
 from app.web.login import HOME
-from app.web.pages.responses import VARY, int_param, is_htmx, job_url, query_string, render, wants_block
+from app.web.pages.responses import int_param, is_htmx, job_url, query_string, render, wants_block
 
 ID = "{job_id:str}"
 HISTORY_PAGE_SIZE = 20
@@ -115,7 +115,8 @@ async def _overview_context(request: Request[Any, Any, Any], job: Any, actor: Ac
 async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Any]:
     actor = require(request, VIEW)
     runtime = runtime_of(request)
-    job = await runtime.scheduler.get(job_id, actor)
+    # A deleted schedule's page stays readable (read-only, with a Restore button) until it is purged.
+    job = await runtime.scheduler.get(job_id, actor, include_deleted=True)
     if wants_block(request, "run-history"):
         context = await history_context(request, job, actor, request.query_params)
         return render(
@@ -137,6 +138,7 @@ async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Resp
         "overlap_labels": OVERLAP_LABELS,
         "audit": [(entry, audit_changes(entry.before, entry.after)) for entry in trail],
         "audit_labels": AUDIT_LABELS,
+        "purge_at": purge_at(job, runtime.settings.scheduler_trash_retention_days),
     }
     return render(request, "jobs/detail.html", context)
 
@@ -148,11 +150,8 @@ async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     run = await runtime.scheduler.get_run(job_id, run_id, actor)
-    try:
-        job = await runtime.scheduler.get(job_id, actor)
-    except NotFound:
-        # Deleted while its page was open: the row has nothing more to show; stop polling.
-        return Response("", status_code=286 if is_htmx(request) else 404, headers=VARY)
+    # A run of a schedule deleted while it ran goes on showing (on its read-only page too) until it ends.
+    job = await runtime.scheduler.get(job_id, actor, include_deleted=True)
     done = run.status in FINISHED
     return render(
         request,
