@@ -41,6 +41,9 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     #: Run history older than this many days is deleted by the cleanup job.
     scheduler_history_retention_days: int = 7
+    #: Deleted schedules older than this many days are removed for good (with their runs and
+    #: audit entries) by the same cleanup.
+    scheduler_trash_retention_days: int = 30
     #: Shortest interval a schedule may have.
     scheduler_min_interval_seconds: int = 10
     #: Largest JSON payload a schedule may carry, in bytes.
@@ -168,6 +171,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         else "",
         secret_key=secret_key,
         scheduler_history_retention_days=_int(env, "SCHEDULER_HISTORY_RETENTION_DAYS", 7, minimum=1, maximum=3650),
+        scheduler_trash_retention_days=_int(env, "SCHEDULER_TRASH_RETENTION_DAYS", 30, minimum=1, maximum=3650),
         scheduler_min_interval_seconds=_int(env, "SCHEDULER_MIN_INTERVAL_SECONDS", 10, minimum=1, maximum=86_400),
         scheduler_max_payload_bytes=_int(
             env, "SCHEDULER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=256, maximum=16 * 1024 * 1024

@@ -134,7 +134,8 @@ async def main(size: str) -> Table:
     took = (clean_to - clean_from).total_seconds()
     table.add(
         "cleanup (mercato scheduler cleanup)",
-        f"{out.splitlines()[-1] if out else code} in {secs(took)}",
+        # The runs' line (the command also reports the deleted schedules it purged).
+        f"{next((line for line in out.splitlines() if line.startswith('deleted ')), code)} in {secs(took)}",
         "completes",
         "ok" if code == 0 and left == 0 else f"exit {code}, {left:,} left",
     )

@@ -15,6 +15,7 @@ from app.domain.errors import ValidationError
 from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
 from app.domain.run_listing import AllRunsQuery, browse_runs, check_range, parse_moment
+from app.domain.trash import TrashQuery, purge_at, purge_deleted_schedules
 from app.domain.vocabulary import FAILURES, RUN_STATUSES, RUN_TRIGGERS
 from app.runtime import Runtime
 from app.settings import SettingsError, get_settings
@@ -22,7 +23,7 @@ from app.settings import SettingsError, get_settings
 
 @click.group()
 def scheduler() -> None:
-    """Schedules: list, status, preview, run, cancel, start, cleanup."""
+    """Schedules: list, status, runs, preview, run, cancel, start, cleanup, trash, restore."""
 
 
 def _bool_choice(value: str | None) -> bool | None:
@@ -337,14 +338,91 @@ async def start(runtime: Runtime) -> None:
 @click.option(
     "--days", type=click.IntRange(1, 3650), default=None, help="Keep this many days (default: the retention setting)."
 )
+@click.option(
+    "--trash-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Keep deleted schedules this many days (default: SCHEDULER_TRASH_RETENTION_DAYS).",
+)
 @with_runtime
-async def cleanup(runtime: Runtime, days: int | None) -> None:
-    """Delete run history older than the retention period; prints how many rows went."""
+async def cleanup(runtime: Runtime, days: int | None, trash_days: int | None) -> None:
+    """Delete run history older than the retention period, and deleted schedules older than the
+    trash retention (with their runs and audit entries); prints how many rows went."""
     from app.domain.history import delete_expired_runs
 
     deleted = await delete_expired_runs(runtime, days=days)
     kept = days or runtime.settings.scheduler_history_retention_days
     click.echo(f"deleted {deleted} run{'s' if deleted != 1 else ''} older than {kept} day{'s' if kept != 1 else ''}")
+    purged = await purge_deleted_schedules(runtime, days=trash_days)
+    kept = trash_days or runtime.settings.scheduler_trash_retention_days
+    click.echo(
+        f"purged {purged.schedules} deleted schedule{'s' if purged.schedules != 1 else ''} "
+        f"(deleted more than {kept} day{'s' if kept != 1 else ''} ago), "
+        f"with {purged.runs} run{'s' if purged.runs != 1 else ''} "
+        f"and {purged.audit_entries} audit entr{'ies' if purged.audit_entries != 1 else 'y'}"
+    )
+
+
+@scheduler.command("trash")
+@click.option("--search", default=None, help="Only schedules whose name or id contains this.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_runtime
+async def trash(runtime: Runtime, search: str | None, as_json: bool) -> None:
+    """List deleted schedules, newest deletion first (restore one with `restore ID`)."""
+    jobs, page = [], 1
+    while True:
+        result = await runtime.scheduler.deleted(TrashQuery(search=search, page=page, page_size=100))
+        jobs.extend(result.items)
+        if len(result.items) < 100:
+            break
+        page += 1
+    retention = runtime.settings.scheduler_trash_retention_days
+    if as_json:
+        echo_json(
+            [
+                {
+                    "id": j.id,
+                    "name": j.name,
+                    "scopeType": j.scope_type,
+                    "tenantId": j.tenant_id,
+                    "organizationId": j.organization_id,
+                    "sourceType": j.source_type,
+                    "sourceModule": j.source_module,
+                    "deletedAt": iso(j.deleted_at),
+                    "deletedBy": j.deleted_by,
+                    "purgeAt": iso(purge_at(j, retention)),
+                }
+                for j in jobs
+            ]
+        )
+        return
+    if not jobs:
+        click.echo("no deleted schedules")
+        return
+    echo_table(
+        ["ID", "NAME", "SCOPE", "DELETED AT", "DELETED BY", "PURGED AFTER"],
+        [
+            [
+                j.id,
+                j.name,
+                "/".join(part for part in (j.scope_type, j.tenant_id, j.organization_id) if part),
+                iso(j.deleted_at),
+                j.deleted_by or "-",
+                iso(purge_at(j, retention)),
+            ]
+            for j in jobs
+        ],
+    )
+
+
+@scheduler.command("restore")
+@click.argument("job_id")
+@with_runtime
+async def restore(runtime: Runtime, job_id: str) -> None:
+    """Bring the deleted schedule JOB_ID back as it was (its next slot counted from now)."""
+    job = await runtime.scheduler.restore(job_id)
+    state = f"next run {iso(job.next_run_at)}" if job.is_enabled else "still disabled, as it was when deleted"
+    click.echo(f"restored {job.id} ({job.name}): {state}")
 
 
 def _register_transfer() -> None:

@@ -54,7 +54,10 @@ async def delete_expired_runs(data: DataAccess, *, days: int | None = None, batc
 CLEANUP_SCHEDULE = {
     "id": CLEANUP_JOB_ID,
     "name": "Clean up run history",
-    "description": "Deletes run history older than SCHEDULER_HISTORY_RETENTION_DAYS.",
+    "description": (
+        "Deletes run history older than SCHEDULER_HISTORY_RETENTION_DAYS, and schedules deleted "
+        "more than SCHEDULER_TRASH_RETENTION_DAYS ago with their runs and audit entries."
+    ),
     "scope_type": "system",
     "schedule_type": "cron",
     "schedule_value": "17 3 * * *",

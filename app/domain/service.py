@@ -37,6 +37,7 @@ from app.domain.listing import (
 from app.domain.ownership import check_actor_scope, check_id_free, id_not_available, missing_scopes
 from app.domain.registry import TargetRegistry
 from app.domain.schedules import PAUSE_FIELDS, audit_snapshot
+from app.domain.trash import TrashQuery, trash_statements
 from app.domain.upserts import IMPORT, REGISTER, Upserts, before_values, duplicate_id, indexed
 from app.domain.validation import DEFAULTS, clean_job, clean_payload, validate_job_id
 from app.domain.vocabulary import RunStatus, Trigger
@@ -138,6 +139,17 @@ class SchedulerService:
             )
             return list(rows)
 
+    async def deleted(self, query: TrashQuery | None = None, actor: Actor = SYSTEM) -> Page:
+        """The deleted schedules ``actor`` can see, newest deletion first (the trash)."""
+        query = query or TrashQuery()
+        self._require(actor, VIEW)
+        rows, count = trash_statements(query, actor)
+        async with self.sessions() as session:
+            items = list(await session.scalars(rows))
+            total = await session.scalar(count) or 0
+        size = max(1, min(query.page_size, 100))
+        return Page(items, min(total, COUNT_CAP), max(1, query.page), size, total_exact=total <= COUNT_CAP)
+
     async def audit_trail(self, job_id: str, actor: Actor = SYSTEM, limit: int = 100) -> builtins.list[AuditEntry]:
         async with self.sessions() as session:
             await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
@@ -168,7 +180,8 @@ class SchedulerService:
 
         On PostgreSQL the three reads share one snapshot (a read-only REPEATABLE READ
         transaction), so the overview, the chart and the history of a page never contradict
-        each other; SQLite reads them in one session, one after the other.
+        each other; SQLite reads them in one session, one after the other. A deleted schedule
+        is read too: its page stays readable until the trash is purged.
         """
         rows, count = runs_statement(job_id, history, actor)
         newest, _ = runs_statement(job_id, RunQuery(page_size=recent), actor)
@@ -177,7 +190,7 @@ class SchedulerService:
                 await session.connection(
                     execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
                 )
-            job = await self._load_visible(session, job_id, actor, VIEW)
+            job = await self._load_visible(session, job_id, actor, VIEW, include_deleted=True)
             chart = list(await session.scalars(newest))
             items = list(await session.scalars(rows))
             total = await session.scalar(count) or 0
@@ -372,7 +385,11 @@ class SchedulerService:
             before = audit_snapshot(job)
             now = self.clock()
             await self.writer.write(
-                session, job, {"deleted_at": now, "next_run_at": None}, actor, expected_version=expected_version
+                session,
+                job,
+                {"deleted_at": now, "deleted_by": actor.label, "next_run_at": None},
+                actor,
+                expected_version=expected_version,
             )
             self.writer.audit(session, job, "delete", actor, before, None)
         await self.hooks.schedules_changed([job_id])
@@ -402,13 +419,33 @@ class SchedulerService:
             definition = {k: v for k, v in last.before.items() if k not in PAUSE_FIELDS}
             clean = clean_job(definition, base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
             values = dict(clean)
-            values["deleted_at"] = None
+            values.update(deleted_at=None, deleted_by=None)
             if not clean["is_enabled"]:
                 # Back to a paused version: its pause (note, who, when) comes back with it. Audit
                 # entries written before pauses were recorded keep the pause the row has.
                 values.update(_pause_of(last.before, job))
             await self.writer.write(session, job, values, actor, expected_version=None)
             self.writer.audit(session, job, "undo", actor, before, audit_snapshot(job))
+        await self.hooks.schedules_changed([job_id])
+        return job
+
+    async def restore(self, job_id: str, actor: Actor = SYSTEM) -> ScheduledJob:
+        """Bring a deleted schedule back as it was when it was deleted (a paused one stays paused).
+
+        Like ``undo`` of a delete, its next slot is the first after now: the slots that passed
+        while it was deleted are not caught up. Refused (``Conflict``) for a schedule that is not
+        deleted, and (``ValidationError``) when it could not be made today as it is: its target
+        is gone or no longer schedulable in its scope (a module's schedule whose module no
+        longer offers it), its tenant or organization no longer exists.
+        """
+        async with self.sessions.begin() as session:
+            job = await self._load_visible(session, job_id, actor, MANAGE, include_deleted=True)
+            if job.deleted_at is None:
+                raise Conflict(f"'{job.name}' is not deleted: there is nothing to restore")
+            await self._check_restorable(session, job)
+            values = {"deleted_at": None, "deleted_by": None}
+            await self.writer.write(session, job, values, actor, expected_version=None)
+            self.writer.audit(session, job, "restore", actor, None, audit_snapshot(job))
         await self.hooks.schedules_changed([job_id])
         return job
 
@@ -478,6 +515,16 @@ class SchedulerService:
             raise NotFound(f"no schedule with id '{job_id}'")
         self._require(actor, feature)
         return job
+
+    async def _check_restorable(self, session: AsyncSession, job: ScheduledJob) -> None:
+        """Whether ``job`` could be made today as it is (target, schedule, scope all still valid)."""
+        try:
+            clean = clean_job(before_values(job), base=dict(DEFAULTS), registry=self.registry, settings=self.settings)
+            problems = await missing_scopes(session, [(None, clean)])
+        except ValidationError as exc:
+            problems = exc.errors
+        if problems:
+            raise ValidationError({field: f"cannot restore: {message}" for field, message in problems.items()})
 
     async def _set_enabled(
         self, job_id: str, enabled: bool, actor: Actor, note: str | None, expected_version: int | None

@@ -60,6 +60,7 @@ class ScheduleWriter:
             "created_at": now if existing is None else existing.created_at,
             "updated_at": now,
             "deleted_at": None,
+            "deleted_by": None,
             "paused_at": None,
             "paused_by": None,
             "pause_note": None,

@@ -134,6 +134,8 @@ class ScheduledJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Who deleted it (a user's email, or "system" for a module's ``unregister``).
+    deleted_by: Mapped[str | None] = mapped_column(sa.String(254))
 
     __table_args__ = (
         # The due-slot query: enabled, live schedules ordered by their next slot.
@@ -161,6 +163,14 @@ class ScheduledJob(Base):
         # alone (migration 0006).
         sa.Index("ix_scheduled_jobs_name", "name", "id", postgresql_where=_LIVE, sqlite_where=_LIVE),
         sa.Index("ix_scheduled_jobs_next_run", "next_run_at", "id", postgresql_where=_LIVE, sqlite_where=_LIVE),
+        # The Deleted view (newest deletion first) and the purge of old deletions: deleted rows only.
+        sa.Index(
+            "ix_scheduled_jobs_deleted",
+            "deleted_at",
+            "id",
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        ),
         sa.Index("ix_scheduled_jobs_source", "source_module"),
         sa.Index("ix_scheduled_jobs_updated", "updated_at"),
         # The list's filters, any combination, in one GIN index (btree_gin) on PostgreSQL. Columns

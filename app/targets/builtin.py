@@ -9,6 +9,7 @@ from typing import Any
 
 from app.domain.history import CLEANUP_COMMAND, delete_expired_runs
 from app.domain.registry import TargetContext, registry
+from app.domain.trash import purge_deleted_schedules
 
 
 @registry.command(
@@ -76,7 +77,10 @@ async def fetch_currency_rates(payload: dict[str, Any], ctx: TargetContext) -> d
 @registry.command(
     CLEANUP_COMMAND,
     label="Clean up run history",
-    description="Deletes run history older than the retention period, in small batches.",
+    description=(
+        "Deletes run history older than the retention period, and schedules deleted longer ago than "
+        "the trash retention with their runs and audit entries, in small batches."
+    ),
     payload_hint={"days": 7},
     schedulable=True,
     # It deletes the runs of every tenant: a system schedule's work, never a tenant's.
@@ -87,4 +91,5 @@ async def cleanup_history(payload: dict[str, Any], ctx: TargetContext) -> dict[s
         raise RuntimeError("the history cleanup needs the stored data, which the execution path gives it")
     days = payload.get("days")
     deleted = await delete_expired_runs(ctx.data, days=days if isinstance(days, int) and days > 0 else None)
-    return {"deleted": deleted}
+    purged = await purge_deleted_schedules(ctx.data)
+    return {"deleted": deleted, "purgedSchedules": purged.schedules}

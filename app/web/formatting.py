@@ -48,6 +48,7 @@ AUDIT_LABELS = {
     "update": "Edited",
     "delete": "Deleted",
     "undo": "Undid the last change",
+    "restore": "Restored from Deleted",
     "enable": "Enabled",
     "disable": "Disabled",
     "trigger": "Ran now",

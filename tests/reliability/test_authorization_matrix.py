@@ -149,6 +149,7 @@ ROUTES: dict[str, Route] = {
     f"GET {LIST}/runs": Route("GET", f"{LIST}/runs?status=failed&since=7d", page(200, need=VIEW)),
     f"GET {LIST}/preview": Route("GET", f"{LIST}/preview?schedule_value=*/5%20*%20*%20*%20*", page(200, need=VIEW)),
     f"GET {LIST}/target": Route("GET", f"{LIST}/target?target=command:demo.echo", page(200, need=VIEW)),
+    f"GET {LIST}/deleted": Route("GET", f"{LIST}/deleted?q=Report", page(200, need=VIEW)),
     f"GET {LIST}/{{job_id:str}}": Route("GET", f"{LIST}/{{page_job}}", page(200, need=VIEW, scoped=True)),
     f"GET {LIST}/{{job_id:str}}/edit": Route("GET", f"{LIST}/{{page_job}}/edit", page(200, need=MANAGE, scoped=True)),
     f"GET {LIST}/{{job_id:str}}/delete": Route(
@@ -190,6 +191,10 @@ ROUTES: dict[str, Route] = {
     f"POST {LIST}/{{job_id:str}}/delete": Route(
         "POST", f"{LIST}/{{page_job}}/delete", page(303, need=MANAGE, scoped=True), form
     ),
+    # Restored right after its delete above (by those who could delete it).
+    f"POST {LIST}/{{job_id:str}}/restore": Route(
+        "POST", f"{LIST}/{{page_job}}/restore", page(303, need=MANAGE, scoped=True), form
+    ),
     # The JSON API.
     f"GET {API}/jobs": Route("GET", f"{API}/jobs", api(200, need=VIEW)),
     f"GET {API}/jobs/{{job_id:str}}": Route("GET", f"{API}/jobs/{{api_job}}", api(200, need=VIEW, scoped=True)),
@@ -201,6 +206,7 @@ ROUTES: dict[str, Route] = {
     f"GET {API}/jobs/{{job_id:str}}/audit": Route(
         "GET", f"{API}/jobs/{{api_job}}/audit", api(200, need=VIEW, scoped=True)
     ),
+    f"GET {API}/trash": Route("GET", f"{API}/trash?search=Report", api(200, need=VIEW)),
     f"GET {API}/targets": Route("GET", f"{API}/targets", api(200, need=VIEW)),
     f"GET {API}/preview": Route("GET", f"{API}/preview?scheduleValue=*/15%20*%20*%20*%20*", api(200, need=VIEW)),
     f"GET {API}/export": Route("GET", f"{API}/export", api(200, need=VIEW)),
@@ -234,6 +240,9 @@ ROUTES: dict[str, Route] = {
         "POST", f"{API}/jobs/{{api_job}}/undo", api(200, need=MANAGE, scoped=True)
     ),
     f"DELETE {API}/jobs/{{job_id:str}}": Route("DELETE", f"{API}/jobs/{{api_job}}", api(204, need=MANAGE, scoped=True)),
+    f"POST {API}/jobs/{{job_id:str}}/restore": Route(
+        "POST", f"{API}/jobs/{{api_job}}/restore", api(200, need=MANAGE, scoped=True)
+    ),
     # Last: signing out ends the session (a later page would need a new sign-in).
     "POST /login": Route("POST", "/login", lambda p: 422, lambda s: {"data": {"email": "", "password": ""}}),
     "POST /logout": Route("POST", "/logout", lambda p: 302),
@@ -397,12 +406,14 @@ ACROSS_SCOPES = {
     f"GET {LIST}": "listing",
     f"GET {LIST}/runs": "listing",
     f"GET {LIST}/new": "targets",
+    f"GET {LIST}/deleted": "listing",
     f"GET {LIST}/preview": "no scoped data: describes a schedule expression",
     f"GET {LIST}/target": "targets",
     f"POST {LIST}/new": "targets",  # the form has no id field: its ids are generated
     f"POST {LIST}/bulk": "bulk",
     f"GET {API}/jobs": "listing",
     f"GET {API}/runs": "listing",
+    f"GET {API}/trash": "listing",
     f"GET {API}/targets": "targets",
     f"GET {API}/preview": "no scoped data: describes a schedule expression",
     f"GET {API}/export": "listing",
@@ -548,6 +559,10 @@ async def test_runs_and_audit_entries_of_other_scopes_never_show(client, app_run
         f"{API}/runs?tenantId=t2",
         *(f"{API}/runs?jobId={foreign[k]}" for k in FOREIGN_JOBS),
         f"{API}/runs?jobId={scene['api_job']}",  # t2's stray run on acme's schedule stays t2's
+        f"{LIST}/deleted",
+        f"{LIST}/deleted?q=Secret",
+        f"{API}/trash",
+        f"{API}/trash?search=t2",
     ]
     for url in urls:
         text = (await client.get(url, headers=headers)).text

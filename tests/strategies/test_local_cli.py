@@ -112,9 +112,12 @@ async def test_cleanup_command_prints_how_many_runs_went(runtime, db_url):
     await _history(runtime, datetime.now(UTC), job.id)
     result = mercato_local("scheduler", "cleanup", "--days", "5", db_url=db_url)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "deleted 11 runs older than 5 days\n"  # the ten 10-day-old ones and the 6-day-old one
+    assert result.stdout.splitlines() == [
+        "deleted 11 runs older than 5 days",  # the ten 10-day-old ones and the 6-day-old one
+        "purged 0 deleted schedules (deleted more than 30 days ago), with 0 runs and 0 audit entries",
+    ]
     again = mercato_local("scheduler", "cleanup", db_url=db_url)
-    assert again.stdout == "deleted 0 runs older than 7 days\n"
+    assert again.stdout.splitlines()[0] == "deleted 0 runs older than 7 days"
 
 
 @pytest.mark.slow
@@ -139,7 +142,7 @@ async def test_the_built_in_cleanup_schedule_runs_daily_and_deletes_old_history(
     ids = await _history(runtime, clock(), other.id)
     await fire(LocalScheduler(runtime))
     [run] = await runs_of(runtime, CLEANUP_JOB_ID)
-    assert (run.status, run.result) == ("succeeded", {"deleted": 10})
+    assert (run.status, run.result) == ("succeeded", {"deleted": 10, "purgedSchedules": 0})
     left = {r.id for r in await runs_of(runtime, other.id)}
     assert set(ids["old_active"] + ids["recent"]) <= left and not left & set(ids["old_finished"])
 

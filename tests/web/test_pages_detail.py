@@ -177,22 +177,26 @@ async def test_an_older_history_page_is_left_as_it_is(client, app_runtime):
     assert 'id="run-history"' not in news.text and 'id="overview"' in news.text  # the chart moved on
 
 
-async def test_an_open_page_of_a_deleted_schedule_stops_asking(client, app_runtime):
+async def test_an_open_page_of_a_schedule_deleted_meanwhile_says_so(client, app_runtime):
     job = await make_job(app_runtime)
     await as_user(client, app_runtime, "viewer@acme.test")
     page = (await client.get(url(job.id))).text
     await app_runtime.scheduler.delete(job.id)
-    response = await live(client, job.id, page)
-    assert response.status_code == 286 and response.text == ""
+    news = await live(client, job.id, page)
+    assert news.status_code == 200 and 'class="badge deleted"' in news.text and "None: deleted" in news.text
 
 
-async def test_a_polled_run_of_a_schedule_deleted_meanwhile_stops_polling(client, app_runtime):
+async def test_a_polled_run_of_a_schedule_deleted_meanwhile_goes_on_until_it_ends(client, app_runtime):
     job = await make_job(app_runtime)
     run = await app_runtime.scheduler.trigger(job.id)
     await app_runtime.scheduler.delete(job.id)
     await as_user(client, app_runtime, "viewer@acme.test")
-    response = await client.get(url(job.id, f"/runs/{run.id}"), headers=HTMX)
-    assert response.status_code == 286 and response.text == ""
+    path = url(job.id, f"/runs/{run.id}")
+    queued = await client.get(path, headers=HTMX)
+    assert queued.status_code == 200 and 'hx-trigger="every 1s"' in queued.text
+    await run_queued(app_runtime)
+    done = await client.get(path, headers=HTMX)
+    assert done.status_code == 286 and "Skipped" in done.text and "the schedule was deleted" in done.text
 
 
 async def test_failed_runs_expand_to_their_error_and_stack(client, app_runtime):
@@ -258,7 +262,8 @@ async def test_delete_asks_first_then_offers_undo(client, app_runtime):
     assert response.headers["location"] == LIST  # its own page is gone
     page = (await client.get(LIST)).text
     assert "Deleted “Nightly export”." in page and f'action="{url(job.id, "/undo")}"' in page
-    assert (await client.get(url(job.id))).status_code == 404
+    deleted = await client.get(url(job.id))  # read-only now, with a Restore button (tests/web/test_pages_trash.py)
+    assert deleted.status_code == 200 and "It does not run" in deleted.text
     # The flash is shown once.
     assert "Deleted “Nightly export”." not in (await client.get(LIST)).text
 

@@ -27,7 +27,7 @@ async def test_it_walks_create_run_edit_delete_and_undo(client, app_runtime):
     assert (await client.post(url(job_id, "/edit"), data=fields, follow_redirects=False)).status_code == 303
 
     await post_form(client, url(job_id, "/delete"), {})
-    assert (await client.get(detail)).status_code == 404
+    assert "It does not run" in (await client.get(detail)).text  # read-only until restored or purged
     await post_form(client, url(job_id, "/undo"), {})
     page = (await client.get(detail)).text
     assert "<h1>Smoke v2</h1>" in page and "Undid the last change" in page

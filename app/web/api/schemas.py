@@ -7,7 +7,7 @@ Request structs check structure and types only; the domain (``clean_job``) check
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Self
 
 from msgspec import UNSET, Struct, UnsetType
@@ -90,6 +90,30 @@ class Job(Struct, rename="camel"):
     @classmethod
     def of(cls, job: ScheduledJob) -> Job:
         return cls(**{name: getattr(job, name) for name in cls.__struct_fields__})
+
+
+class DeletedJob(Job, rename="camel"):
+    """A schedule in the trash: who deleted it and when, and when it goes for good."""
+
+    deleted_at: datetime
+    deleted_by: str | None
+    #: The first cleanup after this instant removes it, with its runs and audit entries.
+    purge_at: datetime
+
+    @classmethod
+    def deleted(cls, job: ScheduledJob, retention_days: int) -> DeletedJob:
+        assert job.deleted_at is not None  # the trash holds deleted schedules only
+        fields = {name: getattr(job, name) for name in Job.__struct_fields__}
+        purge = job.deleted_at + timedelta(days=retention_days)
+        return cls(**fields, deleted_at=job.deleted_at, deleted_by=job.deleted_by, purge_at=purge)
+
+
+class DeletedJobPage(Struct, rename="camel"):
+    items: list[DeletedJob]
+    total: int
+    page: int
+    page_size: int
+    total_exact: bool
 
 
 class JobFields(Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):

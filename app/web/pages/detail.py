@@ -29,6 +29,7 @@ from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
 from app.domain.service import JobSnapshot
 from app.domain.stacks import shown_stack
+from app.domain.trash import purge_at
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.web.auth import require, runtime_of
 from app.web.formatting import (
@@ -178,7 +179,7 @@ async def _live(request: Request[Any, Any, Any], job_id: str, actor: Actor) -> R
     try:
         snap = await _read(request, job_id, actor, filters)
     except NotFound:
-        # Deleted (or moved out of reach) while the page was open: stop asking.
+        # Purged (or out of reach) while the page was open: stop asking.
         return Response("", status_code=286, headers=VARY)
     parts: list[Markup] = []
     overview_context = _overview_context(request, snap)
@@ -225,6 +226,7 @@ async def detail(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Resp
         "overlap_labels": OVERLAP_LABELS,
         "audit": [(entry, audit_changes(entry.before, entry.after)) for entry in trail],
         "audit_labels": AUDIT_LABELS,
+        "purge_at": purge_at(snap.job, runtime.settings.scheduler_trash_retention_days),
     }
     return render(request, "jobs/detail.html", context)
 
@@ -237,16 +239,11 @@ async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run
     actor = require(request, VIEW)
     runtime = runtime_of(request)
     run = await runtime.scheduler.get_run(job_id, run_id, actor)
+    # A run of a schedule deleted while it ran goes on showing (on its read-only page too) until it ends.
+    job = await runtime.scheduler.get(job_id, actor, include_deleted=True)
     if not is_htmx(request):
-        # The schedule may be deleted: its history stays readable.
-        job = await runtime.scheduler.get(job_id, actor, include_deleted=True)
         context = {"job": job, "run": run, "open_run": True, "scope_label": scope_label, **run_context()}
         return render(request, "jobs/run.html", context)
-    try:
-        job = await runtime.scheduler.get(job_id, actor)
-    except NotFound:
-        # Deleted while its page was open: the row has nothing more to show; stop polling.
-        return Response("", status_code=286 if is_htmx(request) else 404, headers=VARY)
     done = run.status in FINISHED
     return render(
         request,
