@@ -92,6 +92,7 @@ async def test_counts_are_for_the_other_filters_and_the_total_for_the_chosen_sta
         "timed_out",
         "skipped",
         "missed",
+        "cancelled",
     ]
     assert all(c["exact"] for c in page["counts"])
     assert page["total"] == 7 and {item["status"] for item in page["items"]} == {"failed"}
