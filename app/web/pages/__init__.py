@@ -5,8 +5,8 @@ registers. Templates live in ``templates/jobs/``: one per page, with named block
 requests render alone.
 """
 
-from app.web.pages import actions, detail, editing, listing
+from app.web.pages import actions, detail, editing, listing, processes
 
 # Fixed paths (/new, /preview, /bulk) are listed before /{job_id} only for readability: the
 # router matches literal segments first anyway.
-routes = [*listing.routes, *editing.routes, *detail.routes, *actions.routes]
+routes = [*listing.routes, *editing.routes, *detail.routes, *actions.routes, *processes.routes]
