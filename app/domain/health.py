@@ -128,7 +128,7 @@ def _missing(strategy: str, live: dict[ProcessKind, int]) -> list[Problem]:
 def _overdue_fix(strategy: str, missing: list[Problem], needed: ProcessKind) -> tuple[str | None, str]:
     """The command and hint of an overdue problem."""
     if missing:
-        return missing[0].command, "Nothing that could fire them is running."
+        return None, "Nothing that could is running (see above)."
     if strategy == "async" and needed == ProcessKind.WORKER:
         return (
             COMMANDS[ProcessKind.WORKER],
