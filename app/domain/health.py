@@ -128,7 +128,8 @@ def _missing(strategy: str, live: dict[ProcessKind, int]) -> list[Problem]:
 def _overdue_fix(strategy: str, missing: list[Problem], needed: ProcessKind) -> tuple[str | None, str]:
     """The command and hint of an overdue problem."""
     if missing:
-        return None, "Nothing that could is running (see above)."
+        verb = "start" if needed == ProcessKind.WORKER else "fire"
+        return None, f"Nothing that could {verb} them is running (see above)."
     if strategy == "async" and needed == ProcessKind.WORKER:
         return (
             COMMANDS[ProcessKind.WORKER],
