@@ -88,6 +88,7 @@ class Heartbeat:
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: datetime | None = None
         self._failing = False
+        self._first = asyncio.Event()
 
     async def start(self) -> None:
         """Write the first beat and keep beating in the background (a second call does nothing)."""
@@ -95,7 +96,9 @@ class Heartbeat:
             return
         self.host, self.pid = socket.gethostname(), os.getpid()  # now: a worker's child is forked
         self._task = asyncio.create_task(self._beat_forever(), name=f"heartbeat:{self.kind}")
-        await self._write(self._beat)
+        first = asyncio.create_task(self._first.wait())
+        await asyncio.wait({first, self._task}, return_when=asyncio.FIRST_COMPLETED)  # (stopped meanwhile)
+        first.cancel()
 
     async def stop(self) -> None:
         """Stop beating and mark the row stopped: the process is gone, and says so."""
@@ -107,9 +110,11 @@ class Heartbeat:
         await self._write(self._stopped)
 
     async def _beat_forever(self) -> None:
+        # One beat at a time, the first one included (two would race to insert the row).
         while True:
-            await asyncio.sleep(self.interval)
             await self._write(self._beat)
+            self._first.set()
+            await asyncio.sleep(self.interval)
 
     async def _write(self, statement: Callable[[AsyncSession, datetime], Awaitable[None]]) -> None:
         try:
