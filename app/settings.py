@@ -72,6 +72,12 @@ class Settings:
     #: ``X-Forwarded-Proto`` are believed (the client's address for login throttling, https for
     #: secure cookies). Empty: no proxy is trusted, the connecting address is the client's.
     trusted_proxies: tuple[str, ...] = ()
+    #: How often each scheduler, poller and worker process writes its heartbeat row; a process
+    #: not heard from for three of these is taken for gone.
+    scheduler_heartbeat_seconds: int = 10
+    #: A due slot (or a queued run whose time has come) waiting longer than this to be claimed
+    #: (or started) makes the health banner say that nothing is keeping up.
+    scheduler_overdue_seconds: int = 120
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -189,6 +195,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         worker_redelivery_seconds=_int(env, "WORKER_REDELIVERY_SECONDS", 60, minimum=1, maximum=86_400),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        scheduler_heartbeat_seconds=_int(env, "SCHEDULER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=3600),
+        scheduler_overdue_seconds=_int(env, "SCHEDULER_OVERDUE_SECONDS", 120, minimum=10, maximum=86_400),
     )
 
 

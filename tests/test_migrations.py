@@ -10,10 +10,15 @@ from app.persistence.database import create_engine
 from app.persistence.models import Base
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_models_and_migrations_agree(request, backend):
-    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_database")
-    engine = create_engine(url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_url(request) -> str:
+    # Resolved here, not inside the test: the databases are made with asyncio.run(), which
+    # cannot run inside the test's event loop (unless an earlier test made them already).
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_database")
+
+
+async def test_models_and_migrations_agree(migrated_url):
+    engine = create_engine(migrated_url)
 
     def diff(connection):
         context = MigrationContext.configure(connection, opts={"compare_type": True})

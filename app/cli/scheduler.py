@@ -10,6 +10,7 @@ import click
 
 from app import engine
 from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
+from app.domain import health, heartbeats
 from app.domain.actors import SYSTEM
 from app.domain.errors import ValidationError
 from app.domain.instants import UNREADABLE, parse_instant
@@ -195,14 +196,21 @@ def _first_line(text: str | None, width: int = 60) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_runtime
 async def status(runtime: Runtime, as_json: bool) -> None:
-    """Strategy, poll interval and schedule counts."""
+    """Strategy, schedule counts, the processes that fire and run, and what needs attention."""
     counts = await runtime.scheduler.counts()
+    listing = await heartbeats.process_listing(runtime, SYSTEM)
+    verdict = await health.assess(runtime, SYSTEM)
     data = {
         "strategy": runtime.settings.queue_strategy,
         "pollIntervalMs": runtime.settings.scheduler_poll_interval_ms,
         "total": counts["total"],
         "enabled": counts["enabled"],
         "dueNow": counts["due_now"],
+        "healthy": verdict.healthy,
+        "problems": [_problem_json(problem) for problem in verdict.problems],
+        "live": {kind.value: count for kind, count in listing.live.items()},
+        "runsInFlight": listing.runs_in_flight,
+        "processes": [_process_json(view) for view in listing.processes],
     }
     if as_json:
         echo_json(data)
@@ -211,6 +219,63 @@ async def status(runtime: Runtime, as_json: bool) -> None:
     click.echo(f"poll interval:  {data['pollIntervalMs']} ms")
     click.echo(f"schedules:      {data['total']} ({data['enabled']} enabled)")
     click.echo(f"due now:        {data['dueNow']}")
+    click.echo(f"runs in flight: {data['runsInFlight']}")
+    click.echo(f"health:         {'ok' if verdict.healthy else 'needs attention'}")
+    for problem in verdict.problems:
+        fix = f" Run: {problem.command}." if problem.command else ""
+        since = f" (oldest since {iso(problem.since)})" if problem.since else ""
+        click.echo(f"  - {problem.message}{since}{fix} {problem.hint}".rstrip())
+    click.echo("")
+    if not listing.processes:
+        click.echo("no process heard from in the last hour")
+        return
+    now = runtime.clock()
+    echo_table(
+        ["KIND", "STATE", "HOST", "PID", "VERSION", "IN FLIGHT", "STARTED", "LAST SEEN"],
+        [
+            [
+                view.kind,
+                view.state.value,
+                view.host or "-",
+                str(view.pid),
+                view.version or "-",
+                str(view.runs_in_flight),
+                iso(view.started_at),
+                f"{max(0, round((now - view.last_seen_at).total_seconds()))} s ago",
+            ]
+            for view in listing.processes
+        ],
+    )
+
+
+def _process_json(view: heartbeats.ProcessView) -> dict[str, object]:
+    return {
+        "id": view.id,
+        "kind": view.kind,
+        "state": view.state.value,
+        "host": view.host,
+        "pid": view.pid,
+        "version": view.version,
+        "strategy": view.strategy,
+        "runsInFlight": view.runs_in_flight,
+        "startedAt": iso(view.started_at),
+        "lastSeenAt": iso(view.last_seen_at),
+        "stoppedAt": iso_or_none(view.stopped_at),
+    }
+
+
+def _problem_json(problem: health.Problem) -> dict[str, object]:
+    return {
+        "code": problem.code.value,
+        "message": problem.message,
+        "command": problem.command,
+        "hint": problem.hint,
+        "since": iso_or_none(problem.since),
+    }
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 @scheduler.command("preview")

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.heartbeats import live_counts
 from app.domain.services import Services
 from app.domain.vocabulary import ACTIVE, RunStatus, Trigger
 from app.persistence.models import ScheduledJob, ScheduledJobRun
@@ -44,6 +45,7 @@ async def collect(runtime: Services) -> list[Metric]:
             await _in_flight(session),
             *await _due_slots(session, now),
             await _schedules_by_state(session),
+            await _processes(session, now, runtime.settings.scheduler_heartbeat_seconds),
             await _histogram(
                 session,
                 f"{PREFIX}_firing_lag_seconds",
@@ -171,6 +173,18 @@ async def _schedules_by_state(session: AsyncSession) -> Metric:
     for s in ("enabled", "disabled", "finished"):
         for scope in ("system", "tenant", "organization"):
             family.add_metric([s, scope], counts.get((s, scope), 0))
+    return family
+
+
+async def _processes(session: AsyncSession, now: datetime, heartbeat_seconds: int) -> Metric:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_processes",
+        "Live processes by kind (heard from within three heartbeats): embedded (the poller of mercato serve), "
+        "poller (mercato scheduler start), async-scheduler (mercato worker scheduler), worker (mercato worker start).",
+        labels=["kind"],
+    )
+    for kind, count in (await live_counts(session, now, heartbeat_seconds)).items():
+        family.add_metric([kind.value], count)
     return family
 
 

@@ -313,3 +313,25 @@ class LoginAttempt(Base):
         sa.Index("ix_login_attempts_address", "address", "failed_at"),
         sa.Index("ix_login_attempts_email", "email_hash", "failed_at"),
     )
+
+
+class SchedulerProcess(Base):
+    """A process that fires slots or runs targets, as its heartbeats last described it
+    (``app/domain/heartbeats.py``). Rows not heard from for a day are pruned."""
+
+    __tablename__ = "scheduler_processes"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    #: ``embedded`` (the poller in ``mercato serve``), ``poller`` (``mercato scheduler start``),
+    #: ``async-scheduler`` (``mercato worker scheduler``), ``worker`` (``mercato worker start``).
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    version: Mapped[str] = mapped_column(sa.String(64))
+    strategy: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: Runs this process was executing at its last heartbeat.
+    runs_in_flight: Mapped[int] = mapped_column(sa.Integer, default=0)
+    #: Written when the process stops cleanly; a process that died leaves it empty.
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

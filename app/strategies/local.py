@@ -23,6 +23,7 @@ from app.domain.batching import Coalescer
 from app.domain.dispatch import next_wakeup
 from app.domain.execution import LEASE
 from app.domain.firing import MISFIRE_GRACE, ClaimResult, claim_due_slots
+from app.domain.heartbeats import Heartbeat, ProcessKind
 from app.domain.history import ensure_cleanup_schedule
 from app.domain.outcomes import (
     EndedRun,
@@ -58,7 +59,11 @@ def _log_claims(claims: list[ClaimResult]) -> None:
 
 
 class LocalScheduler:
-    def __init__(self, runtime: Services, *, concurrency: int | None = None) -> None:
+    def __init__(
+        self, runtime: Services, *, concurrency: int | None = None, kind: ProcessKind = ProcessKind.POLLER
+    ) -> None:
+        """``kind``: what the heartbeat says this process is (the poller of ``mercato serve``
+        is ``embedded``)."""
         self.runtime = runtime
         self.concurrency = concurrency or runtime.settings.scheduler_concurrency
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -93,6 +98,7 @@ class LocalScheduler:
         self._recorder: Coalescer[EndedRun, RecordedOutcome] = Coalescer(
             lambda finishes: record_outcomes(runtime.execution, finishes)
         )
+        self.heartbeat = Heartbeat(runtime, kind, lambda: self.in_flight)
 
     # SchedulerHooks: the service calls these after a change commits.
     async def schedules_changed(self, job_ids: Sequence[str]) -> None:
@@ -236,6 +242,7 @@ class LocalScheduler:
             await self._notifications.start()
         leases = LeaseKeeper(self.runtime.execution, lambda: [*self._running, *self._recording])
         leases.start()
+        await self.heartbeat.start()
         log.info("poller started", extra={"worker": self.worker})
         failures = 0
         try:
@@ -268,6 +275,7 @@ class LocalScheduler:
             # graceful stop must not be taken for lost (and retried) by another poller.
             await self.drain()
             await leases.stop()
+            await self.heartbeat.stop()
             log.info("poller stopped", extra={"worker": self.worker})
 
     @property

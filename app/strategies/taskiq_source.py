@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from taskiq import ScheduledTask, ScheduleSource
 from taskiq.exceptions import ScheduledTaskCancelledError
 
+from app.domain.heartbeats import Heartbeat, ProcessKind
 from app.domain.history import ensure_cleanup_schedule
 from app.domain.services import Services
 from app.settings import Settings
@@ -75,6 +76,7 @@ class MercatoScheduleSource(ScheduleSource):
         self.store: ScheduleStore | None = None
         self.claimer: SlotClaimer | None = None
         self._maintenance: Maintenance | None = None
+        self._heartbeat: Heartbeat | None = None
         #: The tasks of the last listing, by (schedule id, slot, retry round).
         self._listed: dict[tuple[str, datetime, int], ScheduledTask] = {}
 
@@ -98,8 +100,12 @@ class MercatoScheduleSource(ScheduleSource):
         await ensure_cleanup_schedule(runtime.scheduler)
         self._maintenance = Maintenance(runtime, store, self.broker)
         await self._maintenance.start()
+        self._heartbeat = Heartbeat(runtime, ProcessKind.ASYNC_SCHEDULER)
+        await self._heartbeat.start()
 
     async def shutdown(self) -> None:
+        if self._heartbeat:
+            await self._heartbeat.stop()
         if self._maintenance:
             await self._maintenance.stop()
         if self.store:

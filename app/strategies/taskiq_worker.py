@@ -22,6 +22,7 @@ from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqMessage, TaskiqMid
 
 from app.domain.batching import Coalescer
 from app.domain.execution import RunExecution
+from app.domain.heartbeats import Heartbeat, ProcessKind
 from app.domain.outcomes import EndedRun, LeaseKeeper, RecordedOutcome, record_outcomes
 from app.domain.services import Services
 from app.domain.starting import StartedRun, run_target, start_runs
@@ -53,6 +54,7 @@ class RunLifecycle(TaskiqMiddleware):
             lambda finishes: record_outcomes(self._execution(), finishes)
         )
         self._leases: LeaseKeeper | None = None
+        self._heartbeat: Heartbeat | None = None
 
     async def startup(self) -> None:
         if not self.broker.is_worker_process:
@@ -63,8 +65,12 @@ class RunLifecycle(TaskiqMiddleware):
         self.broker.state.lifecycle = self
         self._leases = LeaseKeeper(self.runtime.execution, lambda: list(self._in_flight))
         self._leases.start()
+        self._heartbeat = Heartbeat(self.runtime, ProcessKind.WORKER, lambda: len(self._in_flight))
+        await self._heartbeat.start()
 
     async def shutdown(self) -> None:
+        if self._heartbeat:
+            await self._heartbeat.stop()
         if self._leases:
             await self._leases.stop()
         if self.runtime:

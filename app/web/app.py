@@ -7,14 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from app.domain.heartbeats import ProcessKind
 from app.domain.history import ensure_cleanup_schedule
 from app.runtime import Runtime
 from app.settings import PROJECT_ROOT, Settings, get_settings
@@ -49,7 +51,9 @@ def create_app(
         poller_task = None
         if run_scheduler and settings.queue_strategy == "local":
             await ensure_cleanup_schedule(rt.scheduler)
-            poller = LocalScheduler(rt)
+            poller = LocalScheduler(rt, kind=ProcessKind.EMBEDDED)
+            # Written before the app answers: its own pages never show "no scheduler" while it starts.
+            await poller.heartbeat.start()
             poller_task = asyncio.create_task(poller.run(), name="poller")
             app.state.poller = poller
         try:
@@ -70,7 +74,7 @@ def create_app(
             *assets.routes,
         ],
         lifespan=[lifespan],
-        before_request=identify,
+        before_request=_before_request,
         middleware=[*_proxy_headers(settings), security_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
@@ -87,6 +91,12 @@ def create_app(
         include_in_schema=False,
         openapi_config=api.openapi_config(),
     )
+
+
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    """Who is calling (and CSRF); on scheduler pages, also what the health banner says."""
+    await identify(request)
+    await pages.processes.load_banner(request)
 
 
 def _proxy_headers(settings: Settings) -> list[DefineMiddleware]:

@@ -158,7 +158,11 @@ async def test_scheduler_list_and_status(db_url):
     assert [j["id"] for j in disabled] == ["core:ping"]
 
     status = json.loads(mercato("scheduler", "status", "--json", db_url=db_url).stdout)
-    assert status == {"strategy": "local", "pollIntervalMs": 30000, "total": 2, "enabled": 1, "dueNow": 0}
+    counts = {key: status[key] for key in ("strategy", "pollIntervalMs", "total", "enabled", "dueNow")}
+    assert counts == {"strategy": "local", "pollIntervalMs": 30000, "total": 2, "enabled": 1, "dueNow": 0}
+    # No poller has ever run on this database: nothing fires, and the status says what to run.
+    assert (status["healthy"], status["processes"], status["runsInFlight"]) == (False, [], 0)
+    assert [(p["code"], p["command"]) for p in status["problems"]] == [("no-poller", "mercato scheduler start")]
 
 
 def test_preview_prints_description_and_slots_with_offsets():

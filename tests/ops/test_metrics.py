@@ -197,3 +197,25 @@ async def test_only_superadmins_may_scrape(client, bearer, who, status):
     if status == 401:
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_live_processes_by_kind(client, bearer, app_runtime, clock):
+    from app.domain.heartbeats import Heartbeat, ProcessKind
+
+    workers = [Heartbeat(app_runtime, ProcessKind.WORKER) for _ in range(2)]
+    stopped = Heartbeat(app_runtime, ProcessKind.POLLER)
+    lost = Heartbeat(app_runtime, ProcessKind.ASYNC_SCHEDULER)
+    for beat in (lost, stopped):
+        await beat.start()
+    lost._task.cancel()  # dies silently: lost once three beats pass
+    await stopped.stop()
+    clock.advance(seconds=31)
+    for beat in workers:
+        await beat.start()
+    try:
+        families = await scrape(client, bearer("root@example.com"))
+        live = {s.labels["kind"]: s.value for s in families["mercato_scheduler_processes"].samples}
+        assert live == {"embedded": 0, "poller": 0, "async-scheduler": 0, "worker": 2}
+    finally:
+        for beat in workers:
+            await beat.stop()

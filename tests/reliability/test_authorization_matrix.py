@@ -158,6 +158,7 @@ ROUTES: dict[str, Route] = {
     f"GET {LIST}/{{job_id:str}}/runs/{{run_id:str}}": Route(
         "GET", f"{LIST}/{{page_job}}/runs/{{page_run}}", page(200, need=VIEW, scoped=True)
     ),
+    f"GET {LIST}/processes": Route("GET", f"{LIST}/processes", page(200, need=VIEW)),
     f"POST {LIST}/new": Route("POST", f"{LIST}/new", page(303, need=MANAGE), job_form),
     f"POST {LIST}/{{job_id:str}}/edit": Route(
         "POST", f"{LIST}/{{page_job}}/edit", page(303, need=MANAGE, scoped=True), edit_form
@@ -210,6 +211,8 @@ ROUTES: dict[str, Route] = {
     f"GET {API}/targets": Route("GET", f"{API}/targets", api(200, need=VIEW)),
     f"GET {API}/preview": Route("GET", f"{API}/preview?scheduleValue=*/15%20*%20*%20*%20*", api(200, need=VIEW)),
     f"GET {API}/export": Route("GET", f"{API}/export", api(200, need=VIEW)),
+    f"GET {API}/processes": Route("GET", f"{API}/processes", api(200, need=VIEW)),
+    f"GET {API}/health": Route("GET", f"{API}/health", api(200, need=VIEW)),
     # Writing into acme-eu from outside it is refused as invalid input (the body names the scope).
     f"POST {API}/import": Route(
         "POST",
@@ -387,8 +390,9 @@ def by_id(route_key: str) -> bool:
 
 
 #: How each route without an id in its path is tried across scopes, or why it cannot be:
-#: "listing": what it shows never names another scope's rows; "create": an id of another
-#: scope in the body is refused as not available; "targets": what it offers never includes a
+#: "listing": what it shows never names another scope's rows; "health": another scope's running
+#: runs are not counted and its overdue work is not reported (processes are shared, not scoped);
+#: "create": an id of another scope in the body is refused as not available; "targets": what it offers never includes a
 #: target the caller may not schedule; "bulk": ids of other scopes are refused one by one and
 #: nothing of theirs changes; anything else says why no scoped row is involved.
 ACROSS_SCOPES = {
@@ -417,6 +421,9 @@ ACROSS_SCOPES = {
     f"GET {API}/targets": "targets",
     f"GET {API}/preview": "no scoped data: describes a schedule expression",
     f"GET {API}/export": "listing",
+    f"GET {LIST}/processes": "health",
+    f"GET {API}/processes": "health",
+    f"GET {API}/health": "health",
     f"POST {API}/import": "create",
     f"POST {API}/jobs": "create",
     "POST /login": "no scoped data: signing in",
@@ -661,3 +668,44 @@ async def test_bulk_actions_on_ids_of_other_scopes_change_nothing_of_theirs(
         route = Route("POST", f"{LIST}/bulk", ROUTES[f"POST {LIST}/bulk"].rule, lambda s, body=body: body)
         assert await call(client, scene, route, headers) == 303
     assert await _foreign_state(app_runtime, foreign) == before
+
+
+@pytest.mark.parametrize("persona", NOT_SUPERADMIN)
+async def test_another_scopes_running_and_overdue_work_never_counts_in_processes_or_health(
+    client, app_runtime, scene, foreign, persona
+):
+    """t2's run is running, its schedule and a queued run of it are long overdue: nobody but a
+    superadmin is told, on any route that reports processes or health."""
+    from datetime import timedelta
+
+    long_ago = app_runtime.clock() - timedelta(hours=1)
+    async with app_runtime.sessions.begin() as session:
+        await session.execute(
+            sa.update(ScheduledJobRun).where(ScheduledJobRun.id == foreign["foreign_live_run"]).values(status="running")
+        )
+        await session.execute(
+            sa.update(ScheduledJobRun)
+            .where(ScheduledJobRun.id == foreign["stray_run"])
+            .values(status="queued", not_before=long_ago)
+        )
+        await session.execute(
+            sa.update(ScheduledJob).where(ScheduledJob.id == foreign["foreign_live"]).values(next_run_at=long_ago)
+        )
+    headers = await caller(client, app_runtime, persona)
+    assert [key for key, how in ACROSS_SCOPES.items() if how == "health"] == [
+        f"GET {LIST}/processes",
+        f"GET {API}/processes",
+        f"GET {API}/health",
+    ]
+    processes = (await client.get(f"{API}/processes", headers=headers)).json()
+    assert processes["runsInFlight"] == 0
+    health = (await client.get(f"{API}/health", headers=headers)).json()
+    assert [p["code"] for p in health["problems"]] == ["no-poller"]
+    for url in (f"{LIST}/processes", LIST):
+        text = (await client.get(url, headers=headers)).text
+        assert "No scheduler is running" in text and "due for more than" not in text and "Queued runs" not in text
+    client.cookies.clear()
+    root = await caller(client, app_runtime, "superadmin")
+    assert (await client.get(f"{API}/processes", headers=root)).json()["runsInFlight"] == 1
+    codes = [p["code"] for p in (await client.get(f"{API}/health", headers=root)).json()["problems"]]
+    assert codes == ["no-poller", "slots-overdue", "runs-overdue"]

@@ -21,6 +21,7 @@ from app.persistence.migrate import upgrade
 ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: Every table, in one TRUNCATE: what emptying a test database means.
 TABLES = (
+    "scheduler_processes",
     "login_attempts",
     "web_sessions",
     "scheduler_audit_log",

@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from app.web.api import catalog, jobs, runs, transfer, trash
+from app.web.api import catalog, jobs, processes, runs, transfer, trash
 from app.web.api.problems import EXCEPTION_HANDLERS
 from app.web.auth import CsrfRejected, NotAuthenticated, identify, require
 
@@ -38,7 +38,14 @@ async def authenticate(request: Request[Any, Any, Any]) -> None:
 
 router = Router(
     path=jobs.BASE,
-    route_handlers=[*jobs.routes, *runs.routes, *catalog.routes, *transfer.routes, *trash.routes],
+    route_handlers=[
+        *jobs.routes,
+        *runs.routes,
+        *catalog.routes,
+        *transfer.routes,
+        *trash.routes,
+        *processes.routes,
+    ],
     before_request=authenticate,
     exception_handlers=EXCEPTION_HANDLERS,
     include_in_schema=True,

@@ -15,6 +15,7 @@ from msgspec import UNSET, Struct, UnsetType
 from app import engine
 from app.domain.actors import SCOPES
 from app.domain.fieldnames import camel
+from app.domain.heartbeats import PROCESS_KINDS, PROCESS_STATES, ProcessView
 from app.domain.run_listing import RunListing, RunsOverview
 from app.domain.stacks import shown_stack
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
@@ -371,3 +372,65 @@ class ScheduleFile(Struct):
 
     schedules: list[ExportedSchedule]
     version: int = 1
+
+
+# ----- processes and health ------------------------------------------------------------------
+
+ProcessKindName = Literal[PROCESS_KINDS]  # type: ignore[valid-type]
+ProcessStateName = Literal[PROCESS_STATES]  # type: ignore[valid-type]
+
+
+class Process(Struct, rename="camel", omit_defaults=True):
+    """A process that fires slots or runs targets. ``host``, ``pid``, ``version`` and
+    ``runsInFlight`` (its own) are given to superadmins only."""
+
+    id: str
+    #: embedded (the poller in mercato serve), poller (mercato scheduler start),
+    #: async-scheduler (mercato worker scheduler), worker (a child of mercato worker start).
+    kind: ProcessKindName
+    #: live (heard from within three heartbeats), stopped (cleanly), lost (silent: killed or cut off).
+    state: ProcessStateName
+    strategy: str
+    started_at: datetime
+    last_seen_at: datetime
+    stopped_at: datetime | None = None
+    host: str | UnsetType = UNSET
+    pid: int | UnsetType = UNSET
+    version: str | UnsetType = UNSET
+    runs_in_flight: int | UnsetType = UNSET
+
+    @classmethod
+    def of(cls, view: ProcessView) -> Self:
+        hidden = {"host", "pid", "version", "runs_in_flight"}
+        return cls(
+            **{name: getattr(view, name) for name in cls.__struct_fields__ if name not in hidden},
+            **{name: getattr(view, name) for name in hidden if getattr(view, name) is not None},
+        )
+
+
+class ProcessList(Struct, rename="camel"):
+    #: Processes heard from in the last hour: live ones first, then by when they were last seen.
+    items: list[Process]
+    #: Live processes by kind (every kind, zero included).
+    live: dict[str, int]
+    #: Runs running right now within your scope (every run, for a superadmin).
+    runs_in_flight: int
+
+
+class HealthProblem(Struct, rename="camel"):
+    #: no-poller, no-async-scheduler, no-worker, slots-overdue, runs-overdue.
+    code: str
+    message: str
+    #: The command that fixes it, when one does.
+    command: str | None
+    hint: str
+    #: The oldest overdue slot or run (overdue problems only).
+    since: datetime | None
+
+
+class Health(Struct, rename="camel"):
+    healthy: bool
+    strategy: str
+    #: Live processes by kind.
+    live: dict[str, int]
+    problems: list[HealthProblem]

@@ -5,7 +5,7 @@ One module per page (list, form, detail, the Deleted view) plus the schedule act
 requests render alone.
 """
 
-from app.web.pages import actions, detail, editing, listing, running, runs, trash
+from app.web.pages import actions, detail, editing, listing, processes, running, runs, trash
 
 # Fixed paths (/new, /preview, /bulk, /runs) are listed before /{job_id} only for readability: the
 # router matches literal segments first anyway.
@@ -17,4 +17,5 @@ routes = [
     *detail.routes,
     *actions.routes,
     *running.routes,
+    *processes.routes,
 ]
