@@ -152,3 +152,9 @@ async def test_bad_query_parameters_are_named_as_sent(owner, params, named):
     response = await owner.get(f"{API}/jobs", params=params)
     assert response.status_code == 422, response.text
     assert named in response.json()["errors"]
+
+
+async def test_a_query_parameter_given_twice_is_named(owner):
+    response = await owner.get(f"{API}/runs?jobId=a&jobId=b&status=failed")
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"jobId": "give this parameter once"}

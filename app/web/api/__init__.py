@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from app.domain.errors import ValidationError
 from app.web.api import catalog, jobs, processes, runs, transfer, trash
 from app.web.api.problems import EXCEPTION_HANDLERS
 from app.web.auth import CsrfRejected, NotAuthenticated, identify, require
@@ -34,6 +35,12 @@ async def authenticate(request: Request[Any, Any, Any]) -> None:
             raise NotAuthenticated("sign in or send 'Authorization: Bearer <token>'") from None
         raise
     require(request)
+    # Every query parameter of the API takes one value: a repeated one is a mistake to name, not
+    # something to resolve by picking one of its values.
+    params = request.query_params
+    repeated = sorted({key for key in params if len(params.getall(key)) > 1})
+    if repeated:
+        raise ValidationError({name: "give this parameter once" for name in repeated})
 
 
 router = Router(
