@@ -131,7 +131,7 @@ def test_the_banner_says_what_to_run_until_a_poller_runs(page: Page, web_without
     expect(row).to_contain_text(str(poller.pid))
     expect(page.locator('dd[data-kind="poller"]')).to_have_text("1")
 
-    page.get_by_role("navigation", name="Scheduler").get_by_role("link", name="Schedules").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Schedules").click()
     expect(page.get_by_role("heading", name="Scheduled jobs")).to_be_visible()
     expect(page.locator(".health-banner")).to_have_count(0)
 

@@ -159,7 +159,8 @@ async def test_the_overview_and_the_history_never_contradict_each_other(client, 
         await session.execute(sa.update(ScheduledJob).where(ScheduledJob.id == job.id).values(last_status="running"))
     await as_user(client, app_runtime, "viewer@acme.test")
     page = (await client.get(url(job.id))).text
-    overview = page[page.index('<section id="overview"') : page.index("</section>")]
+    start = page.index('<section id="overview"')
+    overview = page[start : page.index("</section>", start)]
     assert "status-succeeded" in overview and "status-running" not in overview
     assert f'id="run-{run.id}"' in page
 
