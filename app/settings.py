@@ -69,6 +69,11 @@ class Settings:
     #: ``X-Forwarded-Proto`` are believed (the client's address for login throttling, https for
     #: secure cookies). Empty: no proxy is trusted, the connecting address is the client's.
     trusted_proxies: tuple[str, ...] = ()
+    #: Lines a run's log keeps (``ctx.log``); past them one marker line says the rest was
+    #: dropped. 0 keeps none: nothing is captured.
+    scheduler_run_log_max_lines: int = 1000
+    #: Characters a run's log line keeps (a longer one is cut, saying so).
+    scheduler_run_log_max_line_length: int = 2000
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -185,6 +190,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         worker_redelivery_seconds=_int(env, "WORKER_REDELIVERY_SECONDS", 60, minimum=1, maximum=86_400),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        scheduler_run_log_max_lines=_int(env, "SCHEDULER_RUN_LOG_MAX_LINES", 1000, minimum=0, maximum=100_000),
+        scheduler_run_log_max_line_length=_int(
+            env, "SCHEDULER_RUN_LOG_MAX_LINE_LENGTH", 2000, minimum=80, maximum=100_000
+        ),
     )
 
 

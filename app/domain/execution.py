@@ -25,6 +25,7 @@ from app.domain.clock import Clock
 from app.domain.events import EventBus
 from app.domain.hooks import SchedulerHooks
 from app.domain.registry import TargetRegistry
+from app.domain.run_logs import RunLogs
 from app.settings import Settings
 
 #: A running run's lease; the process running it renews it while the target runs.
@@ -34,7 +35,7 @@ LEASE = timedelta(seconds=60)
 @dataclass(frozen=True)
 class RunExecution:
     """What the execution path uses: the database, the targets, the clock, where events go,
-    and the hooks that hear of retries queued. It is also what a target sees of the
+    the hooks that hear of retries queued, and the run logs of the runs in flight. It is also what a target sees of the
     application (``TargetContext.data``: sessions, settings, clock)."""
 
     sessions: async_sessionmaker[AsyncSession]
@@ -43,3 +44,4 @@ class RunExecution:
     clock: Clock
     events: EventBus
     hooks: SchedulerHooks
+    logs: RunLogs

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import events
 from app.domain.execution import LEASE, RunExecution
 from app.domain.registry import Target, TargetContext
+from app.domain.run_logs import RunLog
 from app.domain.schedules import ScopedRow
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import RunStatus, Trigger
@@ -130,6 +131,8 @@ class TargetResult:
     result: Any = None
     #: Seconds the target ran (None: measured from the run's start).
     elapsed: float | None = None
+    #: What the target logged that is not written yet: written with the outcome.
+    log: RunLog | None = None
 
 
 def starting(picked: sa.ColumnElement[bool], now: datetime, worker: str | None) -> sa.Update:
@@ -261,6 +264,7 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         )
     if execution.events.wants(events.STARTED):
         await execution.events.emit(run_event(events.STARTED, run, job, RunStatus.RUNNING, execution.clock()))
+    logger, run_log = execution.logs.open(run.id, job.tenant_id, job.organization_id)
     ctx = TargetContext(
         job_id=job.id,
         run_id=run.id,
@@ -275,6 +279,7 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         if run.trigger != Trigger.MANUAL
         else run.id,
         data=execution,
+        log=logger,
     )
     started = time.monotonic()
     try:
@@ -282,7 +287,10 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
         result = await asyncio.wait_for(call, job.timeout_seconds) if job.timeout_seconds else await call
     except TimeoutError:
         return TargetResult(
-            RunStatus.TIMED_OUT, error=f"timed out after {job.timeout_seconds}s", elapsed=time.monotonic() - started
+            RunStatus.TIMED_OUT,
+            error=f"timed out after {job.timeout_seconds}s",
+            elapsed=time.monotonic() - started,
+            log=run_log,
         )
     except asyncio.CancelledError:
         raise
@@ -292,8 +300,12 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
             error=f"{type(exc).__name__}: {exc}",
             stack=shown_stack(traceback.format_exc())[-MAX_STACK_CHARS:],
             elapsed=time.monotonic() - started,
+            log=run_log,
         )
-    return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started)
+    finally:
+        if run_log is not None:
+            execution.logs.close(run_log)
+    return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started, log=run_log)
 
 
 def _target(execution: RunExecution, job: sa.Row[Any]) -> Target | None:

@@ -1,0 +1,232 @@
+"""Run logs: what a target writes through ``ctx.log``, kept with its run.
+
+Each run's target gets a ``logging.Logger`` of its own whose one handler (``RunLog``) keeps the
+lines in memory; nothing is written per line. While runs are running, ``RunLogs`` writes the new
+lines of all of them every half second, in one statement, so that someone following a run sees
+them appear; when a target ends, the rest of its lines are written with its outcome, in the
+outcome's transaction, one statement for all the runs that ended together
+(``app.domain.outcomes``). A run that logs nothing writes nothing.
+
+A run keeps at most ``SCHEDULER_RUN_LOG_MAX_LINES`` lines (0: none, nothing is captured) of at
+most ``SCHEDULER_RUN_LOG_MAX_LINE_LENGTH`` characters; the first line past the limit becomes a
+marker saying so, and later ones are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.domain.clock import Clock
+from app.persistence.bulk import Unnest
+from app.persistence.types import UTCDateTime
+from app.settings import Settings
+
+log = logging.getLogger("mercato.run_logs")
+
+#: How often the lines of running runs are written (a follower's delay at most, plus its poll).
+FLUSH_EVERY = 0.5
+#: The level a run's logger starts at; a target may lower it (``ctx.log.setLevel(logging.DEBUG)``).
+LEVEL = logging.INFO
+#: A line as it is kept: sequence number, time, level name, message.
+Line = tuple[int, datetime, str, str]
+
+
+class RunLogger(logging.Logger):
+    """A run's logger. Made directly, not through ``logging.getLogger``: the logging module
+    would keep every run's logger for the life of the process. It does not propagate, so the
+    lines go to the run's log only (not to the process's log)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"mercato.run.{run_id}", LEVEL)
+        self.propagate = False
+
+
+class RunLog(logging.Handler):
+    """The lines of one run, kept until they are written (``take``)."""
+
+    def __init__(self, owner: RunLogs, run_id: str, tenant_id: str | None, organization_id: str | None) -> None:
+        super().__init__()
+        self.owner = owner
+        self.run_id = run_id
+        self.tenant_id = tenant_id
+        self.organization_id = organization_id
+        #: Lines accepted so far, the marker included: the last sequence number given.
+        self.count = 0
+        self.pending: list[Line] = []
+        #: The target has ended: the rest is written with its outcome, not by the flusher.
+        self.closed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        limit = self.owner.max_lines
+        if self.count > limit:
+            return
+        if self.count == limit:
+            self._add("WARNING", f"the log reached its limit of {limit:,} lines; later lines are not kept")
+            return
+        try:
+            message = self.format(record) if record.exc_info or record.stack_info else record.getMessage()
+        except Exception:  # a bad format string in the target's call: keep what it meant
+            message = f"{record.msg!r} % {record.args!r}"
+        self._add(record.levelname[:16], message)
+
+    def _add(self, level: str, message: str) -> None:
+        longest = self.owner.max_length
+        if len(message) > longest:
+            message = f"{message[:longest]}… (cut: {len(message):,} characters)"
+        if "\x00" in message:  # PostgreSQL text holds no NUL
+            message = message.replace("\x00", "\ufffd")
+        self.count += 1
+        first = not self.pending
+        self.pending.append((self.count, self.owner.clock(), level, message))
+        if first and not self.closed:
+            self.owner.mark_dirty(self)
+
+    def take(self) -> list[Line]:
+        """The lines not written yet; they are the caller's to write (or ``give_back``)."""
+        with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
+            lines, self.pending = self.pending, []
+        return lines
+
+    def give_back(self, lines: list[Line]) -> None:
+        """Lines whose write failed, to be written with the next ones."""
+        with self.lock:  # type: ignore[union-attr]
+            self.pending[:0] = lines
+
+    def rows(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": self.run_id,
+                "seq": seq,
+                "tenant_id": self.tenant_id,
+                "organization_id": self.organization_id,
+                "logged_at": at,
+                "level": level,
+                "message": message,
+            }
+            for seq, at, level, message in lines
+        ]
+
+
+class RunLogs:
+    """The run logs of one process: each run's logger, and the flusher that writes the lines of
+    running runs. ``lock`` is held while lines are written, so that lines taken by the flusher
+    are committed before a run's outcome says it has finished."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        clock: Clock,
+        *,
+        every: float = FLUSH_EVERY,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.max_lines = settings.scheduler_run_log_max_lines
+        self.max_length = settings.scheduler_run_log_max_line_length
+        self.every = every
+        self.lock = asyncio.Lock()
+        self._dirty: dict[RunLog, None] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def open(self, run_id: str, tenant_id: str | None, organization_id: str | None) -> tuple[RunLogger, RunLog | None]:
+        """A run's logger and the handler that keeps its lines (None when nothing is kept)."""
+        logger = RunLogger(run_id)
+        if self.max_lines == 0:
+            logger.disabled = True
+            return logger, None
+        self._loop = asyncio.get_running_loop()
+        handler = RunLog(self, run_id, tenant_id, organization_id)
+        logger.addHandler(handler)
+        return logger, handler
+
+    def close(self, handler: RunLog) -> None:
+        """The target has ended: its lines are left for its outcome's transaction."""
+        handler.closed = True
+        self._dirty.pop(handler, None)
+
+    def mark_dirty(self, handler: RunLog) -> None:
+        self._dirty[handler] = None
+        loop = self._loop
+        if loop is None or self._flusher is not None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # logged from a thread of the target's
+            running = None
+        if running is loop:
+            self._start_flusher()
+        else:
+            loop.call_soon_threadsafe(self._start_flusher)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None and self._dirty:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_while_running())
+
+    async def _flush_while_running(self) -> None:
+        try:
+            while self._dirty:
+                await asyncio.sleep(self.every)
+                await self.flush()
+        finally:
+            self._flusher = None
+
+    async def flush(self) -> None:
+        """Write the new lines of every running run, in one statement."""
+        async with self.lock:
+            handlers, self._dirty = list(self._dirty), {}
+            taken = [(handler, handler.take()) for handler in handlers]
+            rows = [row for handler, lines in taken for row in handler.rows(lines)]
+            if not rows:
+                return
+            try:
+                async with self.sessions.begin() as session:
+                    await write_lines(session, rows)
+            except Exception:
+                # The database is away: the lines wait for the next flush, or the outcome.
+                log.warning("writing run log lines failed; they are written with the next ones", exc_info=True)
+                for handler, lines in taken:
+                    handler.give_back(lines)
+                    if lines and not handler.closed:
+                        self._dirty[handler] = None
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+
+def final_rows(handlers: Iterable[RunLog | None]) -> list[dict[str, Any]]:
+    """The unwritten lines of runs whose targets have ended, as rows for ``write_lines``."""
+    return [row for handler in handlers if handler is not None for row in handler.rows(handler.take())]
+
+
+async def write_lines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await _INSERT_LINES.execute(session, rows)
+
+
+#: Lines of any number of runs in one statement. A line already there (a write that committed
+#: but whose answer was lost, tried again) is left alone. (``WHERE true``: SQLite would read
+#: ``ON CONFLICT`` after a bare ``FROM`` as a join's.)
+_INSERT_LINES = Unnest(
+    "INSERT INTO scheduled_job_run_logs (run_id, seq, tenant_id, organization_id, logged_at, level, message) "
+    "SELECT * FROM {rows} WHERE true ON CONFLICT (run_id, seq) DO NOTHING",
+    {
+        "run_id": sa.String,
+        "seq": sa.Integer,
+        "tenant_id": sa.String,
+        "organization_id": sa.String,
+        "logged_at": UTCDateTime,
+        "level": sa.String,
+        "message": sa.Text,
+    },
+)
