@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import click
@@ -10,6 +11,7 @@ from app import engine
 from app.cli.runner import echo_json, echo_table, fail, iso, with_runtime
 from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
+from app.domain.run_log_reads import MAX_LIMIT, read_run_log
 from app.domain.vocabulary import FAILURES
 from app.runtime import Runtime
 from app.settings import SettingsError, get_settings
@@ -17,7 +19,7 @@ from app.settings import SettingsError, get_settings
 
 @click.group()
 def scheduler() -> None:
-    """Schedules: list, status, preview, run, start, cleanup."""
+    """Schedules: list, status, preview, run, logs, start, cleanup."""
 
 
 def _bool_choice(value: str | None) -> bool | None:
@@ -191,6 +193,35 @@ async def start(runtime: Runtime) -> None:
         click.echo(report)
         return
     await run_until_signalled(runtime)
+
+
+#: How often ``logs --follow`` asks for new lines.
+FOLLOW_EVERY = 0.5
+
+
+@scheduler.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run finishes.")
+@with_runtime
+async def logs(runtime: Runtime, run_id: str, follow: bool) -> None:
+    """Print what run RUN_ID's target logged (time, level, message), oldest first."""
+    after = 0
+    while True:
+        page = await read_run_log(runtime.scheduler, run_id, after=after, limit=MAX_LIMIT)
+        for line in page.lines:
+            click.echo(f"{iso(line.logged_at)}  {line.level:<8} {line.message}")
+        after = page.after
+        if len(page.lines) == page.limit:
+            continue  # more are there already
+        if page.complete:
+            if follow or not after:
+                status = page.run.status.replace("_", " ")
+                click.echo(f"run {run_id} {status}{'' if after else '; it logged nothing'}", err=True)
+            return
+        if not follow:
+            click.echo(f"run {run_id} is {page.run.status}; --follow prints its lines as they come", err=True)
+            return
+        await asyncio.sleep(FOLLOW_EVERY)
 
 
 @scheduler.command("cleanup")

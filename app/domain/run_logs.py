@@ -1,7 +1,8 @@
 """Run logs: what a target writes through ``ctx.log``, kept with its run.
 
-Each run's target gets a ``logging.Logger`` of its own whose one handler (``RunLog``) keeps the
-lines in memory; nothing is written per line. While runs are running, ``RunLogs`` writes the new
+Each run's target gets a ``logging.Logger`` of its own; the process's one capturing handler
+hands its records to the run's ``RunLog``, which keeps the lines in memory: nothing is written
+per line. While runs are running, ``RunLogs`` writes the new
 lines of all of them every half second, in one statement, so that someone following a run sees
 them appear; when a target ends, the rest of its lines are written with its outcome, in the
 outcome's transaction, one statement for all the runs that ended together
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -38,21 +40,34 @@ LEVEL = logging.INFO
 Line = tuple[int, datetime, str, str]
 
 
+def logger_name(run_id: str) -> str:
+    return f"mercato.run.{run_id}"
+
+
 class RunLogger(logging.Logger):
     """A run's logger. Made directly, not through ``logging.getLogger``: the logging module
     would keep every run's logger for the life of the process. It does not propagate, so the
-    lines go to the run's log only (not to the process's log)."""
+    lines go to the run's log only (not to the process's log).
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"mercato.run.{run_id}", LEVEL)
+    Its records name no source file, line or function (``findCaller``): looking them up walks
+    the stack on every line, a third of a line's cost, and the run's log shows none of them.
+    """
+
+    def __init__(self, run_id: str, handler: logging.Handler) -> None:
+        super().__init__(logger_name(run_id), LEVEL)
         self.propagate = False
+        self.addHandler(handler)
+
+    def findCaller(self, stack_info: bool = False, stacklevel: int = 1) -> tuple[str, int, str, str | None]:
+        return "(unknown file)", 0, "(unknown function)", None
 
 
-class RunLog(logging.Handler):
+class RunLog:
     """The lines of one run, kept until they are written (``take``)."""
 
+    __slots__ = ("owner", "run_id", "tenant_id", "organization_id", "count", "pending", "closed", "lock")
+
     def __init__(self, owner: RunLogs, run_id: str, tenant_id: str | None, organization_id: str | None) -> None:
-        super().__init__()
         self.owner = owner
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -62,8 +77,10 @@ class RunLog(logging.Handler):
         self.pending: list[Line] = []
         #: The target has ended: the rest is written with its outcome, not by the flusher.
         self.closed = False
+        #: A target may log from threads of its own.
+        self.lock = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def add(self, record: logging.LogRecord, handler: logging.Handler) -> None:
         limit = self.owner.max_lines
         if self.count > limit:
             return
@@ -71,10 +88,11 @@ class RunLog(logging.Handler):
             self._add("WARNING", f"the log reached its limit of {limit:,} lines; later lines are not kept")
             return
         try:
-            message = self.format(record) if record.exc_info or record.stack_info else record.getMessage()
+            message = handler.format(record) if record.exc_info or record.stack_info else record.getMessage()
         except Exception:  # a bad format string in the target's call: keep what it meant
             message = f"{record.msg!r} % {record.args!r}"
-        self._add(record.levelname[:16], message)
+        level = record.levelname
+        self._add(level if len(level) <= 16 else level[:16], message)
 
     def _add(self, level: str, message: str) -> None:
         longest = self.owner.max_length
@@ -82,21 +100,22 @@ class RunLog(logging.Handler):
             message = f"{message[:longest]}… (cut: {len(message):,} characters)"
         if "\x00" in message:  # PostgreSQL text holds no NUL
             message = message.replace("\x00", "\ufffd")
-        self.count += 1
-        first = not self.pending
-        self.pending.append((self.count, self.owner.clock(), level, message))
+        with self.lock:
+            self.count += 1
+            first = not self.pending
+            self.pending.append((self.count, self.owner.clock(), level, message))
         if first and not self.closed:
             self.owner.mark_dirty(self)
 
     def take(self) -> list[Line]:
         """The lines not written yet; they are the caller's to write (or ``give_back``)."""
-        with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
+        with self.lock:
             lines, self.pending = self.pending, []
         return lines
 
     def give_back(self, lines: list[Line]) -> None:
         """Lines whose write failed, to be written with the next ones."""
-        with self.lock:  # type: ignore[union-attr]
+        with self.lock:
             self.pending[:0] = lines
 
     def rows(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
@@ -112,6 +131,26 @@ class RunLog(logging.Handler):
             }
             for seq, at, level, message in lines
         ]
+
+
+class _Capture(logging.Handler):
+    """The one handler of every run's logger in a process: it hands each record to its run's
+    ``RunLog`` (by the logger's name). One handler, not one per run: the logging module keeps
+    every handler in a process-wide list, and removing one from it costs a search of the list."""
+
+    def __init__(self, open_logs: dict[str, RunLog]) -> None:
+        super().__init__()
+        self.open_logs = open_logs
+
+    def emit(self, record: logging.LogRecord) -> None:
+        run_log = self.open_logs.get(record.name)
+        if run_log is not None:  # None: logged after the target ended, kept nowhere
+            run_log.add(record, self)
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No filters, and no handler-wide lock around every line: each RunLog has its own.
+        self.emit(record)
+        return True
 
 
 class RunLogs:
@@ -134,27 +173,31 @@ class RunLogs:
         self.every = every
         self.lock = asyncio.Lock()
         self._dirty: dict[RunLog, None] = {}
+        #: The logs of the runs whose targets are running, by their logger's name.
+        self._open: dict[str, RunLog] = {}
+        self._capture = _Capture(self._open)
         self._flusher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def open(self, run_id: str, tenant_id: str | None, organization_id: str | None) -> tuple[RunLogger, RunLog | None]:
-        """A run's logger and the handler that keeps its lines (None when nothing is kept)."""
-        logger = RunLogger(run_id)
+        """A run's logger and the log that keeps its lines (None when nothing is kept)."""
+        logger = RunLogger(run_id, self._capture)
         if self.max_lines == 0:
             logger.disabled = True
             return logger, None
         self._loop = asyncio.get_running_loop()
-        handler = RunLog(self, run_id, tenant_id, organization_id)
-        logger.addHandler(handler)
-        return logger, handler
+        run_log = self._open[logger.name] = RunLog(self, run_id, tenant_id, organization_id)
+        return logger, run_log
 
-    def close(self, handler: RunLog) -> None:
-        """The target has ended: its lines are left for its outcome's transaction."""
-        handler.closed = True
-        self._dirty.pop(handler, None)
+    def close(self, run_log: RunLog) -> None:
+        """The target has ended: its lines are left for its outcome's transaction; any it
+        logs later (from a thread it left running) are not kept."""
+        run_log.closed = True
+        self._open.pop(logger_name(run_log.run_id), None)
+        self._dirty.pop(run_log, None)
 
-    def mark_dirty(self, handler: RunLog) -> None:
-        self._dirty[handler] = None
+    def mark_dirty(self, run_log: RunLog) -> None:
+        self._dirty[run_log] = None
         loop = self._loop
         if loop is None or self._flusher is not None:
             return
@@ -182,9 +225,9 @@ class RunLogs:
     async def flush(self) -> None:
         """Write the new lines of every running run, in one statement."""
         async with self.lock:
-            handlers, self._dirty = list(self._dirty), {}
-            taken = [(handler, handler.take()) for handler in handlers]
-            rows = [row for handler, lines in taken for row in handler.rows(lines)]
+            dirty, self._dirty = list(self._dirty), {}
+            taken = [(run_log, run_log.take()) for run_log in dirty]
+            rows = [row for run_log, lines in taken for row in run_log.rows(lines)]
             if not rows:
                 return
             try:
@@ -193,10 +236,10 @@ class RunLogs:
             except Exception:
                 # The database is away: the lines wait for the next flush, or the outcome.
                 log.warning("writing run log lines failed; they are written with the next ones", exc_info=True)
-                for handler, lines in taken:
-                    handler.give_back(lines)
-                    if lines and not handler.closed:
-                        self._dirty[handler] = None
+                for run_log, lines in taken:
+                    run_log.give_back(lines)
+                    if lines and not run_log.closed:
+                        self._dirty[run_log] = None
 
     async def stop(self) -> None:
         if self._flusher is not None:
@@ -204,9 +247,9 @@ class RunLogs:
             await asyncio.gather(self._flusher, return_exceptions=True)
 
 
-def final_rows(handlers: Iterable[RunLog | None]) -> list[dict[str, Any]]:
+def final_rows(run_logs: Iterable[RunLog | None]) -> list[dict[str, Any]]:
     """The unwritten lines of runs whose targets have ended, as rows for ``write_lines``."""
-    return [row for handler in handlers if handler is not None for row in handler.rows(handler.take())]
+    return [row for run_log in run_logs if run_log is not None for row in run_log.rows(run_log.take())]
 
 
 async def write_lines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

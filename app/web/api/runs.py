@@ -11,8 +11,9 @@ from litestar.params import FromPath, QueryParameter
 from app.domain.errors import ValidationError
 from app.domain.instants import accepted_instant
 from app.domain.listing import RunQuery
+from app.domain.run_log_reads import DEFAULT_LIMIT, MAX_LIMIT, read_run_log
 from app.web.api.problems import errors
-from app.web.api.schemas import Run, RunPage, RunStatus, RunSummary, RunTrigger
+from app.web.api.schemas import Run, RunLog, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.auth import require, runtime_of
 
 
@@ -50,6 +51,21 @@ async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Run
     return Run.of(await runtime_of(request).scheduler.find_run(run_id, require(request)))
 
 
+@get("/runs/{run_id:str}/logs", summary="A run's log lines", responses=errors(400, 401, 403, 404))
+async def get_run_logs(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    after: Annotated[
+        int, QueryParameter(ge=0, le=2**31 - 1, description="Only lines after this sequence number (a cursor).")
+    ] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> RunLog:
+    """What the run's target logged (``ctx.log``), oldest first. To follow a running run, ask
+    again with ``after=nextAfter`` until ``complete`` is true."""
+    page = await read_run_log(runtime_of(request).scheduler, run_id, require(request), after=after, limit=limit)
+    return RunLog.of(page)
+
+
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -61,4 +77,4 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
         raise ValidationError({name: str(exc)}) from None
 
 
-routes = [job_runs, get_run]
+routes = [job_runs, get_run, get_run_logs]

@@ -2,7 +2,10 @@
 
 The page answers three htmx targets besides the full page: ``run-history`` (filter and paging
 of the history), ``overview`` (status and chart, refreshed when a run ends) and a single run
-(``/runs/{run_id}``), which an in-progress run polls until it has finished.
+(``/runs/{run_id}``), which an in-progress run polls until it has finished. A run's log
+(``/runs/{run_id}/logs?after=N``) is read when the run is opened, and followed with a cursor:
+each answer brings the lines after ``N`` and, while more may come, the element that asks for
+the next ones.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from litestar.params import FromPath
 from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
+from app.domain.run_log_reads import read_run_log
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import FINISHED, RUN_STATUSES, RUN_TRIGGERS
 from app.web.auth import require, runtime_of
@@ -43,6 +47,8 @@ HISTORY_PAGE_SIZE = 20
 CHART_RUNS = 40
 #: How often a queued or running run asks for its news (htmx polling).
 POLL_EVERY = "1s"
+#: Log lines one answer of the run's log brings at most (the next ones are asked for at once).
+LOG_LINES_PER_ANSWER = 200
 
 
 def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,4 +170,24 @@ async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run
     )
 
 
-routes = [detail, run_status]
+@get(f"{HOME}/{ID}/runs/{{run_id:str}}/logs", name="jobs.run_log")
+async def run_log(request: Request[Any, Any, Any], job_id: FromPath[str], run_id: FromPath[str]) -> Response[Any]:
+    """A run's log lines after the ``after`` cursor, escaped; then, unless the run has finished
+    and every line is shown, the element that asks for the next ones."""
+    actor = require(request, VIEW)
+    runtime = runtime_of(request)
+    after = int_param(request.query_params.get("after"), 0, minimum=0, maximum=2**31 - 1)
+    page = await read_run_log(runtime.scheduler, run_id, actor, job_id=job_id, after=after, limit=LOG_LINES_PER_ANSWER)
+    try:
+        timezone = (await runtime.scheduler.get(job_id, actor)).timezone
+    except NotFound:  # deleted since: its runs keep their logs
+        timezone = "UTC"
+    return render(
+        request,
+        "jobs/_run_log_lines.html",
+        {"job_id": job_id, "page": page, "timezone": timezone, "poll_every": POLL_EVERY},
+        partial=True,
+    )
+
+
+routes = [detail, run_status, run_log]
