@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -49,8 +52,9 @@ class RunLogger(logging.Logger):
     would keep every run's logger for the life of the process. It does not propagate, so the
     lines go to the run's log only (not to the process's log).
 
-    Its records name no source file, line or function (``findCaller``): looking them up walks
-    the stack on every line, a third of a line's cost, and the run's log shows none of them.
+    Its records (``RunRecord``) name no source file, line or function: the run's log shows none
+    of them, and finding them (a walk up the stack, path splitting) was two thirds of a line's
+    cost, which a burst of ten thousand runs that log three lines each felt (docs/performance.md).
     """
 
     def __init__(self, run_id: str, handler: logging.Handler) -> None:
@@ -59,7 +63,71 @@ class RunLogger(logging.Logger):
         self.addHandler(handler)
 
     def findCaller(self, stack_info: bool = False, stacklevel: int = 1) -> tuple[str, int, str, str | None]:
-        return "(unknown file)", 0, "(unknown function)", None
+        return _UNKNOWN_FILE, 0, _UNKNOWN_FUNCTION, None
+
+    def makeRecord(
+        self,
+        name: str,
+        level: int,
+        fn: str,
+        lno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        sinfo: str | None = None,
+    ) -> logging.LogRecord:
+        record = RunRecord(name, level, msg, args, exc_info, sinfo)
+        if extra:
+            for key, value in extra.items():
+                if key in ("message", "asctime") or key in record.__dict__:
+                    raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+                record.__dict__[key] = value
+        return record
+
+
+_UNKNOWN_FILE = "(unknown file)"
+_UNKNOWN_FUNCTION = "(unknown function)"
+#: What ``LogRecord.relativeCreated`` counts from.
+_LOGGING_STARTED: float = getattr(logging, "_startTime", time.time())
+
+
+class RunRecord(logging.LogRecord):
+    """A ``LogRecord`` with every standard attribute, made without looking up where it was
+    logged from (the source file, line and function are unknown, as ``findCaller`` says)."""
+
+    def __init__(self, name: str, level: int, msg: object, args: Any, exc_info: Any, sinfo: str | None) -> None:
+        now = time.time()
+        self.name = name
+        self.msg = msg
+        # As LogRecord: one mapping argument is the mapping for %(key)s formats.
+        if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            args = args[0]
+        self.args = args
+        self.levelname = logging.getLevelName(level)
+        self.levelno = level
+        self.pathname = self.filename = _UNKNOWN_FILE
+        self.module = "Unknown module"
+        self.exc_info = exc_info
+        self.exc_text = None
+        self.stack_info = sinfo
+        self.lineno = 0
+        self.funcName = _UNKNOWN_FUNCTION
+        self.created = now
+        self.msecs = float(int((now - int(now)) * 1000))
+        self.relativeCreated = (now - _LOGGING_STARTED) * 1000
+        self.thread = threading.get_ident()
+        self.threadName = threading.current_thread().name
+        self.processName = "MainProcess"
+        process = sys.modules.get("multiprocessing")
+        if process is not None:
+            try:
+                self.processName = process.current_process().name
+            except Exception:  # as LogRecord: never fail a log call over its process's name
+                pass
+        self.process = os.getpid()
+        self.taskName = None
 
 
 class RunLog:

@@ -50,6 +50,26 @@ def targets(runtime):
         ctx.log.warning("nul \x00 and a %s", "x" * 300)
         return None
 
+    @command("tests.threaded")
+    async def threaded(payload, ctx):
+        ctx.log.info("before")
+        await asyncio.to_thread(ctx.log.info, "from a thread of the target's")
+        ctx.log.info("after")
+
+    @command("tests.own-handler")
+    async def own_handler(payload, ctx):
+        handler = logging.Handler()
+        formatter = logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s %(threadName)s %(processName)s %(process)d "
+            "%(filename)s:%(lineno)d %(funcName)s %(module)s %(relativeCreated)d %(msecs)d %(message)s"
+        )
+        seen = []
+        handler.emit = lambda record: seen.append(formatter.format(record))
+        ctx.log.addHandler(handler)
+        ctx.log.info("%(what)s for %(whom)s", {"what": "a mapping", "whom": "the target"})
+        ctx.log.info("with extra", extra={"sku": "sku-1"})
+        return seen
+
     @command("tests.silent")
     async def silent(payload, ctx):
         return None
@@ -95,6 +115,26 @@ async def test_the_lines_a_target_logs_are_kept_with_their_level_time_and_scope(
     assert lines[4].message.startswith("nul \ufffd and a xxx")
     assert {line.logged_at for line in lines} == {SLOT}  # the execution's clock
     assert {(line.tenant_id, line.organization_id) for line in lines} == {("acme", "acme-eu")}
+
+
+async def test_lines_logged_from_a_thread_of_the_target_are_kept_in_order(runtime, clock, targets):
+    run = await _run_once(runtime, clock, target_command="tests.threaded")
+    assert [line.message for line in await _lines(runtime, run.id)] == [
+        "before",
+        "from a thread of the target's",
+        "after",
+    ]
+
+
+async def test_a_targets_own_handler_on_ctx_log_gets_complete_records(runtime, clock, targets):
+    run = await _run_once(runtime, clock, target_command="tests.own-handler")
+    assert run.status == "succeeded", run.error_stack
+    first, second = run.result
+    assert "(unknown file):0 (unknown function) Unknown module" in first
+    assert first.endswith("a mapping for the target")
+    assert "MainThread" in first and f"mercato.run.{run.id}" in first
+    assert second.endswith("with extra")
+    assert [line.message for line in await _lines(runtime, run.id)] == ["a mapping for the target", "with extra"]
 
 
 async def test_a_run_that_logs_nothing_writes_no_lines(runtime, clock, targets):
