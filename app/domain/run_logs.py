@@ -340,4 +340,5 @@ _INSERT_LINES = Unnest(
         "level": sa.String,
         "message": sa.Text,
     },
+    json_rows=True,
 )

@@ -34,20 +34,38 @@ class Unnest:
     value as the column type stores it on SQLite (a datetime as its text). A column of type
     ``sa.JSON`` is given as JSON text and is JSON in the rows (``jsonb`` on PostgreSQL, the text
     itself on SQLite, which stores JSON as text).
+
+    ``json_rows``: on PostgreSQL too the rows are one JSON array of arrays
+    (``json_array_elements``, each value cast to its column's type), for batches of many rows of
+    text: asyncpg encodes an array element by element, with several ABC checks each, which cost
+    twice the CPU of ``json.dumps`` (30,000 run log lines: 0.47 s against 0.22 s). No ``sa.JSON``
+    columns then.
     """
 
-    def __init__(self, sql: str, columns: Mapping[str, Any], *extra: sa.BindParameter[Any], alias: str = "v") -> None:
+    def __init__(
+        self,
+        sql: str,
+        columns: Mapping[str, Any],
+        *extra: sa.BindParameter[Any],
+        alias: str = "v",
+        json_rows: bool = False,
+    ) -> None:
         self.sql = sql
         self.alias = alias
         self.columns: dict[str, TypeEngine[Any]] = {name: to_instance(kind) for name, kind in columns.items()}
         self.extra = extra
+        self.json_rows = json_rows
 
     def statement(self, dialect: str) -> sa.TextClause:
-        return self._postgresql if dialect == "postgresql" else self._sqlite
+        if dialect != "postgresql":
+            return self._sqlite
+        return self._postgresql_json if self.json_rows else self._postgresql
 
     def params(self, dialect: str, rows: Iterable[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
         """The bound values for ``rows`` (mappings with every column's name), plus ``extra`` values."""
         rows = list(rows)
+        if dialect == "postgresql" and self.json_rows:
+            return {"rows": json.dumps(self._postgresql_rows(rows)), **extra}
         if dialect == "postgresql":
             return {**{name: [row[name] for row in rows] for name in self.columns}, **extra}
         return {"rows": json.dumps(self._sqlite_rows(rows)), **extra}
@@ -70,6 +88,32 @@ class Unnest:
             binds.append(sa.bindparam(name, type_=postgresql.ARRAY(kind)))
         rows = f"unnest({', '.join(arrays)}) AS {self.alias}({', '.join(self.columns)})"
         return sa.text(self.sql.format(rows=rows)).bindparams(*binds, *self.extra)
+
+    @cached_property
+    def _postgresql_json(self) -> sa.TextClause:
+        values = ", ".join(
+            f"CAST(value->>{i} AS {kind.compile(dialect=_PG)}) AS {name}"
+            for i, (name, kind) in enumerate(self.columns.items())
+        )
+        rows = f"(SELECT {values} FROM json_array_elements(CAST(:rows AS JSON)) AS value) AS {self.alias}"
+        return sa.text(self.sql.format(rows=rows)).bindparams(sa.bindparam("rows", type_=sa.Text), *self.extra)
+
+    def _postgresql_rows(self, rows: list[Mapping[str, Any]]) -> list[list[Any]]:
+        """Each row's values in column order, instants as ISO 8601 text (PostgreSQL parses it)."""
+        columns = [(name, name in self._instants) for name in self.columns]
+        return [
+            [row[name].isoformat() if instant and row[name] is not None else row[name] for name, instant in columns]
+            for row in rows
+        ]
+
+    @cached_property
+    def _instants(self) -> frozenset[str]:
+        """The columns of date and time types (a ``TypeDecorator`` of one too)."""
+        return frozenset(
+            name
+            for name, kind in self.columns.items()
+            if isinstance(kind, sa.DateTime) or isinstance(getattr(kind, "impl", None), sa.DateTime)
+        )
 
     @cached_property
     def _sqlite(self) -> sa.TextClause:
