@@ -60,7 +60,7 @@ class RunLogger(logging.Logger):
     def __init__(self, run_id: str, handler: logging.Handler) -> None:
         super().__init__(logger_name(run_id), LEVEL)
         self.propagate = False
-        self.addHandler(handler)
+        self.handlers = [handler]  # addHandler would take the logging module's lock
 
     def findCaller(self, stack_info: bool = False, stacklevel: int = 1) -> tuple[str, int, str, str | None]:
         return _UNKNOWN_FILE, 0, _UNKNOWN_FUNCTION, None

@@ -10,6 +10,7 @@ array of rows.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
@@ -100,11 +101,17 @@ class Unnest:
 
     def _postgresql_rows(self, rows: list[Mapping[str, Any]]) -> list[list[Any]]:
         """Each row's values in column order, instants as ISO 8601 text (PostgreSQL parses it)."""
-        columns = [(name, name in self._instants) for name in self.columns]
-        return [
-            [row[name].isoformat() if instant and row[name] is not None else row[name] for name, instant in columns]
-            for row in rows
-        ]
+        names = list(self.columns)
+        values_of = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+        instants = [i for i, name in enumerate(self.columns) if name in self._instants]
+        out = []
+        for row in rows:
+            values = list(values_of(row))
+            for i in instants:
+                if values[i] is not None:
+                    values[i] = values[i].isoformat()
+            out.append(values)
+        return out
 
     @cached_property
     def _instants(self) -> frozenset[str]:
