@@ -119,7 +119,7 @@ async def record_outcomes(execution: RunExecution, finishes: Sequence[EndedRun])
 
 
 async def _record(
-    execution: RunExecution, finishes: Sequence[EndedRun], now: datetime, lines: list[dict[str, Any]]
+    execution: RunExecution, finishes: Sequence[EndedRun], now: datetime, lines: list[tuple[Any, ...]]
 ) -> tuple[list[RecordedOutcome], list[tuple[RunFacts, JobFacts | None, TargetResult, int]], list[str]]:
     outcomes: list[RecordedOutcome] = []
     recorded: list[tuple[RunFacts, JobFacts | None, TargetResult, int]] = []

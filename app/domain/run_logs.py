@@ -186,19 +186,10 @@ class RunLog:
         with self.lock:
             self.pending[:0] = lines
 
-    def rows(self, lines: Iterable[Line]) -> list[dict[str, Any]]:
-        return [
-            {
-                "run_id": self.run_id,
-                "seq": seq,
-                "tenant_id": self.tenant_id,
-                "organization_id": self.organization_id,
-                "logged_at": at,
-                "level": level,
-                "message": message,
-            }
-            for seq, at, level, message in lines
-        ]
+    def rows(self, lines: Iterable[Line]) -> list[tuple[Any, ...]]:
+        """``lines`` as rows of ``write_lines`` (in the order of its columns)."""
+        run, tenant, organization = self.run_id, self.tenant_id, self.organization_id
+        return [(run, seq, tenant, organization, at, level, message) for seq, at, level, message in lines]
 
 
 class _Capture(logging.Handler):
@@ -315,12 +306,12 @@ class RunLogs:
             await asyncio.gather(self._flusher, return_exceptions=True)
 
 
-def final_rows(run_logs: Iterable[RunLog | None]) -> list[dict[str, Any]]:
+def final_rows(run_logs: Iterable[RunLog | None]) -> list[tuple[Any, ...]]:
     """The unwritten lines of runs whose targets have ended, as rows for ``write_lines``."""
     return [row for run_log in run_logs if run_log is not None for row in run_log.rows(run_log.take())]
 
 
-async def write_lines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def write_lines(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
     if rows:
         await _INSERT_LINES.execute(session, rows)
 
