@@ -57,10 +57,41 @@ class RunLogger(logging.Logger):
     cost, which a burst of ten thousand runs that log three lines each felt (docs/performance.md).
     """
 
-    def __init__(self, run_id: str, handler: logging.Handler) -> None:
+    def __init__(self, run_id: str, handler: logging.Handler, run_log: RunLog | None = None) -> None:
         super().__init__(logger_name(run_id), LEVEL)
         self.propagate = False
         self.handlers = [handler]  # addHandler would take the logging module's lock
+        self.run_log = run_log
+
+    # The plain calls (a message and its arguments, no keywords) go straight to the run's log,
+    # without a LogRecord, while nothing else listens (no handler or filter of the target's):
+    # making the record was half of a line's cost. Anything else takes the general path.
+    def _kept(self, level: int, msg: object, args: tuple[object, ...], keywords: Mapping[str, Any]) -> bool:
+        run_log = self.run_log
+        if run_log is None or keywords or self.filters or len(self.handlers) != 1 or not self.isEnabledFor(level):
+            return False
+        run_log.add_message(_LEVEL_NAMES[level], msg, args)
+        return True
+
+    def debug(self, msg: object, *args: object, **keywords: Any) -> None:
+        if not self._kept(logging.DEBUG, msg, args, keywords):
+            super().debug(msg, *args, **keywords)
+
+    def info(self, msg: object, *args: object, **keywords: Any) -> None:
+        if not self._kept(logging.INFO, msg, args, keywords):
+            super().info(msg, *args, **keywords)
+
+    def warning(self, msg: object, *args: object, **keywords: Any) -> None:
+        if not self._kept(logging.WARNING, msg, args, keywords):
+            super().warning(msg, *args, **keywords)
+
+    def error(self, msg: object, *args: object, **keywords: Any) -> None:
+        if not self._kept(logging.ERROR, msg, args, keywords):
+            super().error(msg, *args, **keywords)
+
+    def critical(self, msg: object, *args: object, **keywords: Any) -> None:
+        if not self._kept(logging.CRITICAL, msg, args, keywords):
+            super().critical(msg, *args, **keywords)
 
     def findCaller(self, stack_info: bool = False, stacklevel: int = 1) -> tuple[str, int, str, str | None]:
         return _UNKNOWN_FILE, 0, _UNKNOWN_FUNCTION, None
@@ -87,6 +118,7 @@ class RunLogger(logging.Logger):
         return record
 
 
+_LEVEL_NAMES = {level: logging.getLevelName(level) for level in (10, 20, 30, 40, 50)}
 _UNKNOWN_FILE = "(unknown file)"
 _UNKNOWN_FUNCTION = "(unknown function)"
 #: What ``LogRecord.relativeCreated`` counts from.
@@ -149,11 +181,8 @@ class RunLog:
         self.lock = threading.Lock()
 
     def add(self, record: logging.LogRecord, handler: logging.Handler) -> None:
-        limit = self.owner.max_lines
-        if self.count > limit:
-            return
-        if self.count == limit:
-            self._add("WARNING", f"the log reached its limit of {limit:,} lines; later lines are not kept")
+        """A record of the general path (``RunLogger``): with its traceback, if any."""
+        if self._full() or self.closed:  # closed: logged after the target ended
             return
         try:
             message = handler.format(record) if record.exc_info or record.stack_info else record.getMessage()
@@ -161,6 +190,31 @@ class RunLog:
             message = f"{record.msg!r} % {record.args!r}"
         level = record.levelname
         self._add(level if len(level) <= 16 else level[:16], message)
+
+    def add_message(self, level: str, msg: object, args: tuple[object, ...]) -> None:
+        """A plain call's line, formatted as ``LogRecord.getMessage`` does."""
+        if self._full() or self.closed:
+            return
+        try:
+            message = str(msg)
+            if args:
+                # As LogRecord: one mapping argument is the mapping for %(key)s formats.
+                if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                    message = message % args[0]
+                else:
+                    message = message % args
+        except Exception:  # a bad format string in the target's call: keep what it meant
+            message = f"{msg!r} % {args!r}"
+        self._add(level, message)
+
+    def _full(self) -> bool:
+        """The limit is reached: the first line past it becomes the marker."""
+        limit = self.owner.max_lines
+        if self.count < limit:
+            return False
+        if self.count == limit:
+            self._add("WARNING", f"the log reached its limit of {limit:,} lines; later lines are not kept")
+        return True
 
     def _add(self, level: str, message: str) -> None:
         longest = self.owner.max_length
@@ -240,12 +294,14 @@ class RunLogs:
 
     def open(self, run_id: str, tenant_id: str | None, organization_id: str | None) -> tuple[RunLogger, RunLog | None]:
         """A run's logger and the log that keeps its lines (None when nothing is kept)."""
-        logger = RunLogger(run_id, self._capture)
         if self.max_lines == 0:
+            logger = RunLogger(run_id, self._capture)
             logger.disabled = True
             return logger, None
         self._loop = asyncio.get_running_loop()
-        run_log = self._open[logger.name] = RunLog(self, run_id, tenant_id, organization_id)
+        run_log = RunLog(self, run_id, tenant_id, organization_id)
+        logger = RunLogger(run_id, self._capture, run_log)
+        self._open[logger.name] = run_log
         return logger, run_log
 
     def close(self, run_log: RunLog) -> None:

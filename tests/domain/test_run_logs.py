@@ -70,6 +70,16 @@ def targets(runtime):
         ctx.log.info("with extra", extra={"sku": "sku-1"})
         return seen
 
+    @command("tests.formats")
+    async def formats(payload, ctx):
+        ctx.log.info("%(sku)s: %(count)d left", {"sku": "sku-9", "count": 3})
+        ctx.log.info("100%% done")
+        ctx.log.warning(RuntimeError("an object, not a string"))
+        ctx.log.error("two placeholders %s %s", "one argument")
+        ctx.log.log(logging.INFO, "through log(%s)", "level")
+        ctx.log.setLevel(logging.DEBUG)
+        ctx.log.debug("debug once asked for")
+
     @command("tests.silent")
     async def silent(payload, ctx):
         return None
@@ -135,6 +145,18 @@ async def test_a_targets_own_handler_on_ctx_log_gets_complete_records(runtime, c
     assert "MainThread" in first and f"mercato.run.{run.id}" in first
     assert second.endswith("with extra")
     assert [line.message for line in await _lines(runtime, run.id)] == ["a mapping for the target", "with extra"]
+
+
+async def test_messages_are_formatted_as_the_logging_module_formats_them(runtime, clock, targets):
+    run = await _run_once(runtime, clock, target_command="tests.formats")
+    assert [(line.level, line.message) for line in await _lines(runtime, run.id)] == [
+        ("INFO", "sku-9: 3 left"),
+        ("INFO", "100%% done"),  # no arguments: no formatting, as in the logging module
+        ("WARNING", "an object, not a string"),
+        ("ERROR", "'two placeholders %s %s' % ('one argument',)"),
+        ("INFO", "through log(level)"),
+        ("DEBUG", "debug once asked for"),
+    ]
 
 
 async def test_a_run_that_logs_nothing_writes_no_lines(runtime, clock, targets):
