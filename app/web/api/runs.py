@@ -51,7 +51,7 @@ async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Run
     return Run.of(await runtime_of(request).scheduler.find_run(run_id, require(request)))
 
 
-@get("/runs/{run_id:str}/logs", summary="A run's log lines", responses=errors(400, 401, 403, 404))
+@get("/runs/{run_id:str}/logs", summary="A run's log lines", responses=errors(400, 401, 403, 404, 422))
 async def get_run_logs(
     request: Request[Any, Any, Any],
     run_id: FromPath[str],
