@@ -17,6 +17,7 @@ from app.domain.hooks import HookList
 from app.domain.login_throttle import LoginThrottle
 from app.domain.registry import TargetRegistry
 from app.domain.registry import registry as default_registry
+from app.domain.run_logs import RunLogs
 from app.domain.service import SchedulerService
 from app.domain.services import Services
 from app.domain.users import UserService
@@ -45,7 +46,8 @@ class Runtime(Services):
             hooks.add(RedisSync(settings, sessions, clock))
         credentials = CredentialService(sessions, clock=clock)
         login_throttle = LoginThrottle(sessions, clock=clock)
-        execution = RunExecution(sessions, registry, settings, clock, events, hooks)
+        logs = RunLogs(sessions, settings, clock)
+        execution = RunExecution(sessions, registry, settings, clock, events, hooks, logs)
         return cls(
             settings,
             engine,

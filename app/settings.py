@@ -78,6 +78,11 @@ class Settings:
     #: A due slot (or a queued run whose time has come) waiting longer than this to be claimed
     #: (or started) makes the health banner say that nothing is keeping up.
     scheduler_overdue_seconds: int = 120
+    #: Lines a run's log keeps (``ctx.log``); past them one marker line says the rest was
+    #: dropped. 0 keeps none: nothing is captured.
+    scheduler_run_log_max_lines: int = 1000
+    #: Characters a run's log line keeps (a longer one is cut, saying so).
+    scheduler_run_log_max_line_length: int = 2000
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -197,6 +202,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         scheduler_heartbeat_seconds=_int(env, "SCHEDULER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=3600),
         scheduler_overdue_seconds=_int(env, "SCHEDULER_OVERDUE_SECONDS", 120, minimum=10, maximum=86_400),
+        scheduler_run_log_max_lines=_int(env, "SCHEDULER_RUN_LOG_MAX_LINES", 1000, minimum=0, maximum=100_000),
+        scheduler_run_log_max_line_length=_int(
+            env, "SCHEDULER_RUN_LOG_MAX_LINE_LENGTH", 2000, minimum=80, maximum=100_000
+        ),
     )
 
 

@@ -23,6 +23,9 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: list[tuple[str, dict[str, list[str]]]] = [
     ("local_firing", {}),
     ("bursts", {}),
+    # What capturing run logs costs in the 10,000 burst: a target logging 3 lines per run
+    # against the same target logging none (bench/run_logs.py).
+    ("run_logs", {}),
     ("million", {}),
     ("list_page", {}),
     ("runs_page", {}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from app.domain.errors import ValidationError
 from app.domain.instants import UNREADABLE, parse_instant
 from app.domain.listing import JobQuery
 from app.domain.run_listing import AllRunsQuery, browse_runs, check_range, parse_moment
+from app.domain.run_log_reads import MAX_LIMIT, read_run_log
 from app.domain.trash import TrashQuery, purge_at, purge_deleted_schedules
 from app.domain.vocabulary import FAILURES, RUN_STATUSES, RUN_TRIGGERS
 from app.runtime import Runtime
@@ -24,7 +26,7 @@ from app.settings import SettingsError, get_settings
 
 @click.group()
 def scheduler() -> None:
-    """Schedules: list, status, runs, preview, run, cancel, start, cleanup, trash, restore."""
+    """Schedules: list, status, runs, preview, run, cancel, logs, start, cleanup, trash, restore."""
 
 
 def _bool_choice(value: str | None) -> bool | None:
@@ -397,6 +399,35 @@ async def start(runtime: Runtime) -> None:
         click.echo(report)
         return
     await run_until_signalled(runtime)
+
+
+#: How often ``logs --follow`` asks for new lines.
+FOLLOW_EVERY = 0.5
+
+
+@scheduler.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run finishes.")
+@with_runtime
+async def logs(runtime: Runtime, run_id: str, follow: bool) -> None:
+    """Print what run RUN_ID's target logged (time, level, message), oldest first."""
+    after = 0
+    while True:
+        page = await read_run_log(runtime.scheduler, run_id, after=after, limit=MAX_LIMIT)
+        for line in page.lines:
+            click.echo(f"{iso(line.logged_at)}  {line.level:<8} {line.message}")
+        after = page.after
+        if len(page.lines) == page.limit:
+            continue  # more are there already
+        if page.complete:
+            if follow or not after:
+                status = page.run.status.replace("_", " ")
+                click.echo(f"run {run_id} {status}{'' if after else '; it logged nothing'}", err=True)
+            return
+        if not follow:
+            click.echo(f"run {run_id} is {page.run.status}; --follow prints its lines as they come", err=True)
+            return
+        await asyncio.sleep(FOLLOW_EVERY)
 
 
 @scheduler.command("cleanup")

@@ -29,6 +29,7 @@ from app.domain.clock import Clock
 from app.domain.events import EventBus
 from app.domain.hooks import SchedulerHooks
 from app.domain.registry import TargetRegistry
+from app.domain.run_logs import RunLogs
 from app.settings import Settings
 
 #: A running run's lease; the process running it renews it while the target runs.
@@ -75,7 +76,7 @@ class RunningTargets:
 @dataclass(frozen=True)
 class RunExecution:
     """What the execution path uses: the database, the targets, the clock, where events go,
-    and the hooks that hear of retries queued. It is also what a target sees of the
+    the hooks that hear of retries queued, and the run logs of the runs in flight. It is also what a target sees of the
     application (``TargetContext.data``: sessions, settings, clock)."""
 
     sessions: async_sessionmaker[AsyncSession]
@@ -84,5 +85,6 @@ class RunExecution:
     clock: Clock
     events: EventBus
     hooks: SchedulerHooks
+    logs: RunLogs
     #: The targets running in this process (the cancel watcher in ``LeaseKeeper`` reaches them).
     running: RunningTargets = field(default_factory=RunningTargets)

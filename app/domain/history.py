@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.domain.access import DataAccess
 from app.domain.service import SchedulerService
 from app.domain.vocabulary import ACTIVE
-from app.persistence.models import ScheduledJobRun
+from app.persistence.models import ScheduledJobRun, ScheduledJobRunLog
 
 log = logging.getLogger("mercato.history")
 
@@ -30,23 +29,27 @@ async def delete_expired_runs(data: DataAccess, *, days: int | None = None, batc
     total = 0
     while True:
         async with data.sessions.begin() as session:
-            ids = (
-                sa.select(ScheduledJobRun.id)
-                .where(ScheduledJobRun.created_at < cutoff, ScheduledJobRun.status.not_in(ACTIVE))
-                .limit(batch)
-                .scalar_subquery()
+            ids = list(
+                await session.scalars(
+                    sa.select(ScheduledJobRun.id)
+                    .where(ScheduledJobRun.created_at < cutoff, ScheduledJobRun.status.not_in(ACTIVE))
+                    .limit(batch)
+                )
             )
-            # A DELETE returns a CursorResult (with rowcount); the session's signature says Result.
-            result = cast(
-                sa.CursorResult[Any],
+            if ids:
+                # A run's log lines go with it, in the same transaction.
+                await session.execute(
+                    sa.delete(ScheduledJobRunLog)
+                    .where(ScheduledJobRunLog.run_id.in_(ids))
+                    .execution_options(synchronize_session=False)
+                )
                 await session.execute(
                     sa.delete(ScheduledJobRun)
                     .where(ScheduledJobRun.id.in_(ids))
                     .execution_options(synchronize_session=False)
-                ),
-            )
-        total += result.rowcount
-        if result.rowcount < batch:
+                )
+        total += len(ids)
+        if len(ids) < batch:
             return total
         await asyncio.sleep(0)  # let the poller in between batches
 

@@ -25,6 +25,7 @@ from app.domain import events
 from app.domain.cancelling import CANCEL_CHECK_SECONDS, cancel_requested_targets
 from app.domain.execution import LEASE, RunExecution
 from app.domain.ids import new_id
+from app.domain.run_logs import final_rows, write_lines
 from app.domain.starting import JobFacts, RunFacts, TargetResult, prepare_runs, run_event, run_target, set_last
 from app.domain.vocabulary import FAILURES, RunStatus, Trigger
 from app.persistence.bulk import Unnest
@@ -80,9 +81,13 @@ async def record_outcomes(execution: RunExecution, finishes: Sequence[EndedRun])
     twice: its outcome is ``lost``.
     """
     now = execution.clock()
-    # The target has run: a connection lost while writing that down must not turn its outcome
-    # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
-    outcomes, recorded, retry_ids = await retry_transient(lambda: _record(execution, finishes, now))
+    # The lines the flusher took are committed before the outcome says the run has finished
+    # (``RunLogs.lock``): a follower that sees the run finished has every line.
+    async with execution.logs.lock:
+        lines = final_rows(finish.log for _run, _job, finish in finishes)
+        # The target has run: a connection lost while writing that down must not turn its outcome
+        # into "the process stopped" a lease later. The writes are conditional, so a replay is safe.
+        outcomes, recorded, retry_ids = await retry_transient(lambda: _record(execution, finishes, now, lines))
     for run, job, finish, duration in recorded:
         name = _EVENT_OF.get(finish.status, events.FAILED)
         if job is not None and execution.events.wants(name):
@@ -123,7 +128,7 @@ _EVENT_OF = {
 
 
 async def _record(
-    execution: RunExecution, finishes: Sequence[EndedRun], now: datetime
+    execution: RunExecution, finishes: Sequence[EndedRun], now: datetime, lines: list[tuple[Any, ...]]
 ) -> tuple[list[RecordedOutcome], list[tuple[RunFacts, JobFacts | None, TargetResult, int]], list[str]]:
     outcomes: list[RecordedOutcome] = []
     recorded: list[tuple[RunFacts, JobFacts | None, TargetResult, int]] = []
@@ -144,6 +149,7 @@ async def _record(
             }
         )
     async with execution.sessions.begin() as session:
+        await write_lines(session, lines)
         finished = set((await _FINISH_MANY.execute(session, rows, now=now)).scalars())
         for (run, job, finish), row in zip(finishes, rows):
             if run.id not in finished:

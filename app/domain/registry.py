@@ -8,6 +8,7 @@ across tenants, like the history cleanup, is declared ``scopes={"system"}``.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,11 @@ class TargetContext:
     #: The database, settings and clock, for a target that reads or writes stored data: it
     #: stays inside the scope above (see the README's rule for module authors).
     data: DataAccess | None = None
+    #: Where the target writes what it wants people to read about this run: a standard
+    #: ``logging.Logger`` (at level INFO) whose lines are kept with the run, shown in its view,
+    #: by ``GET /api/scheduler/runs/{runId}/logs`` and by ``mercato scheduler logs``.
+    #: Called directly (in a test), a target logs to the ``mercato.targets`` logger.
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("mercato.targets"))
 
 
 @dataclass(frozen=True)

@@ -41,4 +41,5 @@ class Services:
     execution: RunExecution
 
     async def close(self) -> None:
+        await self.execution.logs.stop()
         await self.engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import events
 from app.domain.execution import LEASE, RunExecution
 from app.domain.registry import Target, TargetContext
+from app.domain.run_logs import RunLog
 from app.domain.schedules import ScopedRow
 from app.domain.stacks import shown_stack
 from app.domain.vocabulary import RunStatus, Trigger
@@ -133,6 +134,8 @@ class TargetResult:
     result: Any = None
     #: Seconds the target ran (None: measured from the run's start).
     elapsed: float | None = None
+    #: What the target logged that is not written yet: written with the outcome.
+    log: RunLog | None = None
 
 
 def starting(picked: sa.ColumnElement[bool], now: datetime, worker: str | None) -> sa.Update:
@@ -294,6 +297,7 @@ async def run_target(execution: RunExecution, prepared: StartedRun) -> TargetRes
 async def _call_target(execution: RunExecution, run: sa.Row[Any], job: sa.Row[Any], target: Target) -> TargetResult:
     if execution.events.wants(events.STARTED):
         await execution.events.emit(run_event(events.STARTED, run, job, RunStatus.RUNNING, execution.clock()))
+    logger, run_log = execution.logs.open(run.id, job.tenant_id, job.organization_id)
     ctx = TargetContext(
         job_id=job.id,
         run_id=run.id,
@@ -308,6 +312,7 @@ async def _call_target(execution: RunExecution, run: sa.Row[Any], job: sa.Row[An
         if run.trigger != Trigger.MANUAL
         else run.id,
         data=execution,
+        log=logger,
     )
     # A manual run records the payload it runs with; a scheduled one (NULL) takes its schedule's.
     payload = run.payload if run.payload is not None else job.target_payload
@@ -317,7 +322,10 @@ async def _call_target(execution: RunExecution, run: sa.Row[Any], job: sa.Row[An
         result = await asyncio.wait_for(call, job.timeout_seconds) if job.timeout_seconds else await call
     except TimeoutError:
         return TargetResult(
-            RunStatus.TIMED_OUT, error=f"timed out after {job.timeout_seconds}s", elapsed=time.monotonic() - started
+            RunStatus.TIMED_OUT,
+            error=f"timed out after {job.timeout_seconds}s",
+            elapsed=time.monotonic() - started,
+            log=run_log,
         )
     except asyncio.CancelledError:
         raise
@@ -327,8 +335,12 @@ async def _call_target(execution: RunExecution, run: sa.Row[Any], job: sa.Row[An
             error=f"{type(exc).__name__}: {exc}",
             stack=shown_stack(traceback.format_exc())[-MAX_STACK_CHARS:],
             elapsed=time.monotonic() - started,
+            log=run_log,
         )
-    return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started)
+    finally:
+        if run_log is not None:
+            execution.logs.close(run_log)
+    return TargetResult(RunStatus.SUCCEEDED, result=result, elapsed=time.monotonic() - started, log=run_log)
 
 
 def _target(execution: RunExecution, job: sa.Row[Any]) -> Target | None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.access import DataAccess
 from app.domain.actors import Actor
 from app.domain.listing import COUNT_CAP, MAX_PAGE_SIZE, visible_to
-from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun
+from app.persistence.models import AuditEntry, ScheduledJob, ScheduledJobRun, ScheduledJobRunLog
 
 log = logging.getLogger("mercato.trash")
 
@@ -141,12 +141,15 @@ async def _delete_runs(data: DataAccess, job_ids: list[str], cutoff: datetime, b
     total = 0
     while True:
         async with data.sessions.begin() as session:
-            some = (
-                sa.select(ScheduledJobRun.id)
-                .where(ScheduledJobRun.job_id.in_(job_ids), ScheduledJobRun.created_at < cutoff)
-                .limit(batch)
-                .scalar_subquery()
+            some = list(
+                await session.scalars(
+                    sa.select(ScheduledJobRun.id)
+                    .where(ScheduledJobRun.job_id.in_(job_ids), ScheduledJobRun.created_at < cutoff)
+                    .limit(batch)
+                )
             )
+            # A run's log lines go with it, in the same transaction.
+            await _delete(session, sa.delete(ScheduledJobRunLog).where(ScheduledJobRunLog.run_id.in_(some)))
             deleted = await _delete(session, sa.delete(ScheduledJobRun).where(ScheduledJobRun.id.in_(some)))
         total += deleted
         if deleted < batch:

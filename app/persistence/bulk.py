@@ -10,6 +10,7 @@ array of rows.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
@@ -18,6 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine, to_instance
+
+#: A row of a batch: every column by name, or the values in column order.
+Row = Mapping[str, Any] | tuple[Any, ...]
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # psycopg2 dialect's __init__ is unannotated
 _SQLITE = sqlite.dialect()
@@ -34,25 +38,49 @@ class Unnest:
     value as the column type stores it on SQLite (a datetime as its text). A column of type
     ``sa.JSON`` is given as JSON text and is JSON in the rows (``jsonb`` on PostgreSQL, the text
     itself on SQLite, which stores JSON as text).
+
+    ``json_rows``: on PostgreSQL too the rows are one JSON array of arrays
+    (``json_array_elements``, each value cast to its column's type), for batches of many rows of
+    text: asyncpg encodes an array element by element, with several ABC checks each, which cost
+    twice the CPU of ``json.dumps`` (30,000 run log lines: 0.47 s against 0.22 s). No ``sa.JSON``
+    columns then.
     """
 
-    def __init__(self, sql: str, columns: Mapping[str, Any], *extra: sa.BindParameter[Any], alias: str = "v") -> None:
+    def __init__(
+        self,
+        sql: str,
+        columns: Mapping[str, Any],
+        *extra: sa.BindParameter[Any],
+        alias: str = "v",
+        json_rows: bool = False,
+    ) -> None:
         self.sql = sql
         self.alias = alias
         self.columns: dict[str, TypeEngine[Any]] = {name: to_instance(kind) for name, kind in columns.items()}
         self.extra = extra
+        self.json_rows = json_rows
 
     def statement(self, dialect: str) -> sa.TextClause:
-        return self._postgresql if dialect == "postgresql" else self._sqlite
+        if dialect != "postgresql":
+            return self._sqlite
+        return self._postgresql_json if self.json_rows else self._postgresql
 
-    def params(self, dialect: str, rows: Iterable[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
-        """The bound values for ``rows`` (mappings with every column's name), plus ``extra`` values."""
+    def params(self, dialect: str, rows: Iterable[Row], **extra: Any) -> dict[str, Any]:
+        """The bound values for ``rows``, plus ``extra`` values. A row is a mapping with every
+        column's name, or a tuple of the values in column order (cheaper to make by the
+        thousand)."""
         rows = list(rows)
+        if dialect == "postgresql" and self.json_rows:
+            return {"rows": json.dumps(self._postgresql_rows(rows)), **extra}
         if dialect == "postgresql":
-            return {**{name: [row[name] for row in rows] for name in self.columns}, **extra}
+            return {**{name: [row[key] for row in rows] for name, key in zip(self.columns, self._keys(rows))}, **extra}
         return {"rows": json.dumps(self._sqlite_rows(rows)), **extra}
 
-    async def execute(self, session: AsyncSession, rows: Iterable[Mapping[str, Any]], **extra: Any) -> sa.Result[Any]:
+    def _keys(self, rows: list[Row]) -> list[Any]:
+        """How each column's value is taken from a row of ``rows``: its name, or its place."""
+        return list(range(len(self.columns))) if rows and isinstance(rows[0], tuple) else list(self.columns)
+
+    async def execute(self, session: AsyncSession, rows: Iterable[Row], **extra: Any) -> sa.Result[Any]:
         """The statement for ``rows`` in ``session``'s transaction, on its backend."""
         dialect = session.bind.dialect.name
         return await session.execute(self.statement(dialect), self.params(dialect, rows, **extra))
@@ -72,22 +100,54 @@ class Unnest:
         return sa.text(self.sql.format(rows=rows)).bindparams(*binds, *self.extra)
 
     @cached_property
+    def _postgresql_json(self) -> sa.TextClause:
+        values = ", ".join(
+            f"CAST(value->>{i} AS {kind.compile(dialect=_PG)}) AS {name}"
+            for i, (name, kind) in enumerate(self.columns.items())
+        )
+        rows = f"(SELECT {values} FROM json_array_elements(CAST(:rows AS JSON)) AS value) AS {self.alias}"
+        return sa.text(self.sql.format(rows=rows)).bindparams(sa.bindparam("rows", type_=sa.Text), *self.extra)
+
+    def _postgresql_rows(self, rows: list[Row]) -> list[list[Any]]:
+        """Each row's values in column order, instants as ISO 8601 text (PostgreSQL parses it)."""
+        keys = self._keys(rows)
+        values_of = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+        instants = [i for i, name in enumerate(self.columns) if name in self._instants]
+        out = []
+        for row in rows:
+            values = list(values_of(row))
+            for i in instants:
+                if values[i] is not None:
+                    values[i] = values[i].isoformat()
+            out.append(values)
+        return out
+
+    @cached_property
+    def _instants(self) -> frozenset[str]:
+        """The columns of date and time types (a ``TypeDecorator`` of one too)."""
+        return frozenset(
+            name
+            for name, kind in self.columns.items()
+            if isinstance(kind, sa.DateTime) or isinstance(getattr(kind, "impl", None), sa.DateTime)
+        )
+
+    @cached_property
     def _sqlite(self) -> sa.TextClause:
         values = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(self.columns))
         rows = f"(SELECT {values} FROM json_each(:rows)) AS {self.alias}"
         return sa.text(self.sql.format(rows=rows)).bindparams(sa.bindparam("rows", type_=sa.Text), *self.extra)
 
-    def _sqlite_rows(self, rows: list[Mapping[str, Any]]) -> list[list[Any]]:
+    def _sqlite_rows(self, rows: list[Row]) -> list[list[Any]]:
         """Each row's values in column order, as SQLite stores them. A value that needs converting
         (a datetime) is converted once per batch: a burst's rows share a few instants."""
-        columns: list[tuple[str, Any, dict[Any, Any]]] = [
-            (name, convert, {}) for name, convert in self._sqlite_converters
+        columns: list[tuple[Any, Any, dict[Any, Any]]] = [
+            (key, convert, {}) for key, (_name, convert) in zip(self._keys(rows), self._sqlite_converters)
         ]
         out = []
         for row in rows:
             values = []
-            for name, convert, converted in columns:
-                value = row[name]
+            for key, convert, converted in columns:
+                value = row[key]
                 if convert is not None and value is not None:
                     stored = converted.get(value)
                     if stored is None:

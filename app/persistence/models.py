@@ -271,6 +271,22 @@ class ScheduledJobRun(Base):
     )
 
 
+class ScheduledJobRunLog(Base):
+    """A line a run's target logged (``ctx.log``). It carries its own scope ids, so that reading
+    it is authorized by them like its run's; deleted with its run (``app/domain/history.py``)."""
+
+    __tablename__ = "scheduled_job_run_logs"
+
+    run_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    #: 1, 2, ... within the run: the order the lines were logged in, and a reader's cursor.
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    organization_id: Mapped[str | None] = mapped_column(sa.String(64))
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    level: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text)
+
+
 class AuditEntry(Base):
     __tablename__ = "scheduler_audit_log"
 

@@ -22,12 +22,25 @@ from app.domain.trash import purge_deleted_schedules
     schedulable=True,
 )
 async def echo(payload: dict[str, Any], ctx: TargetContext) -> dict[str, Any]:
+    ctx.log.info("echo %r (attempt %d)", payload.get("message"), ctx.attempt)
     delay = payload.get("sleep") or 0
     if isinstance(delay, (int, float)) and delay > 0:
-        await asyncio.sleep(min(float(delay), 3600))
+        await _sleep_telling(ctx, min(float(delay), 3600))
     if payload.get("fail"):
+        ctx.log.error("failing as the payload asks: %s", payload["fail"])
         raise RuntimeError(str(payload["fail"]))
     return {"echo": payload, "job": ctx.job_id, "slot": ctx.slot.isoformat(), "attempt": ctx.attempt}
+
+
+async def _sleep_telling(ctx: TargetContext, seconds: float) -> None:
+    """Sleep, with a log line every second, so that someone following the run sees it work."""
+    ctx.log.info("sleeping %g s", seconds)
+    slept = 0.0
+    while slept < seconds:
+        step = min(1.0, seconds - slept)
+        await asyncio.sleep(step)
+        slept += step
+        ctx.log.info("slept %g of %g s", slept, seconds)
 
 
 @registry.command(
@@ -42,6 +55,7 @@ async def sales_summary(payload: dict[str, Any], ctx: TargetContext) -> dict[str
     if period not in ("day", "week", "month"):
         raise ValueError(f"period must be day, week or month, not {period!r}")
     orders = sum(ord(c) for c in (ctx.organization_id or "all")) % 97 + 3
+    ctx.log.info("%d orders in the %s for %s", orders, period, ctx.organization_id or "every organization")
     return {
         "period": period,
         "currency": payload.get("currency", "EUR"),
@@ -65,7 +79,9 @@ async def fetch_currency_rates(payload: dict[str, Any], ctx: TargetContext) -> d
     symbols = payload.get("symbols") or list(_RATES)
     unknown = [s for s in symbols if s not in _RATES]
     if unknown:
+        ctx.log.warning("no rate for %s; known: %s", ", ".join(map(str, unknown)), ", ".join(_RATES))
         raise ValueError(f"unknown currency symbols: {', '.join(map(str, unknown))}")
+    ctx.log.info("rates against %s: %s", payload.get("base", "EUR"), ", ".join(f"{s} {_RATES[s]}" for s in symbols))
     return {
         "base": payload.get("base", "EUR"),
         "rates": {s: str(_RATES[s]) for s in symbols},
@@ -90,6 +106,10 @@ async def cleanup_history(payload: dict[str, Any], ctx: TargetContext) -> dict[s
     if ctx.data is None:
         raise RuntimeError("the history cleanup needs the stored data, which the execution path gives it")
     days = payload.get("days")
-    deleted = await delete_expired_runs(ctx.data, days=days if isinstance(days, int) and days > 0 else None)
+    kept = days if isinstance(days, int) and days > 0 else ctx.data.settings.scheduler_history_retention_days
+    deleted = await delete_expired_runs(ctx.data, days=kept)
+    ctx.log.info("deleted %d runs (and their log lines) older than %d days", deleted, kept)
     purged = await purge_deleted_schedules(ctx.data)
+    if purged.schedules:
+        ctx.log.info("purged %d schedules deleted longer ago than the trash retention", purged.schedules)
     return {"deleted": deleted, "purgedSchedules": purged.schedules}

@@ -119,6 +119,14 @@ class TimeFormat:
             # UTC) has no local time: show it in UTC rather than fail the page.
             return utc_fallback(dt).strftime("%Y-%m-%d %H:%M:%S UTC")
 
+    def time_of_day(self, dt: datetime, tz: str | None = "UTC") -> str:
+        """To the millisecond, in the schedule's zone: 14:00:01.234 (a run's log lines)."""
+        try:
+            local = dt.astimezone(zone(tz))
+        except (OverflowError, ValueError):
+            local = utc_fallback(dt)
+        return local.strftime("%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
     @staticmethod
     def iso(dt: datetime | None) -> str:
         return utc_fallback(dt).isoformat() if dt else ""

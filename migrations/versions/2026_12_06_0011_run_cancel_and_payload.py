@@ -5,7 +5,7 @@ their schedule's payload) and who asked to cancel it, and when. The new status `
 needs no schema change (statuses are text).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 10:00:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import app.persistence.types
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -62,6 +62,7 @@ async def test_schema_lists_the_api_with_its_errors(client):
         f"{API}/runs",
         f"{API}/runs/{{run_id}}",
         f"{API}/runs/{{run_id}}/cancel",
+        f"{API}/runs/{{run_id}}/logs",
         f"{API}/targets",
         f"{API}/preview",
         f"{API}/export",
@@ -91,7 +92,7 @@ def test_fuzzing_finds_no_server_error_and_no_undocumented_response(api_app, see
     auth = {"Authorization": f"Bearer {seeded['token']}"}
     existing = {"job_id": seeded["job_id"], "run_id": seeded["run_id"]}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 22
+    assert len(operations) == 23
     for operation in operations:
         names = {p.name for p in operation.path_parameters}
         # Random ids (mostly 404s) and the real schedule and run (the paths that do the work).

@@ -159,6 +159,9 @@ ROUTES: dict[str, Route] = {
         "GET", f"{LIST}/{{page_job}}/runs/{{page_run}}", page(200, need=VIEW, scoped=True)
     ),
     f"GET {LIST}/processes": Route("GET", f"{LIST}/processes", page(200, need=VIEW)),
+    f"GET {LIST}/{{job_id:str}}/runs/{{run_id:str}}/logs": Route(
+        "GET", f"{LIST}/{{page_job}}/runs/{{page_run}}/logs", page(200, need=VIEW, scoped=True)
+    ),
     f"POST {LIST}/new": Route("POST", f"{LIST}/new", page(303, need=MANAGE), job_form),
     f"POST {LIST}/{{job_id:str}}/edit": Route(
         "POST", f"{LIST}/{{page_job}}/edit", page(303, need=MANAGE, scoped=True), edit_form
@@ -204,6 +207,9 @@ ROUTES: dict[str, Route] = {
     ),
     f"GET {API}/runs/{{run_id:str}}": Route("GET", f"{API}/runs/{{api_run}}", api(200, need=VIEW, scoped=True)),
     f"GET {API}/runs": Route("GET", f"{API}/runs?since=1h", api(200, need=VIEW)),
+    f"GET {API}/runs/{{run_id:str}}/logs": Route(
+        "GET", f"{API}/runs/{{api_run}}/logs", api(200, need=VIEW, scoped=True)
+    ),
     f"GET {API}/jobs/{{job_id:str}}/audit": Route(
         "GET", f"{API}/jobs/{{api_job}}/audit", api(200, need=VIEW, scoped=True)
     ),

@@ -25,6 +25,7 @@ TABLES = (
     "login_attempts",
     "web_sessions",
     "scheduler_audit_log",
+    "scheduled_job_run_logs",
     "scheduled_job_runs",
     "scheduled_jobs",
     "api_tokens",

@@ -20,8 +20,9 @@ from app.domain.run_listing import (
     check_range,
     parse_moment,
 )
+from app.domain.run_log_reads import DEFAULT_LIMIT, MAX_LIMIT, read_run_log
 from app.web.api.problems import errors
-from app.web.api.schemas import AllRunsPage, Run, RunPage, RunStatus, RunSummary, RunTrigger
+from app.web.api.schemas import AllRunsPage, Run, RunLog, RunPage, RunStatus, RunSummary, RunTrigger
 from app.web.auth import require, runtime_of
 
 
@@ -117,8 +118,23 @@ async def cancel_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> 
     return Run.of((await runtime_of(request).scheduler.cancel_run(run_id, require(request))).run)
 
 
+@get("/runs/{run_id:str}/logs", summary="A run's log lines", responses=errors(400, 401, 403, 404, 422))
+async def get_run_logs(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    after: Annotated[
+        int, QueryParameter(ge=0, le=2**31 - 1, description="Only lines after this sequence number (a cursor).")
+    ] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> RunLog:
+    """What the run's target logged (``ctx.log``), oldest first. To follow a running run, ask
+    again with ``after=nextAfter`` until ``complete`` is true."""
+    page = await read_run_log(runtime_of(request).scheduler, run_id, require(request), after=after, limit=limit)
+    return RunLog.of(page)
+
+
 def _aware(value: datetime | None, name: str) -> datetime | None:
     return None if value is None else aware_moment(value, name)
 
 
-routes = [job_runs, all_runs, get_run, cancel_run]
+routes = [job_runs, all_runs, get_run, get_run_logs, cancel_run]

@@ -17,6 +17,7 @@ from app.domain.actors import SCOPES
 from app.domain.fieldnames import camel
 from app.domain.heartbeats import PROCESS_KINDS, PROCESS_STATES, ProcessView
 from app.domain.run_listing import RunListing, RunsOverview
+from app.domain.run_log_reads import RunLogPage
 from app.domain.stacks import shown_stack
 from app.domain.validation import CATCH_UP_POLICIES, OVERLAP_POLICIES, SOURCE_TYPES, TARGET_TYPES
 from app.domain.vocabulary import RUN_STATUSES, RUN_TRIGGERS
@@ -311,6 +312,38 @@ class AllRunsPage(Struct, rename="camel"):
             page.page_size,
             page.total_exact,
             [StatusCount(c.status, c.count, c.exact) for c in overview.counts],
+        )
+
+
+class RunLogLine(Struct, rename="camel"):
+    #: 1, 2, ... within the run: the order the lines were logged in.
+    seq: int
+    at: datetime
+    #: The logging level's name: DEBUG, INFO, WARNING, ERROR, CRITICAL.
+    level: str
+    message: str
+
+
+class RunLog(Struct, rename="camel"):
+    """A run's log lines after a cursor, oldest first (at most ``limit``)."""
+
+    run_id: str
+    #: The run's status when the lines were read.
+    status: RunStatus
+    lines: list[RunLogLine]
+    #: Ask with ``after`` set to this for the lines that follow.
+    next_after: int
+    #: The run has finished and every line of it has been read: asking again gives nothing new.
+    complete: bool
+
+    @classmethod
+    def of(cls, page: RunLogPage) -> Self:
+        return cls(
+            run_id=page.run.id,
+            status=page.run.status,
+            lines=[RunLogLine(line.seq, line.logged_at, line.level, line.message) for line in page.lines],
+            next_after=page.after,
+            complete=page.complete,
         )
 
 

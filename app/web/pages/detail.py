@@ -11,6 +11,10 @@ both parts and sends back only those whose HTML differs (out-of-band swaps), or 
 appear, a finished run's status replaces "Running", a passed "Next run" moves on, and what the
 user is doing elsewhere on the page (a form, a selection, an open run) is left alone. An older
 page of the history is left as it is: new runs would shift it under the reader.
+
+A run's log (``/runs/{run_id}/logs?after=N``) is read when the run is opened, and followed with
+a cursor: each answer brings the lines after ``N`` and, while more may come, the element that
+asks for the next ones (the log is preserved when its row is swapped).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from markupsafe import Markup
 from app.domain.actors import VIEW, Actor
 from app.domain.errors import NotFound
 from app.domain.listing import RunQuery
+from app.domain.run_log_reads import read_run_log
 from app.domain.service import JobSnapshot
 from app.domain.stacks import shown_stack
 from app.domain.trash import purge_at
@@ -68,6 +73,8 @@ CHART_RUNS = 40
 POLL_EVERY = "1s"
 #: How often an open schedule page asks whether its overview or history changed.
 LIVE_EVERY = "5s"
+#: Log lines one answer of the run's log brings at most (the next ones are asked for at once).
+LOG_LINES_PER_ANSWER = 200
 
 
 def _history_filters(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,4 +262,24 @@ async def run_status(request: Request[Any, Any, Any], job_id: FromPath[str], run
     )
 
 
-routes = [detail, run_status]
+@get(f"{HOME}/{ID}/runs/{{run_id:str}}/logs", name="jobs.run_log")
+async def run_log(request: Request[Any, Any, Any], job_id: FromPath[str], run_id: FromPath[str]) -> Response[Any]:
+    """A run's log lines after the ``after`` cursor, escaped; then, unless the run has finished
+    and every line is shown, the element that asks for the next ones."""
+    actor = require(request, VIEW)
+    runtime = runtime_of(request)
+    after = int_param(request.query_params.get("after"), 0, minimum=0, maximum=2**31 - 1)
+    page = await read_run_log(runtime.scheduler, run_id, actor, job_id=job_id, after=after, limit=LOG_LINES_PER_ANSWER)
+    try:
+        timezone = (await runtime.scheduler.get(job_id, actor)).timezone
+    except NotFound:  # deleted since: its runs keep their logs
+        timezone = "UTC"
+    return render(
+        request,
+        "jobs/_run_log_lines.html",
+        {"job_id": job_id, "page": page, "timezone": timezone, "poll_every": POLL_EVERY},
+        partial=True,
+    )
+
+
+routes = [detail, run_status, run_log]
