@@ -6,35 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.ids import new_id
-from app.persistence.models import ScheduledJobRun
 from tests.support.http import API
+from tests.support.runs import add_runs as add_runs_at
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
 async def add_runs(runtime, job, specs) -> list[str]:
     """Runs of ``job``: (hours after T0, status, trigger, extra columns)."""
-    ids = []
-    async with runtime.sessions.begin() as session:
-        for hours, status, trigger, extra in specs:
-            slot = T0 + timedelta(hours=hours)
-            ids.append(new_id())
-            session.add(
-                ScheduledJobRun(
-                    id=ids[-1],
-                    job_id=job.id,
-                    tenant_id=job.tenant_id,
-                    organization_id=job.organization_id,
-                    scheduled_for=slot,
-                    trigger=trigger,
-                    status=status,
-                    attempt=1,
-                    created_at=slot,
-                    **extra,
-                )
-            )
-    return ids
+    at = [(T0 + timedelta(hours=hours), status, trigger, extra) for hours, status, trigger, extra in specs]
+    return await add_runs_at(runtime, job, at)
 
 
 @pytest.fixture
