@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 
 import httpx
@@ -132,7 +133,11 @@ async def test_healthz_answers_while_logins_check_their_passwords(client, app_ru
         for browser in browsers:
             await browser.aclose()
     assert len(waits) >= 3, waits  # the probes really ran while passwords were being checked
-    assert max(waits) < 0.75, waits  # generous: it answers in milliseconds (bench/ measures)
+    # Checked on the loop, every probe would wait for a password or more (0.2 s each, thirty of
+    # them queued). Off the loop they answer in milliseconds (bench/ measures); one probe may meet
+    # a busy moment of the machine (30 form posts parsed at once), so the bound is on the rest.
+    assert statistics.median(waits) < 0.1, waits
+    assert sorted(waits)[-2] < 0.75, waits
 
 
 async def test_disabling_a_user_ends_their_sessions_for_good(client, app_runtime):
