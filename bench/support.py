@@ -123,6 +123,7 @@ def job_row(job_id: str, now: datetime, **values: Any) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
         "deleted_at": None,
+        "deleted_by": None,
     }
     row.update(values)
     return row
@@ -152,6 +153,9 @@ def run_row(job_id: str, slot: datetime, **values: Any) -> dict[str, Any]:
         "queue_job_id": None,
         "lease_expires_at": None,
         "created_at": slot,
+        "payload": None,
+        "cancel_requested_at": None,
+        "cancelled_by": None,
     }
     row.update(values)
     return row
